@@ -1,0 +1,15 @@
+import type { Config } from 'jest'
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/__tests__'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  moduleNameMapper: {
+    // Development build of MobX: keeps its warnings on in tests (STACK.md #7).
+    '^mobx-miniprogram$': '<rootDir>/node_modules/mobx-miniprogram/dist/mobx.cjs.development.js',
+  },
+  testTimeout: 30000,
+}
+
+export default config

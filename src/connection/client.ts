@@ -1,0 +1,465 @@
+import {
+  asyncScheduler,
+  BehaviorSubject,
+  defer,
+  EMPTY,
+  filter,
+  finalize,
+  from,
+  map,
+  merge,
+  type Observable,
+  of,
+  race,
+  retry,
+  type SchedulerLike,
+  share,
+  Subject,
+  type Subscription,
+  switchMap,
+  take,
+  takeUntil,
+  tap,
+  throwError,
+  timer,
+} from 'rxjs'
+import { closePolicy, CloseCode, ErrorCode } from '../protocol/codes'
+import type { AckFrame, AuthUser, ClientCommand, RoomCommand, ServerFrame } from '../protocol/frames'
+import { isRoomEvent } from '../protocol/frames'
+import type { FrameError } from '../protocol/parse'
+import type { Platform } from '../platform/types'
+import { createWxPlatform, type WxLike } from '../platform/wx'
+import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff'
+import { SessionEnd } from './errors'
+import { DEFAULT_OUTBOX, Outbox, type OutboxOptions } from './outbox'
+import { RoomRegistry, type RoomUpdate } from './rooms'
+import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
+import { createSession, type Link, type SessionEvent } from './session'
+import { type ConnectionState, ConnectionStateMachine } from './state'
+
+/** A token, or where to get one. Called again after a 4001 close: it must return a fresh token. */
+export type TokenSource = string | (() => string | Promise<string>)
+
+export interface LiveClientOptions {
+  /** `ws(s)://host/ws`. */
+  url: string
+  /** The host. Default: the mini-program's `wx` through `createWxPlatform`. */
+  platform?: Platform
+  token?: TokenSource
+  /** Send the token in the handshake header (default) or in a first `auth` frame. */
+  tokenIn?: 'header' | 'frame'
+  /** Scheduler for every timer. Default `asyncScheduler`; tests pass a `TestScheduler`. */
+  scheduler?: SchedulerLike
+  /** Source of randomness in [0, 1) for backoff jitter and msg ids. Default `Math.random`. */
+  random?: () => number
+  backoff?: Partial<BackoffOptions>
+  /** Ping interval. Default: the server's `init.heartbeat_ms`, else 25000. */
+  heartbeatMs?: number
+  /** Pong deadline. Default: max(4 x RTO, 3000), at most 10000 (10000 before the first sample). */
+  pongTimeoutMs?: number
+  /** Ack deadline for each command and join. Default 10000. */
+  ackTimeoutMs?: number
+  outbox?: Partial<OutboxOptions>
+  /** Close the socket this long after the app is hidden, before WeChat cuts it off. Default 4000. */
+  backgroundCloseMs?: number
+  /** Keep the socket this long after the last subscriber leaves (page switches). Default 1000. */
+  lingerMs?: number
+  /** Deadline for connect + init + auth. Default 10000. */
+  connectTimeoutMs?: number
+  /** Largest frame accepted from the server, in bytes. Default 1 MiB. */
+  maxFrameBytes?: number
+}
+
+/** Counters a client keeps; read them from `client.stats`. */
+export interface LiveClientStats {
+  framesIn: number
+  framesOut: number
+  /** Frames dropped because they were not valid protocol frames (unknown `msg_type` included). */
+  badFrames: number
+  /** Of `badFrames`, those with an unknown `msg_type`. */
+  unknownFrames: number
+  reconnects: number
+  duplicatesDropped: number
+  gapsDetected: number
+  acksTimedOut: number
+  /** Outbox writes refused by storage (limits); the commands stayed in memory. */
+  storageErrors: number
+  /** Commands restored after a restart that were too old to resend safely. */
+  outboxExpired: number
+}
+
+/** A problem the client absorbed without stopping, for logs and diagnostics. */
+export type LiveClientError =
+  | { kind: 'bad_frame'; code: number; reason: string }
+  | { kind: 'server_error'; code: number; reason: string }
+  | { kind: 'storage'; reason: string }
+
+/** A command as the caller gives it: the client adds `msg_id` when missing. */
+export type CommandInput = ClientCommand extends infer C
+  ? C extends ClientCommand
+    ? Omit<C, 'msg_id'> & { msg_id?: string }
+    : never
+  : never
+
+export interface LiveClient {
+  /** Connection state, for a banner; emits only on a real change. */
+  readonly state$: Observable<ConnectionState>
+  readonly state: ConnectionState
+  /** Every validated server frame, on one shared socket. Subscribing keeps the socket open. */
+  readonly frames$: Observable<ServerFrame>
+  /** RTT estimates from ping/pong (RFC 6298). */
+  readonly rtt$: Observable<RttEstimate>
+  /** Problems absorbed without stopping: bad frames, server `error` frames, storage refusals. */
+  readonly errors$: Observable<LiveClientError>
+  readonly stats: Readonly<LiveClientStats>
+  /** Who the server says we are, once authenticated. */
+  readonly user: AuthUser | undefined
+  /** Commands waiting for an ack (including those restored after a restart). */
+  readonly pendingCommands: number
+  /** Sends a command through the outbox; resolves with the server's ack. */
+  send(command: CommandInput): Promise<AckFrame>
+  /** One room's events with recovery: shared, joined while subscribed. */
+  room(roomId: string): Observable<RoomUpdate>
+  /** A fresh msg id, unique for this sender. */
+  nextMsgId(): string
+  /** Closes with 1000 and stops for good. */
+  close(): void
+}
+
+function tokenValue(source: TokenSource | undefined): Observable<string | undefined> {
+  if (source === undefined || typeof source === 'string') return of(source)
+  return defer(() => {
+    const value = source()
+    return typeof value === 'string' ? of(value) : from(value)
+  })
+}
+
+/**
+ * Creates the client: one shared socket, reconnecting, heartbeating, authenticating,
+ * with an acknowledged outbox and rooms that recover what a reconnect missed.
+ *
+ * @example
+ * const client = createLiveClient({ url: 'wss://live.example.com/ws', platform: createWxPlatform(wx), token: getToken })
+ * client.state$.subscribe((s) => console.log(s.status))
+ * client.room('r1').subscribe((u) => u.type === 'event' && console.log(u.event.msg_type))
+ * await client.send({ msg_type: 'message', room_id: 'r1', content: 'hello' })
+ */
+export function createLiveClient(options: LiveClientOptions): LiveClient {
+  if (typeof options?.url !== 'string' || !/^wss?:\/\//.test(options.url)) {
+    throw new TypeError('createLiveClient: options.url must be a ws:// or wss:// URL')
+  }
+  const platform = options.platform ?? defaultPlatform()
+  const scheduler = options.scheduler ?? asyncScheduler
+  const random = options.random ?? Math.random
+  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff }
+  const ackTimeoutMs = options.ackTimeoutMs ?? 10000
+  const backgroundCloseMs = options.backgroundCloseMs ?? 4000
+  const lingerMs = options.lingerMs ?? 1000
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10000
+  const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024
+
+  const stats: LiveClientStats = {
+    framesIn: 0,
+    framesOut: 0,
+    badFrames: 0,
+    unknownFrames: 0,
+    reconnects: 0,
+    duplicatesDropped: 0,
+    gapsDetected: 0,
+    acksTimedOut: 0,
+    storageErrors: 0,
+    outboxExpired: 0,
+  }
+  const state = new ConnectionStateMachine()
+  const errors$ = new Subject<LiveClientError>()
+  const rtt$ = new BehaviorSubject<RttEstimate | undefined>(undefined)
+  const closed$ = new Subject<void>()
+  const online$ = new BehaviorSubject<boolean>(true)
+  const visible$ = new BehaviorSubject<boolean>(true)
+  const checkLink$ = new Subject<void>()
+  let closed = false
+  let link: Link | undefined
+  let linkCount = 0
+  let attempt = 0
+  /** Set when a connection ended without being asked to: the next open is a reconnect. */
+  let reconnecting = false
+  let user: AuthUser | undefined
+  let token: string | undefined
+  let rejectedToken: string | undefined
+
+  const idPrefix = Math.floor(random() * 36 ** 6).toString(36).padStart(6, '0') + scheduler.now().toString(36).slice(-4)
+  let idCounter = 0
+  const nextMsgId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
+
+  const outbox = new Outbox(
+    { ...DEFAULT_OUTBOX, ...options.outbox },
+    {
+      scheduler,
+      platform,
+      ackTimeoutMs,
+      canSend: (command, l) => !('room_id' in command) || rooms.isJoined((command as RoomCommand).room_id, l),
+      onAckTimeout: () => stats.acksTimedOut++,
+      onStorageError: (error) => {
+        stats.storageErrors++
+        errors$.next({ kind: 'storage', reason: error instanceof Error ? error.message : String(error) })
+      },
+    },
+  )
+  stats.outboxExpired = outbox.expired
+  const rooms = new RoomRegistry({
+    scheduler,
+    ackTimeoutMs,
+    nextMsgId,
+    onDuplicate: () => stats.duplicatesDropped++,
+    onGap: () => stats.gapsDetected++,
+    onAckTimeout: () => stats.acksTimedOut++,
+    onJoined: () => outbox.pump(),
+  })
+
+  const setLink = (next: Link | undefined): void => {
+    link = next
+    rooms.setLink(next)
+    outbox.setLink(next)
+  }
+
+  const handle = (event: SessionEvent): void => {
+    switch (event.type) {
+      case 'authenticating':
+        state.set({ status: 'authenticating', attempt })
+        return
+      case 'open':
+        if (reconnecting) stats.reconnects++
+        reconnecting = false
+        attempt = 0
+        rejectedToken = undefined
+        user = event.user
+        state.set({ status: 'open', attempt: 0 })
+        setLink(event.link)
+        return
+      case 'frame': {
+        const frame = event.frame
+        if (frame.msg_type === 'ack') {
+          if (!rooms.handleAck(frame)) outbox.handleAck(frame)
+        } else if (frame.msg_type === 'snapshot') rooms.handleSnapshot(frame)
+        else if (frame.msg_type === 'error') errors$.next({ kind: 'server_error', code: frame.code, reason: frame.reason })
+        else if (isRoomEvent(frame)) rooms.handleEvent(frame)
+        return
+      }
+    }
+  }
+
+  const onBadFrame = (error: FrameError): void => {
+    stats.badFrames++
+    if (error.unknownType) stats.unknownFrames++
+    errors$.next({ kind: 'bad_frame', code: error.code, reason: error.reason })
+  }
+
+  /** One connection attempt: token, socket, session. Errors with SessionEnd when it ends. */
+  const connectOnce = (): Observable<SessionEvent> =>
+    defer(() => {
+      if (!online$.value) return throwError(() => new SessionEnd(CloseCode.abnormal, 'offline', 'offline'))
+      if (!visible$.value) return throwError(() => new SessionEnd(CloseCode.normal, 'app hidden', 'hidden'))
+      state.set({ status: 'connecting', attempt })
+      return tokenValue(options.token).pipe(
+        switchMap((value) => {
+          if (value !== undefined && value === rejectedToken) {
+            return throwError(() => new SessionEnd(ErrorCode.unauthorized, 'the token source returned the rejected token again'))
+          }
+          token = value
+          linkCount++
+          return createSession({
+            id: linkCount,
+            platform,
+            url: options.url,
+            token: value,
+            tokenIn: options.tokenIn ?? 'header',
+            scheduler,
+            heartbeatMs: options.heartbeatMs,
+            pongTimeoutMs: () => options.pongTimeoutMs ?? pongTimeoutMs(rtt$.value),
+            connectTimeoutMs,
+            maxFrameBytes,
+            nextMsgId,
+            checkLink$,
+            onRttSample: (sample) => rtt$.next(nextRttEstimate(rtt$.value, sample)),
+            onBadFrame,
+            onFrameIn: () => stats.framesIn++,
+            onFrameOut: () => stats.framesOut++,
+          })
+        }),
+        // Backgrounded: close before WeChat cuts the socket off, then wait to be shown.
+        takeUntil(
+          visible$.pipe(
+            filter((visible) => !visible),
+            switchMap(() => timer(backgroundCloseMs, scheduler)),
+            tap(() => {
+              throw new SessionEnd(CloseCode.normal, 'app hidden', 'hidden')
+            }),
+          ),
+        ),
+        finalize(() => {
+          if (link !== undefined) setLink(undefined)
+        }),
+      )
+    })
+
+  /** Decides what follows the end of a connection: the retry policy of protocol.md. */
+  const afterEnd = (error: unknown): Observable<unknown> => {
+    if (closed) return EMPTY
+    if (!(error instanceof SessionEnd)) return fail(ErrorCode.internal, String(error))
+    if (error.cause === 'offline' || !online$.value) {
+      state.set({ status: 'offline', attempt, code: error.code, reason: 'offline' })
+      reconnecting = true
+      return online$.pipe(filter(Boolean), take(1), tap(() => (attempt = 0)))
+    }
+    if (error.cause === 'hidden' || !visible$.value) {
+      state.set({ status: 'idle', attempt, code: error.code, reason: 'app hidden' })
+      reconnecting = true
+      return visible$.pipe(filter(Boolean), take(1), tap(() => (attempt = 0)))
+    }
+    const policy = closePolicy(error.code)
+    if (policy === 'fail') return fail(error.code, error.reason)
+    if (policy === 'refreshToken') {
+      if (typeof options.token !== 'function') return fail(error.code, 'token refused and no way to get a fresh one')
+      if (token !== undefined) rejectedToken = token
+    }
+    attempt++
+    if (attempt > backoff.maxAttempts) return fail(error.code, `gave up after ${backoff.maxAttempts} attempts: ${error.reason}`)
+    // Flooding closes (1008) start at the maximum: the server asked us to slow down.
+    const delayMs =
+      policy === 'reconnectSlow' ? Math.round(random() * backoff.maxMs) : backoffDelayMs(attempt, backoff, random)
+    state.set({ status: 'reconnecting', attempt, retryInMs: delayMs, code: error.code, reason: error.reason })
+    reconnecting = true
+    // App shown again: try at once rather than sit out the delay.
+    return race(timer(delayMs, scheduler), checkLink$.pipe(take(1)))
+  }
+
+  const fail = (code: number, reason: string): Observable<never> => {
+    state.set({ status: 'failed', attempt, code, reason })
+    outbox.close()
+    return EMPTY
+  }
+
+  const connection$ = defer(connectOnce).pipe(
+    tap(handle),
+    retry({ delay: afterEnd }),
+    takeUntil(closed$),
+    // The whole retrying connection is gone: the last subscriber left and the linger ran out.
+    finalize(() => {
+      if (!closed) state.set({ status: 'idle', attempt: 0 })
+    }),
+    share({
+      resetOnError: true,
+      resetOnComplete: true,
+      resetOnRefCountZero: () => timer(lingerMs, scheduler),
+    }),
+  )
+
+  const frames$ = connection$.pipe(
+    filter((e): e is Extract<SessionEvent, { type: 'frame' }> => e.type === 'frame'),
+    map((e) => e.frame),
+  )
+
+  const roomStreams = new Map<string, Observable<RoomUpdate>>()
+  const room = (roomId: string): Observable<RoomUpdate> => {
+    if (typeof roomId !== 'string' || roomId.length === 0) throw new TypeError('room(roomId): roomId must be a non-empty string')
+    let stream = roomStreams.get(roomId)
+    if (stream === undefined) {
+      stream = defer(() => {
+        const updates$ = rooms.add(roomId)
+        let connection: Subscription | undefined
+        return merge(
+          updates$,
+          defer(() => {
+            connection = connection$.subscribe()
+            return EMPTY
+          }),
+        ).pipe(
+          tap({
+            finalize: () => {
+              roomStreams.delete(roomId)
+              rooms.remove(roomId)
+              connection?.unsubscribe()
+            },
+          }),
+        )
+      }).pipe(share({ resetOnRefCountZero: true }))
+      roomStreams.set(roomId, stream)
+    }
+    return stream
+  }
+
+  // Platform signals: network and app lifecycle.
+  const unsubscribes = [
+    platform.onNetworkStatusChange(({ isConnected }) => {
+      if (isConnected === online$.value) return
+      online$.next(isConnected)
+      // The socket may linger on a dead network: end it now rather than wait for a timeout.
+      if (!isConnected) link?.close(4000, 'offline')
+    }),
+    platform.onAppHide(() => visible$.next(false)),
+    platform.onAppShow(() => {
+      visible$.next(true)
+      // Still open? It may be half-open after the background: ping now. Closed? Reconnect now.
+      checkLink$.next()
+    }),
+  ]
+  platform
+    .getNetworkType()
+    .then(({ isConnected }) => {
+      if (!closed && !isConnected && online$.value) {
+        online$.next(false)
+        link?.close(4000, 'offline')
+      }
+    })
+    .catch(() => undefined)
+
+  return {
+    state$: state.state$,
+    get state() {
+      return state.value
+    },
+    frames$,
+    rtt$: rtt$.pipe(filter((e): e is RttEstimate => e !== undefined)),
+    errors$: errors$.asObservable(),
+    stats,
+    get user() {
+      return user
+    },
+    get pendingCommands() {
+      return outbox.size
+    },
+    send(input) {
+      if (closed) return Promise.reject(new Error('send: the client is closed'))
+      const type = (input as { msg_type?: unknown })?.msg_type
+      if (type === 'auth' || type === 'join' || type === 'leave' || type === 'ping') {
+        throw new TypeError(`send: "${String(type)}" is managed by the client; use client.room(roomId) to join and leave`)
+      }
+      const msgId = input.msg_id ?? nextMsgId()
+      if (typeof msgId !== 'string' || msgId.length === 0 || msgId.length > 64) {
+        throw new TypeError('send: msg_id must be a string of 1..64 characters')
+      }
+      const command = { ...input, msg_id: msgId } as ClientCommand
+      return outbox.enqueue(command)
+    },
+    room,
+    nextMsgId,
+    close() {
+      if (closed) return
+      closed = true
+      state.set({ status: 'closed', attempt: 0, code: CloseCode.normal, reason: 'closed by the client' })
+      closed$.next()
+      closed$.complete()
+      outbox.close()
+      rooms.dispose()
+      for (const unsubscribe of unsubscribes) unsubscribe()
+      state.complete()
+    },
+  }
+}
+
+/** The `wx` platform when running inside a mini-program. */
+function defaultPlatform(): Platform {
+  const host = (globalThis as { wx?: WxLike }).wx
+  if (host === undefined) throw new TypeError('createLiveClient: no options.platform and no global wx')
+  return createWxPlatform(host)
+}

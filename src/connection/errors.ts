@@ -1,0 +1,57 @@
+import type { AckFrame } from '../protocol/frames'
+
+/** The server refused a command (`ack` with `ok: false`). */
+export class CommandRejectedError extends Error {
+  override readonly name = 'CommandRejectedError'
+  constructor(
+    readonly msgId: string,
+    readonly code: number,
+    readonly reason: string,
+    readonly ack: AckFrame,
+  ) {
+    super(`command ${msgId} refused: ${code} ${reason}`)
+  }
+}
+
+/** No ack came back for a command, after every resend. */
+export class AckTimeoutError extends Error {
+  override readonly name = 'AckTimeoutError'
+  constructor(
+    readonly msgId: string,
+    readonly attempts: number,
+  ) {
+    super(`no ack for command ${msgId} after ${attempts} attempts`)
+  }
+}
+
+/** The outbox holds its maximum of unacknowledged commands; this one was not taken. */
+export class OutboxFullError extends Error {
+  override readonly name = 'OutboxFullError'
+  constructor(readonly max: number) {
+    super(`outbox full: ${max} commands wait for an ack; this one was not queued`)
+  }
+}
+
+/** The client was closed (or failed) before the command could be acknowledged. */
+export class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError'
+  constructor(readonly msgId: string) {
+    super(`client closed before command ${msgId} was acknowledged`)
+  }
+}
+
+/**
+ * How one connection ended, as the retry policy sees it. Internal to the pipeline:
+ * it carries the close code the policy table is keyed on.
+ */
+export class SessionEnd extends Error {
+  override readonly name = 'SessionEnd'
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    /** `offline`: the network went away; `hidden`: the app went to the background. */
+    readonly cause: 'closed' | 'offline' | 'hidden' = 'closed',
+  ) {
+    super(`connection ended: ${code} ${reason}`)
+  }
+}

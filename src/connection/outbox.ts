@@ -1,0 +1,224 @@
+import { type SchedulerLike, type Subscription, timer } from 'rxjs'
+import type { AckFrame, ClientCommand } from '../protocol/frames'
+import type { Platform } from '../platform/types'
+import { AckTimeoutError, ClientClosedError, CommandRejectedError, OutboxFullError } from './errors'
+import type { Link } from './session'
+
+export interface OutboxOptions {
+  /** Most commands waiting for an ack at once. Default 500. */
+  max: number
+  /** Storage key the outbox is persisted under, or false for memory only. Default 'live-outbox'. */
+  storageKey: string | false
+  /**
+   * Persisted commands older than this are not resent after an app restart: the server
+   * only promises to remember `msg_id`s for 10 minutes, so an older resend could apply twice.
+   */
+  maxAgeMs: number
+}
+
+export const DEFAULT_OUTBOX: OutboxOptions = { max: 500, storageKey: 'live-outbox', maxAgeMs: 10 * 60 * 1000 }
+
+/** Ack timeouts one command may meet (each followed by a resend) before its promise is rejected. */
+export const MAX_ACK_TIMEOUTS = 3
+
+interface Entry {
+  command: ClientCommand
+  createdAt: number
+  /** Link the command was last sent on; resent when the current link differs. */
+  sentOn: number | undefined
+  timeouts: number
+  timer: Subscription | undefined
+  resolve?: (ack: AckFrame) => void
+  reject?: (error: Error) => void
+}
+
+interface PersistedEntry {
+  command: ClientCommand
+  createdAt: number
+}
+
+export interface OutboxHooks {
+  scheduler: SchedulerLike
+  platform: Platform
+  ackTimeoutMs: number
+  /** A room command may only go once its room is joined on this link. */
+  canSend(command: ClientCommand, link: Link): boolean
+  onAckTimeout(): void
+  onStorageError(error: unknown): void
+}
+
+/**
+ * Commands waiting for their ack, in the order they were sent. Survives reconnects
+ * (unacked commands are resent with the same `msg_id`; the server dedups) and app
+ * restarts (persisted in storage). Bounded: over the bound a command is refused, never
+ * silently dropped.
+ */
+export class Outbox {
+  private entries: Entry[] = []
+  private link: Link | undefined
+  /** Commands restored from storage that were too old to resend. */
+  expired = 0
+
+  constructor(
+    private readonly options: OutboxOptions,
+    private readonly hooks: OutboxHooks,
+  ) {
+    this.restore()
+  }
+
+  get size(): number {
+    return this.entries.length
+  }
+
+  /** Msg ids waiting for an ack, oldest first. */
+  pendingIds(): string[] {
+    return this.entries.map((e) => e.command.msg_id)
+  }
+
+  enqueue(command: ClientCommand): Promise<AckFrame> {
+    if (this.entries.length >= this.options.max) return Promise.reject(new OutboxFullError(this.options.max))
+    return new Promise<AckFrame>((resolve, reject) => {
+      this.entries.push({
+        command,
+        createdAt: this.hooks.platform.now(),
+        sentOn: undefined,
+        timeouts: 0,
+        timer: undefined,
+        resolve,
+        reject,
+      })
+      this.persist()
+      this.pump()
+    })
+  }
+
+  /** A link is open (or gone, with `undefined`): commands not sent on it go out in order. */
+  setLink(link: Link | undefined): void {
+    this.link = link
+    if (link === undefined) for (const entry of this.entries) this.stopTimer(entry)
+    this.pump()
+  }
+
+  /** Sends, in order, every command that has not gone out on the current link and may go now. */
+  pump(): void {
+    const link = this.link
+    if (link === undefined) return
+    for (const entry of this.entries.slice()) {
+      if (entry.sentOn === link.id || !this.hooks.canSend(entry.command, link)) continue
+      entry.sentOn = link.id
+      link.send(entry.command, (accepted) => {
+        if (!accepted) {
+          if (entry.sentOn === link.id) entry.sentOn = undefined
+          return
+        }
+        // A plain-protocol peer never acks: the socket taking the frame is delivery.
+        if (link.plain) this.settle(entry, { msg_type: 'ack', msg_id: entry.command.msg_id, ok: true })
+      })
+      if (!link.plain) this.startTimer(entry, link)
+    }
+  }
+
+  /** Settles the command an ack answers. Returns false when no command waits for it. */
+  handleAck(ack: AckFrame): boolean {
+    const entry = this.entries.find((e) => e.command.msg_id === ack.msg_id)
+    if (entry === undefined) return false
+    this.settle(entry, ack)
+    return true
+  }
+
+  /** Rejects every waiting promise; the commands stay persisted for the next start. */
+  close(): void {
+    for (const entry of this.entries) {
+      this.stopTimer(entry)
+      entry.reject?.(new ClientClosedError(entry.command.msg_id))
+      entry.resolve = undefined
+      entry.reject = undefined
+    }
+    this.link = undefined
+  }
+
+  private settle(entry: Entry, ack: AckFrame): void {
+    const index = this.entries.indexOf(entry)
+    if (index === -1) return
+    this.entries.splice(index, 1)
+    this.stopTimer(entry)
+    this.persist()
+    if (ack.ok) entry.resolve?.(ack)
+    else entry.reject?.(new CommandRejectedError(ack.msg_id, ack.code ?? 0, ack.reason ?? '', ack))
+  }
+
+  private startTimer(entry: Entry, link: Link): void {
+    this.stopTimer(entry)
+    entry.timer = timer(this.hooks.ackTimeoutMs, this.hooks.scheduler).subscribe(() => {
+      entry.timer = undefined
+      this.hooks.onAckTimeout()
+      entry.timeouts++
+      if (entry.timeouts >= MAX_ACK_TIMEOUTS) {
+        const index = this.entries.indexOf(entry)
+        if (index !== -1) this.entries.splice(index, 1)
+        this.persist()
+        entry.reject?.(new AckTimeoutError(entry.command.msg_id, entry.timeouts))
+        return
+      }
+      // Same msg_id again: the server dedups if the first one did arrive.
+      if (entry.sentOn === link.id) entry.sentOn = undefined
+      this.pump()
+    })
+  }
+
+  private stopTimer(entry: Entry): void {
+    entry.timer?.unsubscribe()
+    entry.timer = undefined
+  }
+
+  private persist(): void {
+    const key = this.options.storageKey
+    if (key === false) return
+    try {
+      if (this.entries.length === 0) this.hooks.platform.removeStorageSync(key)
+      else {
+        const persisted: PersistedEntry[] = this.entries.map((e) => ({ command: e.command, createdAt: e.createdAt }))
+        this.hooks.platform.setStorageSync(key, persisted)
+      }
+    } catch (error) {
+      // Over WeChat's storage limits: the commands are still held in memory.
+      this.hooks.onStorageError(error)
+    }
+  }
+
+  private restore(): void {
+    const key = this.options.storageKey
+    if (key === false) return
+    let stored: unknown
+    try {
+      stored = this.hooks.platform.getStorageSync(key)
+    } catch (error) {
+      this.hooks.onStorageError(error)
+      return
+    }
+    if (!Array.isArray(stored)) return
+    const now = this.hooks.platform.now()
+    for (const item of stored.slice(0, this.options.max)) {
+      if (!isPersistedEntry(item)) continue
+      if (now - item.createdAt > this.options.maxAgeMs) {
+        this.expired++
+        continue
+      }
+      this.entries.push({ command: item.command, createdAt: item.createdAt, sentOn: undefined, timeouts: 0, timer: undefined })
+    }
+    if (this.expired > 0) this.persist()
+  }
+}
+
+function isPersistedEntry(value: unknown): value is PersistedEntry {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as { command?: unknown; createdAt?: unknown }
+  const command = v.command as { msg_type?: unknown; msg_id?: unknown } | undefined
+  return (
+    typeof v.createdAt === 'number' &&
+    typeof command === 'object' &&
+    command !== null &&
+    typeof command.msg_type === 'string' &&
+    typeof command.msg_id === 'string'
+  )
+}

@@ -1,0 +1,209 @@
+import { type SchedulerLike, Subject, type Subscription, timer } from 'rxjs'
+import type { AckFrame, RoomEvent, SnapshotFrame } from '../protocol/frames'
+import type { Link } from './session'
+
+/** What a room stream gives its subscribers. */
+export type RoomUpdate =
+  /** The server confirmed the join. `recovered`: missed events follow, no snapshot. */
+  | { type: 'joined'; roomId: string; epoch?: string; seq?: number; recovered: boolean }
+  /** The room's whole state: replace, do not add. */
+  | { type: 'snapshot'; roomId: string; snapshot: SnapshotFrame }
+  /** One event, each `seq` exactly once and in order. `recovered`: replayed after a reconnect. */
+  | { type: 'event'; roomId: string; event: RoomEvent; recovered: boolean }
+  /** The connection went away; the room is joined again (and recovered) when it returns. */
+  | { type: 'left'; roomId: string }
+  /** The server refused the join. */
+  | { type: 'error'; roomId: string; code: number; reason: string }
+
+export interface RoomHooks {
+  scheduler: SchedulerLike
+  ackTimeoutMs: number
+  nextMsgId: () => string
+  onDuplicate(): void
+  onGap(): void
+  onAckTimeout(): void
+  /** The room is joined on `link`: room commands may go. */
+  onJoined(roomId: string): void
+}
+
+type Phase = 'idle' | 'joining' | 'awaitSnapshot' | 'synced'
+
+/** One room's sync state: where we are in its `seq`, and on which link it is joined. */
+class RoomChannel {
+  readonly updates$ = new Subject<RoomUpdate>()
+  lastSeq: number | undefined
+  epoch: string | undefined
+  phase: Phase = 'idle'
+  joinedOn: number | undefined
+  joinMsgId: string | undefined
+  joinTimer: Subscription | undefined
+  /** Events up to this seq are replays of what was missed. */
+  recoverUntil = 0
+
+  constructor(readonly roomId: string) {}
+}
+
+/**
+ * The rooms a client is in. Joins each on every new link (with `since_seq`/`epoch`
+ * once it has seen the room), drops duplicates, detects gaps and rejoins to fill them,
+ * and tells snapshots apart from events.
+ */
+export class RoomRegistry {
+  private readonly channels = new Map<string, RoomChannel>()
+  private link: Link | undefined
+
+  constructor(private readonly hooks: RoomHooks) {}
+
+  /** Starts tracking a room and joins it if a link is open. */
+  add(roomId: string): Subject<RoomUpdate> {
+    let channel = this.channels.get(roomId)
+    if (channel === undefined) {
+      channel = new RoomChannel(roomId)
+      this.channels.set(roomId, channel)
+      if (this.link !== undefined) this.join(channel, this.link)
+    }
+    return channel.updates$
+  }
+
+  /** Stops tracking a room; leaves it if it is joined. */
+  remove(roomId: string): void {
+    const channel = this.channels.get(roomId)
+    if (channel === undefined) return
+    this.channels.delete(roomId)
+    channel.joinTimer?.unsubscribe()
+    const link = this.link
+    if (link !== undefined && channel.joinedOn === link.id) {
+      link.send({ msg_type: 'leave', msg_id: this.hooks.nextMsgId(), room_id: roomId })
+    }
+    channel.updates$.complete()
+  }
+
+  /** The client closed: every room stream completes; no leave is sent (the socket is closing). */
+  dispose(): void {
+    for (const channel of this.channels.values()) {
+      channel.joinTimer?.unsubscribe()
+      channel.updates$.complete()
+    }
+    this.channels.clear()
+    this.link = undefined
+  }
+
+  isJoined(roomId: string, link: Link): boolean {
+    return this.channels.get(roomId)?.joinedOn === link.id
+  }
+
+  /** A new link is open (join every room), or the link is gone (`undefined`). */
+  setLink(link: Link | undefined): void {
+    this.link = link
+    for (const channel of this.channels.values()) {
+      channel.joinTimer?.unsubscribe()
+      channel.joinedOn = undefined
+      channel.joinMsgId = undefined
+      if (link === undefined) {
+        if (channel.phase !== 'idle') channel.updates$.next({ type: 'left', roomId: channel.roomId })
+        channel.phase = 'idle'
+      } else {
+        this.join(channel, link)
+      }
+    }
+  }
+
+  /** Returns true when the ack answered one of our joins. */
+  handleAck(ack: AckFrame): boolean {
+    for (const channel of this.channels.values()) {
+      if (channel.joinMsgId !== ack.msg_id) continue
+      channel.joinTimer?.unsubscribe()
+      channel.joinMsgId = undefined
+      if (!ack.ok) {
+        channel.phase = 'idle'
+        channel.updates$.next({ type: 'error', roomId: channel.roomId, code: ack.code ?? 0, reason: ack.reason ?? '' })
+        return true
+      }
+      this.joined(channel, ack.recovered === true, ack.epoch, ack.seq)
+      return true
+    }
+    return false
+  }
+
+  handleSnapshot(snapshot: SnapshotFrame): void {
+    const channel = this.channels.get(snapshot.room_id)
+    if (channel === undefined) return
+    channel.lastSeq = snapshot.seq
+    channel.epoch = snapshot.epoch
+    channel.recoverUntil = 0
+    if (channel.phase === 'awaitSnapshot') channel.phase = 'synced'
+    channel.updates$.next({ type: 'snapshot', roomId: channel.roomId, snapshot })
+  }
+
+  handleEvent(event: RoomEvent): void {
+    const channel = this.channels.get(event.room_id)
+    if (channel === undefined) return
+    const seq = event.seq
+    // Plain-protocol peers send no seq: arrival order is all there is.
+    if (seq === undefined) {
+      channel.updates$.next({ type: 'event', roomId: channel.roomId, event, recovered: false })
+      return
+    }
+    // Before the snapshot (or before any join) the snapshot on its way covers the event.
+    if (channel.phase === 'awaitSnapshot' || channel.phase === 'idle') return
+    if (channel.lastSeq === undefined) {
+      if (channel.phase !== 'synced') return
+      channel.lastSeq = seq - 1
+    }
+    if (seq <= channel.lastSeq) {
+      this.hooks.onDuplicate()
+      return
+    }
+    if (seq > channel.lastSeq + 1) {
+      // Events in flight behind a gap are replayed by the rejoin: drop them, count the gap once.
+      if (channel.phase === 'synced' && this.link !== undefined) {
+        this.hooks.onGap()
+        this.join(channel, this.link)
+      }
+      return
+    }
+    channel.lastSeq = seq
+    channel.updates$.next({ type: 'event', roomId: channel.roomId, event, recovered: seq <= channel.recoverUntil })
+  }
+
+  private joined(channel: RoomChannel, recovered: boolean, epoch: string | undefined, head: number | undefined): void {
+    const link = this.link
+    if (link === undefined) return
+    channel.joinedOn = link.id
+    if (epoch !== undefined) channel.epoch = epoch
+    if (recovered) {
+      channel.phase = 'synced'
+      channel.recoverUntil = head ?? 0
+    } else {
+      channel.phase = link.plain ? 'synced' : 'awaitSnapshot'
+    }
+    channel.updates$.next({ type: 'joined', roomId: channel.roomId, epoch, seq: head, recovered })
+    this.hooks.onJoined(channel.roomId)
+  }
+
+  private join(channel: RoomChannel, link: Link): void {
+    channel.phase = 'joining'
+    channel.joinTimer?.unsubscribe()
+    const msgId = this.hooks.nextMsgId()
+    channel.joinMsgId = msgId
+    const resume = !link.plain && channel.lastSeq !== undefined && channel.epoch !== undefined
+    link.send(
+      resume
+        ? { msg_type: 'join', msg_id: msgId, room_id: channel.roomId, since_seq: channel.lastSeq, epoch: channel.epoch }
+        : { msg_type: 'join', msg_id: msgId, room_id: channel.roomId },
+      (accepted) => {
+        // Plain peers never ack: a join the socket took is a join.
+        if (accepted && link.plain && channel.joinMsgId === msgId && this.link === link) {
+          channel.joinMsgId = undefined
+          this.joined(channel, false, undefined, undefined)
+        }
+      },
+    )
+    if (link.plain) return
+    channel.joinTimer = timer(this.hooks.ackTimeoutMs, this.hooks.scheduler).subscribe(() => {
+      this.hooks.onAckTimeout()
+      // A server that does not answer a join is not serving us: start over on a new link.
+      link.close(4000, 'join not acknowledged')
+    })
+  }
+}

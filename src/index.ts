@@ -1,0 +1,39 @@
+/**
+ * miniprogram-live-store: the client library. Mini-program safe: no Node built-ins, no `ws`.
+ * The Node platform is at `miniprogram-live-store/node`, the reference server at
+ * `miniprogram-live-store/server`.
+ */
+export { createLiveClient } from './connection/client'
+export type {
+  CommandInput,
+  LiveClient,
+  LiveClientError,
+  LiveClientOptions,
+  LiveClientStats,
+  TokenSource,
+} from './connection/client'
+export type { ConnectionState, ConnectionStatus } from './connection/state'
+export type { RoomUpdate } from './connection/rooms'
+export type { RttEstimate } from './connection/rtt'
+export { nextRttEstimate, pongTimeoutMs } from './connection/rtt'
+export { backoffDelayMs, DEFAULT_BACKOFF } from './connection/backoff'
+export type { BackoffOptions } from './connection/backoff'
+export { DEFAULT_OUTBOX } from './connection/outbox'
+export type { OutboxOptions } from './connection/outbox'
+export { AckTimeoutError, ClientClosedError, CommandRejectedError, OutboxFullError } from './connection/errors'
+export { createWxPlatform } from './platform/wx'
+export type { WxLike } from './platform/wx'
+export type * from './platform/types'
+export { isValidCloseCode, MAX_CONCURRENT_SOCKETS } from './platform/types'
+export * from './protocol/frames'
+export { CloseCode, ErrorCode, closePolicy } from './protocol/codes'
+export type { ClosePolicy, ErrorCodeValue } from './protocol/codes'
+export {
+  DEFAULT_MAX_FRAME_BYTES,
+  MAX_CONTENT_LENGTH,
+  normalizeContent,
+  parseClientFrame,
+  parseServerFrame,
+  utf8ByteLength,
+} from './protocol/parse'
+export type { ContentResult, FrameError, ParseOptions, ParseResult } from './protocol/parse'

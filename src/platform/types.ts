@@ -1,0 +1,99 @@
+/**
+ * What the library needs from its host. In a mini-program this is `wx`
+ * (`createWxPlatform`); under Node it is `createNodePlatform` from
+ * `miniprogram-live-store/node`. Shapes follow WeChat's documented API so that
+ * the Node implementation can be held to WeChat's behaviour.
+ */
+
+/** `{ errMsg }` as WeChat passes it to `success`, `fail` and `onError` callbacks. */
+export interface PlatformResult {
+  errMsg: string
+}
+
+export interface SocketSendOptions {
+  data: string | ArrayBuffer
+  success?: (res: PlatformResult) => void
+  fail?: (res: PlatformResult) => void
+  complete?: (res: PlatformResult) => void
+}
+
+export interface SocketCloseOptions {
+  /** 1000, or 3000..4999. */
+  code?: number
+  /** At most 123 UTF-8 bytes. */
+  reason?: string
+  success?: (res: PlatformResult) => void
+  fail?: (res: PlatformResult) => void
+  complete?: (res: PlatformResult) => void
+}
+
+export interface SocketCloseEvent {
+  code: number
+  reason: string
+}
+
+export interface SocketOpenEvent {
+  header?: Record<string, string>
+}
+
+export interface SocketMessageEvent {
+  data: string | ArrayBuffer
+}
+
+/** WeChat's `SocketTask`: one WebSocket, with listeners on the task itself. */
+export interface SocketTask {
+  send(options: SocketSendOptions): void
+  close(options?: SocketCloseOptions): void
+  onOpen(listener: (event: SocketOpenEvent) => void): void
+  onClose(listener: (event: SocketCloseEvent) => void): void
+  onError(listener: (event: PlatformResult) => void): void
+  onMessage(listener: (event: SocketMessageEvent) => void): void
+}
+
+export interface ConnectSocketOptions {
+  url: string
+  header?: Record<string, string>
+  protocols?: string[]
+  tcpNoDelay?: boolean
+  /** Handshake timeout in milliseconds. */
+  timeout?: number
+  success?: (res: PlatformResult) => void
+  fail?: (res: PlatformResult) => void
+  complete?: (res: PlatformResult) => void
+}
+
+export type NetworkType = 'wifi' | '2g' | '3g' | '4g' | '5g' | 'unknown' | 'none'
+
+export interface NetworkStatus {
+  isConnected: boolean
+  networkType: NetworkType
+}
+
+/** Removes a listener. */
+export type Unsubscribe = () => void
+
+export interface Platform {
+  connectSocket(options: ConnectSocketOptions): SocketTask
+  getNetworkType(): Promise<NetworkStatus>
+  onNetworkStatusChange(listener: (status: NetworkStatus) => void): Unsubscribe
+  onAppShow(listener: () => void): Unsubscribe
+  onAppHide(listener: () => void): Unsubscribe
+  getStorageSync(key: string): unknown
+  /** Throws when WeChat's storage limits would be exceeded (1 MB a key, 10 MB in all). */
+  setStorageSync(key: string, value: unknown): void
+  removeStorageSync(key: string): void
+  /** Wall clock, milliseconds since the epoch. */
+  now(): number
+}
+
+/** WeChat's close-code rule for `SocketTask.close` (the same as the browser's). */
+export function isValidCloseCode(code: number): boolean {
+  return code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999)
+}
+
+/** WeChat's storage limits. */
+export const STORAGE_KEY_LIMIT_BYTES = 1024 * 1024
+export const STORAGE_TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
+
+/** Maximum number of SocketTasks open at once in one mini-program (base library >= 1.7.0). */
+export const MAX_CONCURRENT_SOCKETS = 5

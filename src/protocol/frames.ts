@@ -1,0 +1,274 @@
+/**
+ * Frame types of the `live.v1` wire protocol (see README "Protocol").
+ *
+ * Field names are snake_case because they follow the plain JSON protocol that
+ * mini-program live rooms already speak (`msg_type`, `room_id`, `online_num` ...).
+ * Every union is discriminated on `msg_type`.
+ */
+
+/** WebSocket subprotocol offered by the client and selected by the server. */
+export const PROTOCOL_NAME = 'live.v1'
+
+export type Role = 'viewer' | 'anchor'
+
+export interface UserRef {
+  uid: string
+  name: string
+}
+
+export interface AuthUser extends UserRef {
+  role: Role
+}
+
+export interface Goods {
+  goods_id: string
+  goods_name: string
+  /** Integer, in cents. */
+  goods_price: number
+  default_image: string
+}
+
+export interface ShelfItem extends Goods {
+  status: 'on' | 'off'
+}
+
+// ---------------------------------------------------------------- server -> client
+
+export interface InitFrame {
+  msg_type: 'init'
+  client_id: string
+  /** Absent on plain-protocol peers. */
+  epoch?: string
+  server_time?: number
+  heartbeat_ms?: number
+  max_frame_bytes?: number
+  user?: AuthUser
+}
+
+export interface PongFrame {
+  msg_type: 'pong'
+  t?: number
+  server_time?: number
+}
+
+export interface AckFrame {
+  msg_type: 'ack'
+  msg_id: string
+  ok: boolean
+  code?: number
+  reason?: string
+  dup?: boolean
+  user?: AuthUser
+  room_id?: string
+  epoch?: string
+  seq?: number
+  recovered?: boolean
+  accepted?: number
+}
+
+export interface ErrorFrame {
+  msg_type: 'error'
+  code: number
+  reason: string
+}
+
+/** Fields every room event carries. `seq`/`ts` are absent on plain-protocol peers. */
+interface RoomEventBase {
+  room_id: string
+  seq?: number
+  ts?: number
+}
+
+export interface JoinEvent extends RoomEventBase {
+  msg_type: 'join'
+  user: UserRef
+  online_num: number
+  msg_content?: string
+}
+
+export interface LeaveEvent extends RoomEventBase {
+  msg_type: 'leave'
+  user: UserRef
+  online_num: number
+  msg_content?: string
+}
+
+export interface MessageEvent extends RoomEventBase {
+  msg_type: 'message'
+  msg_id?: string
+  from_uid: string
+  from_name: string
+  content: string
+}
+
+export interface LikeEvent extends RoomEventBase {
+  msg_type: 'like'
+  like_num: number
+  delta?: number
+}
+
+export interface SubscribeEvent extends RoomEventBase {
+  msg_type: 'subscribe'
+  user: UserRef
+  subscribe_num: number
+  msg_content?: string
+}
+
+export interface BuyEvent extends RoomEventBase {
+  msg_type: 'buy'
+  user: UserRef
+  goods_id: string
+  goods_name: string
+  msg_content?: string
+}
+
+export interface ShelfEvent extends RoomEventBase, ShelfItem {
+  msg_type: 'on_off_shelf'
+}
+
+export interface RoomStateEvent extends RoomEventBase {
+  msg_type: 'room_state'
+  status: 'live' | 'ended'
+  title: string
+}
+
+export type RoomEvent =
+  | JoinEvent
+  | LeaveEvent
+  | MessageEvent
+  | LikeEvent
+  | SubscribeEvent
+  | BuyEvent
+  | ShelfEvent
+  | RoomStateEvent
+
+export type RoomEventType = RoomEvent['msg_type']
+
+export interface RoomInfo {
+  title: string
+  status: 'live' | 'ended'
+  anchor: UserRef
+  online_num: number
+  like_num: number
+  subscribe_num: number
+}
+
+export interface SnapshotFrame {
+  msg_type: 'snapshot'
+  room_id: string
+  epoch: string
+  seq: number
+  room: RoomInfo
+  message_list: MessageEvent[]
+  shelf: ShelfItem[]
+}
+
+export type ServerFrame = InitFrame | PongFrame | AckFrame | ErrorFrame | SnapshotFrame | RoomEvent
+
+// ---------------------------------------------------------------- client -> server
+
+export interface PingCommand {
+  msg_type: 'ping'
+  t?: number
+}
+
+export interface AuthCommand {
+  msg_type: 'auth'
+  msg_id: string
+  token: string
+}
+
+export interface JoinCommand {
+  msg_type: 'join'
+  msg_id: string
+  room_id: string
+  since_seq?: number
+  epoch?: string
+}
+
+export interface LeaveCommand {
+  msg_type: 'leave'
+  msg_id: string
+  room_id: string
+}
+
+export interface MessageCommand {
+  msg_type: 'message'
+  msg_id: string
+  room_id: string
+  content: string
+}
+
+export interface LikeCommand {
+  msg_type: 'like'
+  msg_id: string
+  room_id: string
+  count: number
+}
+
+export interface SubscribeCommand {
+  msg_type: 'subscribe'
+  msg_id: string
+  room_id: string
+}
+
+export interface BuyCommand {
+  msg_type: 'buy'
+  msg_id: string
+  room_id: string
+  goods_id: string
+}
+
+export interface ShelfCommand extends ShelfItem {
+  msg_type: 'on_off_shelf'
+  msg_id: string
+  room_id: string
+}
+
+/** A log record in a `report` command: a flat JSON object. */
+export type ReportLog = Record<string, JsonValue>
+
+export interface ReportCommand {
+  msg_type: 'report'
+  msg_id: string
+  logs: ReportLog[]
+  cache_fields?: ReportLog
+}
+
+export type ClientCommand =
+  | AuthCommand
+  | JoinCommand
+  | LeaveCommand
+  | MessageCommand
+  | LikeCommand
+  | SubscribeCommand
+  | BuyCommand
+  | ShelfCommand
+  | ReportCommand
+
+export type ClientFrame = PingCommand | ClientCommand
+
+export type CommandType = ClientCommand['msg_type']
+
+/** A JSON value as it comes off the wire. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+/** Commands that act on a room: they need the room joined on the current connection. */
+export type RoomCommand = Extract<ClientCommand, { room_id: string }>
+
+/** Commands whose messages are room events and carry `seq`. */
+export const ROOM_EVENT_TYPES: readonly RoomEventType[] = [
+  'join',
+  'leave',
+  'message',
+  'like',
+  'subscribe',
+  'buy',
+  'on_off_shelf',
+  'room_state',
+]
+
+/** Room events carry `seq`; the type guard keeps `snapshot`, `ack` ... apart. */
+export function isRoomEvent(frame: ServerFrame): frame is RoomEvent {
+  return (ROOM_EVENT_TYPES as readonly string[]).includes(frame.msg_type)
+}

@@ -1,0 +1,219 @@
+import { ErrorCode } from './codes'
+import type { ClientFrame, ServerFrame } from './frames'
+import { utf8ByteLength } from './utf8'
+import { anyObj, arr, bool, type Check, int, isPlainObject, num, obj, oneOf, opt, str } from './schema'
+
+/** Default maximum frame size (protocol.md: 64 KiB). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
+
+export const MAX_MSG_ID_LENGTH = 64
+export const MAX_ROOM_ID_LENGTH = 128
+export const MAX_CONTENT_LENGTH = 200
+
+/** Why a frame was refused. `code` comes from the protocol's error codes. */
+export interface FrameError {
+  code: number
+  reason: string
+  /** Present when the frame was an object with a usable `msg_id`, so it can be acked. */
+  msg_id?: string
+  /** Present when the frame named a `msg_type`, known or not. */
+  msg_type?: string
+  /** True when only the `msg_type` was unknown (the client counts and ignores those). */
+  unknownType?: boolean
+}
+
+export type ParseResult<F> = { ok: true; frame: F } | { ok: false; error: FrameError }
+
+export interface ParseOptions {
+  /** Frames larger than this many UTF-8 bytes are refused with 4013. */
+  maxBytes?: number
+}
+
+export { utf8ByteLength }
+
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+
+const userRef = obj({ uid: str(1, 128), name: str(0, 256) })
+const authUser = obj({ uid: str(1, 128), name: str(0, 256), role: oneOf('viewer', 'anchor') })
+const msgId = str(1, MAX_MSG_ID_LENGTH)
+const roomId = str(1, MAX_ROOM_ID_LENGTH)
+const count = int(0)
+const goodsFields = {
+  goods_id: str(1, 128),
+  goods_name: str(0, 256),
+  goods_price: int(0),
+  default_image: str(0, 2048),
+  status: oneOf('on', 'off'),
+}
+
+const eventBase = { room_id: roomId, seq: opt(int(1)), ts: opt(num) }
+const messageEvent = obj({
+  ...eventBase,
+  msg_id: opt(str(0, MAX_MSG_ID_LENGTH)),
+  from_uid: str(0, 128),
+  from_name: str(0, 256),
+  content: str(0, 4096),
+})
+
+const SERVER_FRAMES: Readonly<Record<string, Check>> = {
+  init: obj({
+    client_id: str(0, 256),
+    epoch: opt(str(1, 128)),
+    server_time: opt(num),
+    heartbeat_ms: opt(int(1)),
+    max_frame_bytes: opt(int(1)),
+    user: opt(authUser),
+  }),
+  pong: obj({ t: opt(num), server_time: opt(num) }),
+  ack: obj({
+    msg_id: str(0, MAX_MSG_ID_LENGTH),
+    ok: bool,
+    code: opt(int()),
+    reason: opt(str()),
+    dup: opt(bool),
+    user: opt(authUser),
+    room_id: opt(roomId),
+    epoch: opt(str(1, 128)),
+    seq: opt(int(0)),
+    recovered: opt(bool),
+    accepted: opt(int(0)),
+  }),
+  error: obj({ code: int(), reason: str() }),
+  snapshot: obj({
+    room_id: roomId,
+    epoch: str(1, 128),
+    seq: int(0),
+    room: obj({
+      title: str(),
+      status: oneOf('live', 'ended'),
+      anchor: userRef,
+      online_num: count,
+      like_num: count,
+      subscribe_num: count,
+    }),
+    message_list: arr(messageEvent),
+    shelf: arr(obj(goodsFields)),
+  }),
+  join: obj({ ...eventBase, user: userRef, online_num: count, msg_content: opt(str()) }),
+  leave: obj({ ...eventBase, user: userRef, online_num: count, msg_content: opt(str()) }),
+  message: messageEvent,
+  like: obj({ ...eventBase, like_num: count, delta: opt(int(0)) }),
+  subscribe: obj({ ...eventBase, user: userRef, subscribe_num: count, msg_content: opt(str()) }),
+  buy: obj({ ...eventBase, user: userRef, goods_id: str(1, 128), goods_name: str(), msg_content: opt(str()) }),
+  on_off_shelf: obj({ ...eventBase, ...goodsFields }),
+  room_state: obj({ ...eventBase, status: oneOf('live', 'ended'), title: str() }),
+}
+
+const roomCommand = { msg_id: msgId, room_id: roomId }
+
+const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
+  ping: obj({ t: opt(num) }),
+  auth: obj({ msg_id: msgId, token: str(1, 4096) }),
+  join: obj({ ...roomCommand, since_seq: opt(int(0)), epoch: opt(str(1, 128)) }),
+  leave: obj(roomCommand),
+  // Length 1..200 is checked after trimming, by `normalizeContent`: here only the type and a hard bound.
+  message: obj({ ...roomCommand, content: str(0, 4 * MAX_CONTENT_LENGTH) }),
+  like: obj({ ...roomCommand, count: int(1, 100) }),
+  subscribe: obj(roomCommand),
+  buy: obj({ ...roomCommand, goods_id: str(1, 128) }),
+  on_off_shelf: obj({
+    ...roomCommand,
+    ...goodsFields,
+    default_image: (v, p) =>
+      typeof v === 'string' && v.length <= 2048 && /^https:\/\/[^\s]+$/.test(v) ? null : `${p} must be an https URL`,
+  }),
+  report: obj({ msg_id: msgId, logs: arr(anyObj, 1, 100), cache_fields: opt(anyObj) }),
+}
+
+function fail(code: number, reason: string, extra?: Partial<FrameError>): { ok: false; error: FrameError } {
+  return { ok: false, error: { code, reason, ...extra } }
+}
+
+type Decoded = { ok: true; value: Record<string, unknown>; forbidden: string | null } | { ok: false; error: FrameError }
+
+function decode(data: unknown, maxBytes: number): Decoded {
+  if (typeof data !== 'string') {
+    return fail(ErrorCode.badRequest, 'frame must be UTF-8 JSON text')
+  }
+  // Cheap bound first: every UTF-16 unit is at least one UTF-8 byte, at most three.
+  if (data.length > maxBytes || (data.length * 3 > maxBytes && utf8ByteLength(data) > maxBytes)) {
+    return fail(ErrorCode.tooLarge, `frame larger than ${maxBytes} bytes`)
+  }
+  let forbidden: string | null = null
+  let value: unknown
+  try {
+    // The reviver only runs when a forbidden name appears somewhere in the text: the common
+    // case stays on the fast path of a plain JSON.parse.
+    const suspicious = data.includes('__proto__') || data.includes('constructor') || data.includes('prototype')
+    value = suspicious
+      ? JSON.parse(data, function (key: string, v: unknown) {
+          if (FORBIDDEN_KEYS.has(key)) forbidden = key
+          return v
+        })
+      : JSON.parse(data)
+  } catch {
+    return fail(ErrorCode.badRequest, 'malformed JSON')
+  }
+  if (!isPlainObject(value)) return fail(ErrorCode.badRequest, 'frame must be a JSON object')
+  return { ok: true, value, forbidden }
+}
+
+function parseWith<F>(table: Readonly<Record<string, Check>>, data: unknown, options?: ParseOptions): ParseResult<F> {
+  const decoded = decode(data, options?.maxBytes ?? DEFAULT_MAX_FRAME_BYTES)
+  if (!decoded.ok) return decoded
+  const { value, forbidden } = decoded
+  const extra: Partial<FrameError> = {}
+  if (typeof value.msg_id === 'string' && value.msg_id.length > 0 && value.msg_id.length <= MAX_MSG_ID_LENGTH) {
+    extra.msg_id = value.msg_id
+  }
+  const type = value.msg_type
+  if (typeof type !== 'string') return fail(ErrorCode.badRequest, 'msg_type must be a string', extra)
+  extra.msg_type = type.slice(0, 64)
+  // Refused rather than stripped: a frame that tries to reach a prototype is hostile, not sloppy.
+  if (forbidden !== null) return fail(ErrorCode.badRequest, `forbidden key "${forbidden}"`, extra)
+  const check = Object.prototype.hasOwnProperty.call(table, type) ? table[type] : undefined
+  if (check === undefined) {
+    return fail(ErrorCode.badRequest, `unknown msg_type "${extra.msg_type}"`, { ...extra, unknownType: true })
+  }
+  const reason = check(value, '')
+  if (reason !== null) return fail(ErrorCode.badRequest, `${type}: ${reason}`, extra)
+  return { ok: true, frame: value as unknown as F }
+}
+
+/**
+ * Parses and validates one frame received from the server. Never throws.
+ *
+ * @example
+ * const r = parseServerFrame(text)
+ * if (r.ok) handle(r.frame)
+ * else if (r.error.unknownType) stats.unknown++
+ * else stats.bad++
+ */
+export function parseServerFrame(data: unknown, options?: ParseOptions): ParseResult<ServerFrame> {
+  return parseWith<ServerFrame>(SERVER_FRAMES, data, options)
+}
+
+/**
+ * Parses and validates one frame received from a client (used by the server). Never throws.
+ * A refusal carries the `msg_id` when there is one, so it can be answered with an `ack`.
+ */
+export function parseClientFrame(data: unknown, options?: ParseOptions): ParseResult<ClientFrame> {
+  return parseWith<ClientFrame>(CLIENT_FRAMES, data, options)
+}
+
+// Control characters (C0, DEL, C1) and the invisible bidi overrides that make chat text lie.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
+
+export type ContentResult = { ok: true; content: string } | { ok: false; reason: string }
+
+/**
+ * The comment rule shared by client and server: control characters removed,
+ * trimmed, then 1..200 characters (code points).
+ */
+export function normalizeContent(raw: string): ContentResult {
+  const content = raw.replace(CONTROL_CHARS, '').trim()
+  const length = Array.from(content).length
+  if (length < 1) return { ok: false, reason: 'content is empty' }
+  if (length > MAX_CONTENT_LENGTH) return { ok: false, reason: `content is longer than ${MAX_CONTENT_LENGTH} characters` }
+  return { ok: true, content }
+}
