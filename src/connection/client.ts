@@ -8,6 +8,7 @@ import {
   from,
   map,
   merge,
+  NEVER,
   type Observable,
   of,
   race,
@@ -289,8 +290,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
         // Backgrounded: close before WeChat cuts the socket off, then wait to be shown.
         takeUntil(
           visible$.pipe(
-            filter((visible) => !visible),
-            switchMap(() => timer(backgroundCloseMs, scheduler)),
+            switchMap((visible) => (visible ? NEVER : timer(backgroundCloseMs, scheduler))),
             tap(() => {
               throw new SessionEnd(CloseCode.normal, 'app hidden', 'hidden')
             }),
@@ -307,7 +307,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     if (closed) return EMPTY
     if (!(error instanceof SessionEnd)) return fail(ErrorCode.internal, String(error))
     if (error.cause === 'offline' || !online$.value) {
-      state.set({ status: 'offline', attempt, code: error.code, reason: 'offline' })
+      state.set({ status: 'offline', attempt, code: CloseCode.abnormal, reason: 'offline' })
       reconnecting = true
       return online$.pipe(filter(Boolean), take(1), tap(() => (attempt = 0)))
     }
