@@ -1,0 +1,67 @@
+import * as fs from 'fs'
+import * as path from 'path'
+import { builtinModules } from 'module'
+
+const root = path.join(__dirname, '..')
+
+/** Every module reachable from `entry` through relative imports, plus the bare imports they make. */
+function importGraph(entry: string): { files: string[]; bare: Set<string> } {
+  const seen = new Set<string>()
+  const bare = new Set<string>()
+  const visit = (file: string): void => {
+    if (seen.has(file)) return
+    seen.add(file)
+    const source = fs.readFileSync(file, 'utf8')
+    for (const m of source.matchAll(/(?:from|import|require\()\s*['"]([^'"]+)['"]/g)) {
+      const spec = m[1]
+      if (spec.startsWith('.')) {
+        const base = path.resolve(path.dirname(file), spec)
+        const candidates = [`${base}.ts`, path.join(base, 'index.ts')]
+        const found = candidates.find((c) => fs.existsSync(c))
+        if (found) visit(found)
+      } else bare.add(spec)
+    }
+  }
+  visit(entry)
+  return { files: [...seen], bare }
+}
+
+describe('package entries', () => {
+  it('keeps the client entry mini-program safe: no ws, no Node built-ins anywhere in its import graph', () => {
+    const { files, bare } = importGraph(path.join(root, 'src/index.ts'))
+    expect(files.length).toBeGreaterThan(5)
+    const forbidden = [...bare].filter((m) => m === 'ws' || builtinModules.includes(m) || m.startsWith('node:'))
+    expect(forbidden).toEqual([])
+    expect(files.map((f) => path.relative(root, f))).not.toContain('src/platform/node.ts')
+  })
+
+  it('touches wx only inside src/platform', () => {
+    const offenders: string[] = []
+    const walk = (dir: string): void => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name)
+        if (entry.isDirectory()) walk(full)
+        else if (full.endsWith('.ts') && !full.includes(`${path.sep}platform${path.sep}`)) {
+          if (/\bwx\./.test(fs.readFileSync(full, 'utf8'))) offenders.push(path.relative(root, full))
+        }
+      }
+    }
+    walk(path.join(root, 'src'))
+    expect(offenders).toEqual([])
+  })
+
+  it('exports the names other tests rely on', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const client = require('../src/index') as Record<string, unknown>
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const node = require('../src/node') as Record<string, unknown>
+    expect(typeof client.createLiveClient).toBe('function')
+    expect(typeof client.createWxPlatform).toBe('function')
+    expect(typeof client.parseServerFrame).toBe('function')
+    expect(typeof client.parseClientFrame).toBe('function')
+    expect(typeof node.createNodePlatform).toBe('function')
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown> }
+    expect(pkg.name).toBe('miniprogram-live-store')
+    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './node', './server']))
+  })
+})
