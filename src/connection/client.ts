@@ -447,10 +447,11 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       if (closed) return
       closed = true
       state.set({ status: 'closed', attempt: 0, code: CloseCode.normal, reason: 'closed by the client' })
+      // Room streams complete first: closing is not a `left` to recover from.
+      rooms.dispose()
       closed$.next()
       closed$.complete()
       outbox.close()
-      rooms.dispose()
       for (const unsubscribe of unsubscribes) unsubscribe()
       state.complete()
     },

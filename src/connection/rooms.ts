@@ -80,12 +80,13 @@ export class RoomRegistry {
 
   /** The client closed: every room stream completes; no leave is sent (the socket is closing). */
   dispose(): void {
-    for (const channel of this.channels.values()) {
+    const channels = [...this.channels.values()]
+    this.channels.clear()
+    this.link = undefined
+    for (const channel of channels) {
       channel.joinTimer?.unsubscribe()
       channel.updates$.complete()
     }
-    this.channels.clear()
-    this.link = undefined
   }
 
   isJoined(roomId: string, link: Link): boolean {

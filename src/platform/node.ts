@@ -49,6 +49,8 @@ export interface NodePlatform extends Platform {
   readonly openSockets: number
   /** The most sockets that were connecting or open at the same time. */
   readonly peakSockets: number
+  /** Listeners registered for network status and app show/hide (a leak check for tests). */
+  readonly listenerCount: number
   /** Every socket task created so far, oldest first (for tests and the demo). */
   readonly sockets: readonly NodeSocketTask[]
   /** Cancels timers and closes every socket (code 1000): call when done. */
@@ -75,6 +77,9 @@ class Listeners<T> {
   }
   clear(): void {
     this.list = []
+  }
+  get size(): number {
+    return this.list.length
   }
 }
 
@@ -369,6 +374,9 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     },
     get sockets() {
       return all
+    },
+    get listenerCount() {
+      return networkListeners.size + showListeners.size + hideListeners.size
     },
     destroy() {
       if (dropTimer) clearTimeout(dropTimer)
