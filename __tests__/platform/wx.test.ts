@@ -5,11 +5,14 @@ import type { ConnectSocketOptions, SocketTask } from '../../src/platform/types'
 function recordingWx() {
   const calls: string[] = []
   const listeners: Record<string, Array<(v: unknown) => void>> = {}
-  const on = (name: string) => (l: (v: unknown) => void) => {
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  type AnyListener = (v: any) => void
+  const on = (name: string) => (l: AnyListener) => {
     calls.push(name)
     ;(listeners[name] ??= []).push(l)
   }
-  const off = (name: string) => (l: (v: unknown) => void) => {
+  const off = (name: string) => (l: AnyListener) => {
     calls.push(`off:${name}`)
     listeners[name] = (listeners[name] ?? []).filter((x) => x !== l)
   }

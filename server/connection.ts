@@ -1,0 +1,348 @@
+import type { WebSocket } from 'ws'
+import { CloseCode, ErrorCode } from '../src/protocol/codes'
+import type {
+  AckFrame,
+  ClientCommand,
+  ClientFrame,
+  JoinCommand,
+  ReportCommand,
+  ReportLog,
+  RoomEvent,
+  ServerFrame,
+  UserRef,
+} from '../src/protocol/frames'
+import { normalizeContent, parseClientFrame, type ParseResult } from '../src/protocol/parse'
+import type { Engine } from './engine/types'
+import type { ServerMetrics } from './metrics'
+import { TokenBucket, WindowCounter } from './rateLimit'
+import type { ReportSink } from './reports'
+import type { RoomAction } from './room'
+import { type TokenPayload, verifyToken } from './token'
+
+/** Settings every connection shares; built once by `createServer`. */
+export interface ConnectionContext {
+  engine: Engine
+  secret: string
+  metrics: ServerMetrics
+  reports: ReportSink
+  now: () => number
+  heartbeatMs: number
+  maxFrameBytes: number
+  maxBufferedBytes: number
+  rate: { perSecond: number; burst: number }
+  messageRate: { perSecond: number; burst: number }
+  /** Per-user message buckets, shared by every connection of the user in this process. */
+  userBuckets: Map<string, TokenBucket>
+  /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
+  inflight: Map<string, Promise<AckFrame>>
+  log: (line: string) => void
+}
+
+/** Refused frames (rate limit or garbage) a connection may send in 10 s before it is closed with 1008. */
+const FLOOD_LIMIT = 100
+const GARBAGE_LIMIT = 20
+const ABUSE_WINDOW_MS = 10000
+
+/** Commands that change something: deduplicated per user by `msg_id`. */
+const APPLYING = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
+
+interface Membership {
+  unsubscribe: () => void
+  /** Live events that arrived while the join was reading its snapshot or history. */
+  buffer: Array<[RoomEvent, string]> | undefined
+}
+
+/** One client's WebSocket, from `init` to close: every rule of the protocol that is per connection. */
+export class LiveConnection {
+  user: TokenPayload | undefined
+  lastFrameAt: number
+  readonly openedAt: number
+  private readonly rooms = new Map<string, Membership>()
+  private readonly bucket: TokenBucket
+  private readonly floods: WindowCounter
+  private readonly garbage: WindowCounter
+  private cacheFields: ReportLog = {}
+  private queue: Promise<void> = Promise.resolve()
+  private closed = false
+
+  constructor(
+    readonly id: string,
+    private readonly ws: WebSocket,
+    private readonly ctx: ConnectionContext,
+    headerToken: string | undefined,
+  ) {
+    this.openedAt = this.lastFrameAt = ctx.now()
+    this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
+    this.floods = new WindowCounter(FLOOD_LIMIT, ABUSE_WINDOW_MS, ctx.now)
+    this.garbage = new WindowCounter(GARBAGE_LIMIT, ABUSE_WINDOW_MS, ctx.now)
+    if (headerToken !== undefined) {
+      const check = verifyToken(headerToken, ctx.secret, ctx.now())
+      if (check.ok) this.user = check.payload
+    }
+    this.send({
+      msg_type: 'init',
+      client_id: id,
+      epoch: ctx.engine.epoch,
+      server_time: ctx.now(),
+      heartbeat_ms: ctx.heartbeatMs,
+      max_frame_bytes: ctx.maxFrameBytes,
+      ...(this.user ? { user: this.publicUser(this.user) } : {}),
+    })
+    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
+  }
+
+  get authenticated(): boolean {
+    return this.user !== undefined
+  }
+
+  /** Closes with a code; the socket layer's `close` handler cleans up. */
+  close(code: number, reason: string): void {
+    if (this.closed) return
+    this.closed = true
+    this.ctx.metrics.closes.inc({ code: String(code) })
+    try {
+      this.ws.close(code, reason)
+    } catch {
+      this.ws.terminate()
+    }
+    // A peer that does not answer the close handshake is cut off.
+    setTimeout(() => this.ws.terminate(), 2000).unref()
+  }
+
+  /** The socket is gone: leave every room. */
+  async closedByPeer(code: number): Promise<void> {
+    if (!this.closed) this.ctx.metrics.closes.inc({ code: String(code) })
+    this.closed = true
+    const user = this.user
+    const rooms = [...this.rooms.entries()]
+    this.rooms.clear()
+    for (const [roomId, membership] of rooms) {
+      membership.unsubscribe()
+      if (user) await this.ctx.engine.apply(roomId, { type: 'leave', connId: this.id, user: this.ref(user) }).catch(() => undefined)
+    }
+  }
+
+  /** Sends text already serialised (a broadcast); closes a reader that cannot keep up. */
+  sendData(data: string, type: string): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
+      this.ctx.metrics.slowReaders.inc()
+      this.close(CloseCode.tryAgainLater, 'reading too slowly')
+      return
+    }
+    this.ctx.metrics.framesOut.inc({ type })
+    this.ws.send(data)
+  }
+
+  private send(frame: ServerFrame): void {
+    this.sendData(JSON.stringify(frame), frame.msg_type)
+  }
+
+  private ack(ack: AckFrame): void {
+    this.ctx.metrics.acks.inc({ code: String(ack.ok ? 0 : (ack.code ?? 0)) })
+    this.send(ack)
+  }
+
+  private refuse(msgId: string | undefined, code: number, reason: string): void {
+    if (msgId !== undefined) this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
+    else this.send({ msg_type: 'error', code, reason })
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return
+    this.lastFrameAt = this.ctx.now()
+    if (!this.bucket.take()) {
+      this.ctx.metrics.framesIn.inc({ type: 'rate_limited' })
+      const msgId = /"msg_id"\s*:\s*"([^"]{1,64})"/.exec(data.toString('utf8', 0, 512))?.[1]
+      this.refuse(msgId, ErrorCode.rateLimited, 'too many frames')
+      if (this.floods.hit()) this.close(CloseCode.policyViolation, 'flooding')
+      return
+    }
+    const parsed: ParseResult<ClientFrame> = isBinary
+      ? { ok: false, error: { code: ErrorCode.badRequest, reason: 'binary frames are not part of the protocol' } }
+      : parseClientFrame(data.toString('utf8'), { maxBytes: this.ctx.maxFrameBytes })
+    if (!parsed.ok) {
+      this.ctx.metrics.framesIn.inc({ type: 'invalid' })
+      this.refuse(parsed.error.msg_id, parsed.error.code, parsed.error.reason)
+      if (this.garbage.hit()) this.close(CloseCode.policyViolation, 'too many bad frames')
+      return
+    }
+    const frame = parsed.frame
+    this.ctx.metrics.framesIn.inc({ type: frame.msg_type })
+    if (frame.msg_type === 'ping') {
+      // Answered at once, outside the command queue, so RTT measures the link.
+      this.send({ msg_type: 'pong', ...(frame.t !== undefined ? { t: frame.t } : {}), server_time: this.ctx.now() })
+      return
+    }
+    // Commands of one connection run in order: acks and broadcasts follow the order sent.
+    this.queue = this.queue.then(() => this.handle(frame)).catch((error: unknown) => {
+      this.ctx.log(`connection ${this.id}: ${error instanceof Error ? error.stack : String(error)}`)
+      this.refuse('msg_id' in frame ? frame.msg_id : undefined, ErrorCode.internal, 'internal error')
+    })
+  }
+
+  private async handle(frame: Exclude<ClientFrame, { msg_type: 'ping' }>): Promise<void> {
+    if (this.closed) return
+    if (frame.msg_type === 'auth') return this.auth(frame.msg_id, frame.token)
+    const user = this.user
+    if (user === undefined) return this.refuse(frame.msg_id, ErrorCode.unauthorized, 'authenticate first')
+    if (frame.msg_type === 'join') return this.join(frame, user)
+    if (frame.msg_type === 'leave') {
+      await this.leave(frame.room_id, user)
+      return this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: frame.room_id })
+    }
+    if (!APPLYING.has(frame.msg_type)) return this.refuse(frame.msg_id, ErrorCode.badRequest, 'unknown command')
+    const key = `${user.uid}:${frame.msg_id}`
+    const earlier = (await this.ctx.engine.recallAck(user.uid, frame.msg_id)) ?? (await this.ctx.inflight.get(key))
+    if (earlier !== undefined) return this.ack({ ...earlier, dup: true })
+    const applying = this.apply(frame, user)
+    this.ctx.inflight.set(key, applying)
+    try {
+      const ack = await applying
+      // Refusals that a resend could turn into success (rate limit, internal) are not remembered.
+      if (ack.ok || (ack.code !== ErrorCode.rateLimited && ack.code !== ErrorCode.internal)) {
+        await this.ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
+      }
+      this.ack(ack)
+    } finally {
+      this.ctx.inflight.delete(key)
+    }
+  }
+
+  private auth(msgId: string, token: string): void {
+    if (this.user !== undefined) {
+      this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: this.publicUser(this.user) })
+      return
+    }
+    const check = verifyToken(token, this.ctx.secret, this.ctx.now())
+    if (!check.ok) {
+      this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.unauthorized, reason: check.reason })
+      this.close(CloseCode.unauthorized, check.reason)
+      return
+    }
+    this.user = check.payload
+    this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: this.publicUser(check.payload) })
+  }
+
+  private async join(frame: JoinCommand, user: TokenPayload): Promise<void> {
+    const { engine } = this.ctx
+    const roomId = frame.room_id
+    if (!(await engine.hasRoom(roomId))) return this.refuse(frame.msg_id, ErrorCode.notFound, `no room ${roomId}`)
+    const existing = this.rooms.get(roomId)
+    existing?.unsubscribe()
+    const membership: Membership = { unsubscribe: () => undefined, buffer: [] }
+    this.rooms.set(roomId, membership)
+    membership.unsubscribe = engine.subscribe(roomId, (event, data) => {
+      if (membership.buffer) membership.buffer.push([event, data])
+      else this.sendData(data, event.msg_type)
+    })
+    const recovery =
+      frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
+    let head: number
+    if (recovery !== null) {
+      head = recovery.head
+      this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: roomId, epoch: recovery.epoch, seq: head, recovered: true })
+      for (const event of recovery.events) this.send(event)
+    } else {
+      const snapshot = await engine.snapshot(roomId)
+      head = snapshot.seq
+      this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: roomId, epoch: snapshot.epoch, seq: head, recovered: false })
+      this.send(snapshot)
+    }
+    // Live events that raced the read: only those past the head are new to this client.
+    const buffered = membership.buffer ?? []
+    membership.buffer = undefined
+    for (const [event, data] of buffered) if ((event.seq ?? 0) > head) this.sendData(data, event.msg_type)
+    if (existing === undefined) {
+      await engine.apply(roomId, { type: 'join', connId: this.id, user: this.ref(user), anchor: this.isAnchorOf(roomId, user) })
+    }
+  }
+
+  private async leave(roomId: string, user: TokenPayload): Promise<void> {
+    const membership = this.rooms.get(roomId)
+    if (membership === undefined) return
+    this.rooms.delete(roomId)
+    membership.unsubscribe()
+    await this.ctx.engine.apply(roomId, { type: 'leave', connId: this.id, user: this.ref(user) })
+  }
+
+  private async apply(frame: ClientCommand, user: TokenPayload): Promise<AckFrame> {
+    const msgId = frame.msg_id
+    const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
+    const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
+    if (frame.msg_type === 'report') return this.report(frame)
+    if (!('room_id' in frame)) return no(ErrorCode.badRequest, 'unknown command')
+    const roomId = frame.room_id
+    const { engine } = this.ctx
+    if (frame.msg_type === 'on_off_shelf') {
+      if (!this.isAnchorOf(roomId, user)) return no(ErrorCode.forbidden, 'only the anchor of this room may change its shelf')
+      const { msg_type: _t, msg_id: _m, room_id: _r, ...goods } = frame
+      const result = await engine.apply(roomId, {
+        type: 'shelf',
+        item: {
+          goods_id: goods.goods_id,
+          goods_name: goods.goods_name,
+          goods_price: goods.goods_price,
+          default_image: goods.default_image,
+          status: goods.status,
+        },
+      })
+      return result.ok ? { ...ok, room_id: roomId, seq: result.event?.seq } : no(result.code, result.reason)
+    }
+    if (!this.rooms.has(roomId)) return no(ErrorCode.forbidden, 'join the room first')
+    let action: RoomAction
+    switch (frame.msg_type) {
+      case 'message': {
+        const content = normalizeContent(frame.content)
+        if (!content.ok) return no(ErrorCode.badRequest, content.reason)
+        if (!this.userBucket(user.uid).take()) return no(ErrorCode.rateLimited, 'too many messages')
+        action = { type: 'message', msgId, user: this.ref(user), content: content.content }
+        break
+      }
+      case 'like':
+        await engine.like(roomId, frame.count)
+        return { ...ok, room_id: roomId }
+      case 'subscribe':
+        action = { type: 'subscribe', user: this.ref(user) }
+        break
+      case 'buy':
+        action = { type: 'buy', user: this.ref(user), goodsId: frame.goods_id }
+        break
+      default:
+        return no(ErrorCode.badRequest, 'unknown command')
+    }
+    const result = await engine.apply(roomId, action)
+    return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
+  }
+
+  private async report(frame: ReportCommand): Promise<AckFrame> {
+    if (frame.cache_fields) this.cacheFields = { ...this.cacheFields, ...frame.cache_fields }
+    // A log's own field wins over a cached one.
+    const logs = frame.logs.map((log) => ({ ...this.cacheFields, ...log }))
+    await this.ctx.reports.append(logs)
+    return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: logs.length }
+  }
+
+  private isAnchorOf(roomId: string, user: TokenPayload): boolean {
+    if (user.role !== 'anchor') return false
+    if (user.rooms?.includes(roomId)) return true
+    return this.ctx.engine.roomConfig(roomId)?.anchor?.uid === user.uid
+  }
+
+  private userBucket(uid: string): TokenBucket {
+    let bucket = this.ctx.userBuckets.get(uid)
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.ctx.messageRate.perSecond, this.ctx.messageRate.burst, this.ctx.now)
+      this.ctx.userBuckets.set(uid, bucket)
+    }
+    return bucket
+  }
+
+  private ref(user: TokenPayload): UserRef {
+    return { uid: user.uid, name: user.name }
+  }
+
+  private publicUser(user: TokenPayload): { uid: string; name: string; role: TokenPayload['role'] } {
+    return { uid: user.uid, name: user.name, role: user.role }
+  }
+}

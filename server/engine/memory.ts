@@ -1,0 +1,172 @@
+import { randomBytes } from 'crypto'
+import type { AckFrame, RoomEvent, SnapshotFrame } from '../../src/protocol/frames'
+import { RoomModel, type RoomAction, type RoomConfig } from '../room'
+import type { ApplyResult, Engine, Recovery, RoomListener } from './types'
+
+export interface MemoryEngineOptions {
+  /** Events kept per room for recovery (protocol.md: at least 1000). */
+  history?: number
+  /** Rooms known in advance; with `fixedRooms`, the only ones. */
+  rooms?: RoomConfig[]
+  /** Refuse rooms that are not in `rooms`. */
+  fixedRooms?: boolean
+  /** Like merge window. Default 100 ms. */
+  likeWindowMs?: number
+  /** Dedup window: acks remembered per user. */
+  dedupMax?: number
+  dedupTtlMs?: number
+  now?: () => number
+}
+
+/** A bounded ring of the last events of one room. */
+class History {
+  private readonly ring: RoomEvent[] = []
+  constructor(private readonly capacity: number) {}
+  push(event: RoomEvent): void {
+    this.ring.push(event)
+    if (this.ring.length > this.capacity * 2) this.ring.splice(0, this.ring.length - this.capacity)
+  }
+  /** Events with seq > since, or null when the oldest kept event is past since + 1. */
+  since(since: number, head: number): RoomEvent[] | null {
+    if (since === head) return []
+    const oldest = head - this.ring.length + 1
+    if (since + 1 < oldest) return null
+    return this.ring.slice(this.ring.length - (head - since))
+  }
+}
+
+interface RoomEntry {
+  model: RoomModel
+  seq: number
+  history: History
+  listeners: Set<RoomListener>
+  pendingLikes: number
+  likeTimer: NodeJS.Timeout | undefined
+}
+
+/**
+ * Rooms in this process's memory. Its epoch is new on every start: a restarted
+ * in-memory server has lost its history, and clients must take a snapshot.
+ */
+export class MemoryEngine implements Engine {
+  readonly epoch = randomBytes(6).toString('base64url')
+  readonly healthy = true
+  private readonly rooms = new Map<string, RoomEntry>()
+  private readonly configs = new Map<string, RoomConfig>()
+  private readonly acks = new Map<string, Map<string, { ack: AckFrame; at: number }>>()
+  private readonly historySize: number
+  private readonly likeWindowMs: number
+  private readonly dedupMax: number
+  private readonly dedupTtlMs: number
+  private readonly now: () => number
+
+  constructor(private readonly options: MemoryEngineOptions = {}) {
+    this.historySize = Math.max(1, options.history ?? 1000)
+    this.likeWindowMs = options.likeWindowMs ?? 100
+    this.dedupMax = options.dedupMax ?? 10000
+    this.dedupTtlMs = options.dedupTtlMs ?? 10 * 60 * 1000
+    this.now = options.now ?? Date.now
+    for (const room of options.rooms ?? []) this.configs.set(room.id, room)
+  }
+
+  get roomCount(): number {
+    return this.rooms.size
+  }
+
+  hasRoom(roomId: string): Promise<boolean> {
+    return Promise.resolve(!this.options.fixedRooms || this.configs.has(roomId))
+  }
+
+  roomConfig(roomId: string): RoomConfig | undefined {
+    return this.configs.get(roomId)
+  }
+
+  apply(roomId: string, action: RoomAction): Promise<ApplyResult> {
+    return Promise.resolve(this.applyNow(roomId, action))
+  }
+
+  like(roomId: string, count: number): Promise<void> {
+    const room = this.room(roomId)
+    room.pendingLikes += count
+    room.likeTimer ??= setTimeout(() => {
+      room.likeTimer = undefined
+      const delta = room.pendingLikes
+      room.pendingLikes = 0
+      if (delta > 0) this.applyNow(roomId, { type: 'like', delta })
+    }, this.likeWindowMs)
+    return Promise.resolve()
+  }
+
+  recover(roomId: string, sinceSeq: number, epoch: string): Promise<Recovery | null> {
+    if (epoch !== this.epoch) return Promise.resolve(null)
+    const room = this.room(roomId)
+    if (sinceSeq > room.seq) return Promise.resolve(null)
+    const events = room.history.since(sinceSeq, room.seq)
+    return Promise.resolve(events === null ? null : { epoch: this.epoch, head: room.seq, events })
+  }
+
+  snapshot(roomId: string): Promise<SnapshotFrame> {
+    const room = this.room(roomId)
+    return Promise.resolve(room.model.snapshot(this.epoch, room.seq))
+  }
+
+  subscribe(roomId: string, listener: RoomListener): () => void {
+    const room = this.room(roomId)
+    room.listeners.add(listener)
+    return () => room.listeners.delete(listener)
+  }
+
+  recallAck(uid: string, msgId: string): Promise<AckFrame | undefined> {
+    const entry = this.acks.get(uid)?.get(msgId)
+    if (entry === undefined || this.now() - entry.at > this.dedupTtlMs) return Promise.resolve(undefined)
+    return Promise.resolve(entry.ack)
+  }
+
+  rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void> {
+    let forUser = this.acks.get(uid)
+    if (forUser === undefined) {
+      forUser = new Map()
+      this.acks.set(uid, forUser)
+    }
+    forUser.set(msgId, { ack, at: this.now() })
+    // Maps keep insertion order: the first key is the oldest.
+    while (forUser.size > this.dedupMax) forUser.delete(forUser.keys().next().value as string)
+    return Promise.resolve()
+  }
+
+  close(): Promise<void> {
+    for (const room of this.rooms.values()) if (room.likeTimer) clearTimeout(room.likeTimer)
+    return Promise.resolve()
+  }
+
+  private room(roomId: string): RoomEntry {
+    let room = this.rooms.get(roomId)
+    if (room === undefined) {
+      room = {
+        model: new RoomModel(roomId, this.configs.get(roomId)),
+        seq: 0,
+        history: new History(this.historySize),
+        listeners: new Set(),
+        pendingLikes: 0,
+        likeTimer: undefined,
+      }
+      this.rooms.set(roomId, room)
+    }
+    return room
+  }
+
+  private applyNow(roomId: string, action: RoomAction): ApplyResult {
+    const room = this.room(roomId)
+    const decision = room.model.decide(action)
+    if (!decision.ok) return decision
+    if (decision.event === undefined) return { ok: true }
+    room.seq++
+    const event = { ...decision.event, room_id: roomId, seq: room.seq, ts: this.now() } as RoomEvent
+    room.history.push(event)
+    room.model.remember(event)
+    // Serialised once for every recipient in the room.
+    const data = JSON.stringify(event)
+    for (const listener of [...room.listeners]) listener(event, data)
+    return { ok: true, event }
+  }
+}

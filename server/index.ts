@@ -1,0 +1,10 @@
+/** `miniprogram-live-store/server`: the reference live-room server. */
+export { createServer } from './server'
+export type { LiveServer, ServerOptions } from './server'
+export { signToken, verifyToken } from './token'
+export type { TokenCheck, TokenPayload } from './token'
+export { MemoryEngine } from './engine/memory'
+export type { MemoryEngineOptions } from './engine/memory'
+export type { ApplyResult, Engine, Recovery, RoomListener } from './engine/types'
+export { RoomModel } from './room'
+export type { RoomAction, RoomConfig } from './room'

@@ -1,0 +1,28 @@
+import { Counter, Gauge, Registry } from 'prom-client'
+
+/** The server's Prometheus metrics, on a registry of its own (several servers may share a process). */
+export class ServerMetrics {
+  readonly registry = new Registry()
+  readonly connections = new Gauge({ name: 'live_connections', help: 'Open WebSocket connections', registers: [this.registry] })
+  readonly rooms = new Gauge({ name: 'live_rooms', help: 'Rooms with state in this process', registers: [this.registry] })
+  readonly framesIn = new Counter({
+    name: 'live_frames_in_total',
+    help: 'Frames received, by msg_type (invalid for frames that did not parse)',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
+  readonly framesOut = new Counter({
+    name: 'live_frames_out_total',
+    help: 'Frames sent, by msg_type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  })
+  readonly acks = new Counter({ name: 'live_acks_total', help: 'Acks sent, by code (0 = ok)', labelNames: ['code'], registers: [this.registry] })
+  readonly closes = new Counter({ name: 'live_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] })
+  readonly slowReaders = new Counter({
+    name: 'live_slow_readers_dropped_total',
+    help: 'Connections closed with 1013 because too much waited to be sent to them',
+    registers: [this.registry],
+  })
+  readonly engineHealthy = new Gauge({ name: 'live_engine_healthy', help: '1 when the room engine can serve', registers: [this.registry] })
+}

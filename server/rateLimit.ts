@@ -1,0 +1,42 @@
+/** A token bucket: `ratePerSecond` sustained, bursts of `burst`. */
+export class TokenBucket {
+  private tokens: number
+  private updatedAt: number
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = burst
+    this.updatedAt = now()
+  }
+
+  /** Takes one token; false when the bucket is empty. */
+  take(): boolean {
+    const now = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond)
+    this.updatedAt = now
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+}
+
+/** Counts events in a sliding window of `windowMs`; `hit()` says whether `limit` is exceeded. */
+export class WindowCounter {
+  private hits: number[] = []
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  hit(): boolean {
+    const now = this.now()
+    this.hits.push(now)
+    while (this.hits.length > 0 && this.hits[0] <= now - this.windowMs) this.hits.shift()
+    return this.hits.length > this.limit
+  }
+}

@@ -1,0 +1,151 @@
+import { ErrorCode } from '../src/protocol/codes'
+import type { Goods, MessageEvent, RoomEvent, RoomInfo, ShelfItem, SnapshotFrame, UserRef } from '../src/protocol/frames'
+
+/** Messages a snapshot carries (protocol.md: the last <= 50). */
+export const SNAPSHOT_MESSAGES = 50
+
+/** A room as configured (`--rooms FILE`), before anything happened in it. */
+export interface RoomConfig {
+  id: string
+  title?: string
+  anchor?: UserRef
+  /** The goods the anchor may put on the shelf (the console's catalogue). */
+  goods?: Goods[]
+}
+
+/** What happens to a room. The engine turns each into at most one event with the next seq. */
+export type RoomAction =
+  | { type: 'join'; connId: string; user: UserRef; anchor?: boolean }
+  | { type: 'leave'; connId: string; user: UserRef }
+  | { type: 'message'; msgId: string; user: UserRef; content: string }
+  | { type: 'like'; delta: number }
+  | { type: 'subscribe'; user: UserRef }
+  | { type: 'buy'; user: UserRef; goodsId: string }
+  | { type: 'shelf'; item: ShelfItem }
+  | { type: 'room_state'; status: 'live' | 'ended'; title?: string }
+
+/** An event before the engine stamps it with `room_id`, `seq` and `ts`. */
+export type EventBody = RoomEvent extends infer E ? (E extends RoomEvent ? Omit<E, 'room_id' | 'seq' | 'ts'> : never) : never
+
+export type Decision = { ok: true; event?: EventBody } | { ok: false; code: number; reason: string }
+
+/** One room's state in memory. */
+export class RoomModel {
+  title: string
+  status: 'live' | 'ended' = 'live'
+  anchor: UserRef
+  readonly members = new Map<string, UserRef>()
+  likeNum = 0
+  readonly subscribers = new Set<string>()
+  /** On the shelf, in the order the goods went on. */
+  readonly shelf = new Map<string, ShelfItem>()
+  messages: MessageEvent[] = []
+  readonly catalogue: Goods[]
+
+  constructor(readonly id: string, config?: RoomConfig) {
+    this.title = config?.title ?? id
+    this.anchor = config?.anchor ?? { uid: '', name: '' }
+    this.catalogue = config?.goods ?? []
+  }
+
+  get info(): RoomInfo {
+    return {
+      title: this.title,
+      status: this.status,
+      anchor: { ...this.anchor },
+      online_num: this.members.size,
+      like_num: this.likeNum,
+      subscribe_num: this.subscribers.size,
+    }
+  }
+
+  /**
+   * Checks an action against the room and applies it. Returns the event to publish
+   * (none when nothing visible changed, e.g. a second follow by the same user).
+   */
+  decide(action: RoomAction): Decision {
+    switch (action.type) {
+      case 'join': {
+        const already = this.members.has(action.connId)
+        this.members.set(action.connId, action.user)
+        // A room nobody configured belongs to the first anchor whose token names it.
+        if (action.anchor && this.anchor.uid === '') this.anchor = { ...action.user }
+        if (already) return { ok: true }
+        return {
+          ok: true,
+          event: { msg_type: 'join', user: action.user, online_num: this.members.size, msg_content: `${action.user.name} joined` },
+        }
+      }
+      case 'leave': {
+        if (!this.members.delete(action.connId)) return { ok: true }
+        return {
+          ok: true,
+          event: { msg_type: 'leave', user: action.user, online_num: this.members.size, msg_content: `${action.user.name} left` },
+        }
+      }
+      case 'message':
+        return {
+          ok: true,
+          event: { msg_type: 'message', msg_id: action.msgId, from_uid: action.user.uid, from_name: action.user.name, content: action.content },
+        }
+      case 'like':
+        this.likeNum += action.delta
+        return { ok: true, event: { msg_type: 'like', like_num: this.likeNum, delta: action.delta } }
+      case 'subscribe': {
+        if (this.subscribers.has(action.user.uid)) return { ok: true }
+        this.subscribers.add(action.user.uid)
+        return {
+          ok: true,
+          event: { msg_type: 'subscribe', user: action.user, subscribe_num: this.subscribers.size, msg_content: `${action.user.name} followed` },
+        }
+      }
+      case 'buy': {
+        const goods = this.shelf.get(action.goodsId)
+        if (goods === undefined) return { ok: false, code: ErrorCode.notFound, reason: `goods ${action.goodsId} is not on the shelf` }
+        return {
+          ok: true,
+          event: {
+            msg_type: 'buy',
+            user: action.user,
+            goods_id: goods.goods_id,
+            goods_name: goods.goods_name,
+            msg_content: `${action.user.name} bought ${goods.goods_name}`,
+          },
+        }
+      }
+      case 'shelf': {
+        const item = action.item
+        if (item.status === 'on') {
+          // Re-putting goods that are on the shelf updates them in place.
+          this.shelf.set(item.goods_id, { ...item })
+        } else if (!this.shelf.delete(item.goods_id)) {
+          return { ok: false, code: ErrorCode.notFound, reason: `goods ${item.goods_id} is not on the shelf` }
+        }
+        return { ok: true, event: { msg_type: 'on_off_shelf', ...item } }
+      }
+      case 'room_state':
+        this.status = action.status
+        if (action.title !== undefined) this.title = action.title
+        return { ok: true, event: { msg_type: 'room_state', status: this.status, title: this.title } }
+    }
+  }
+
+  /** Keeps the snapshot's message list current. */
+  remember(event: RoomEvent): void {
+    if (event.msg_type !== 'message') return
+    this.messages.push(event)
+    if (this.messages.length > SNAPSHOT_MESSAGES) this.messages = this.messages.slice(-SNAPSHOT_MESSAGES)
+  }
+
+  snapshot(epoch: string, seq: number): SnapshotFrame {
+    return {
+      msg_type: 'snapshot',
+      room_id: this.id,
+      epoch,
+      seq,
+      room: this.info,
+      message_list: this.messages.slice(),
+      shelf: [...this.shelf.values()].map((item) => ({ ...item })),
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import { randomBytes } from 'crypto'
+import * as http from 'http'
+import type { AddressInfo } from 'net'
+import * as path from 'path'
+import { WebSocketServer } from 'ws'
+import { CloseCode } from '../src/protocol/codes'
+import { PROTOCOL_NAME } from '../src/protocol/frames'
+import { DEFAULT_MAX_FRAME_BYTES } from '../src/protocol/parse'
+import { type ConnectionContext, LiveConnection } from './connection'
+import { MemoryEngine } from './engine/memory'
+import type { Engine } from './engine/types'
+import { ServerMetrics } from './metrics'
+import { ReportSink } from './reports'
+import type { RoomConfig } from './room'
+
+export interface ServerOptions {
+  /** 0 (default) picks a free port. */
+  port?: number
+  host?: string
+  /** HMAC secret for tokens. Required: the CLI generates one when none is given. */
+  secret: string
+  heartbeatMs?: number
+  /** Events kept per room for recovery. Default 1000. */
+  history?: number
+  maxFrameBytes?: number
+  /** Where `reports.jsonl` goes. Default ./data */
+  dataDir?: string
+  rooms?: RoomConfig[]
+  /** Only the rooms in `rooms` exist (joins to others get 4004). Default: true when `rooms` is given. */
+  fixedRooms?: boolean
+  /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
+  authTimeoutMs?: number
+  /** Per connection. Default 20 frames/s, bursts of 40. */
+  rateLimit?: { perSecond: number; burst: number }
+  /** Per user, for `message`. Default 5/s, bursts of 5. */
+  messageRateLimit?: { perSecond: number; burst: number }
+  /** A connection with more than this waiting to be sent is closed with 1013. Default 1 MiB. */
+  maxBufferedBytes?: number
+  likeWindowMs?: number
+  /** A room engine of your own; default the in-memory engine. */
+  engine?: Engine
+  log?: (line: string) => void
+  now?: () => number
+}
+
+export interface LiveServer {
+  /** `ws://host:port/ws` */
+  readonly url: string
+  readonly port: number
+  readonly engine: Engine
+  readonly metrics: ServerMetrics
+  /** Open connections right now. */
+  readonly connectionCount: number
+  /** Closes every socket with 1001, flushes the report sink and stops listening. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the reference live-room server: WebSocket `live.v1` at `/ws`, `GET /healthz`,
+ * `GET /metrics` (Prometheus) on the same port.
+ *
+ * @example
+ * const server = await createServer({ port: 0, secret: 'dev-secret' })
+ * console.log(server.url) // ws://127.0.0.1:53211/ws
+ * await server.close()
+ */
+export async function createServer(options: ServerOptions): Promise<LiveServer> {
+  if (typeof options?.secret !== 'string' || options.secret.length === 0) {
+    throw new TypeError('createServer: options.secret must be a non-empty string')
+  }
+  const now = options.now ?? Date.now
+  const log = options.log ?? (() => undefined)
+  const heartbeatMs = options.heartbeatMs ?? 25000
+  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  const authTimeoutMs = options.authTimeoutMs ?? 10000
+  const engine =
+    options.engine ??
+    new MemoryEngine({
+      history: options.history,
+      rooms: options.rooms,
+      fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
+      likeWindowMs: options.likeWindowMs,
+      now,
+    })
+  const metrics = new ServerMetrics()
+  const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'))
+  const connections = new Set<LiveConnection>()
+  const ctx: ConnectionContext = {
+    engine,
+    secret: options.secret,
+    metrics,
+    reports,
+    now,
+    heartbeatMs,
+    maxFrameBytes,
+    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
+    messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
+    userBuckets: new Map(),
+    inflight: new Map(),
+    log,
+  }
+
+  const httpServer = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0]
+    if (req.method === 'GET' && url === '/healthz') {
+      const healthy = engine.healthy
+      res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ ok: healthy, connections: connections.size, rooms: engine.roomCount, epoch: engine.epoch }))
+      return
+    }
+    if (req.method === 'GET' && url === '/metrics') {
+      metrics.connections.set(connections.size)
+      metrics.rooms.set(engine.roomCount)
+      metrics.engineHealthy.set(engine.healthy ? 1 : 0)
+      metrics.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType })
+          res.end(text)
+        })
+        .catch(() => {
+          res.writeHead(500)
+          res.end()
+        })
+      return
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' })
+    res.end('not found\n')
+  })
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: maxFrameBytes,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false),
+  })
+  httpServer.on('upgrade', (req, socket, head) => {
+    if ((req.url ?? '').split('?')[0] !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+  })
+
+  let nextId = 0
+  const idPrefix = randomBytes(3).toString('hex')
+  wss.on('connection', (ws, req) => {
+    const auth = req.headers.authorization
+    const headerToken = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined
+    const connection = new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, headerToken)
+    connections.add(connection)
+    ws.on('error', () => undefined)
+    ws.on('close', (code) => {
+      connections.delete(connection)
+      void connection.closedByPeer(code)
+    })
+  })
+
+  // One sweep for every connection: the auth deadline and the heartbeat timeout (2.5 x heartbeat).
+  const sweepMs = Math.max(20, Math.min(1000, Math.floor(Math.min(heartbeatMs, authTimeoutMs) / 4)))
+  const sweep = setInterval(() => {
+    const t = now()
+    for (const connection of connections) {
+      if (!connection.authenticated && t - connection.openedAt > authTimeoutMs) {
+        connection.close(CloseCode.unauthorized, 'not authenticated in time')
+      } else if (t - connection.lastFrameAt > 2.5 * heartbeatMs) {
+        connection.close(CloseCode.heartbeatTimeout, 'heartbeat timeout')
+      }
+    }
+  }, sweepMs)
+  sweep.unref()
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject)
+    httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      httpServer.off('error', reject)
+      resolve()
+    })
+  })
+  const address = httpServer.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+
+  let closing: Promise<void> | undefined
+  return {
+    url: `ws://${host}:${address.port}/ws`,
+    port: address.port,
+    engine,
+    metrics,
+    get connectionCount() {
+      return connections.size
+    },
+    close() {
+      closing ??= (async () => {
+        clearInterval(sweep)
+        for (const connection of connections) connection.close(CloseCode.goingAway, 'server shutting down')
+        // Give the close frames a moment to leave; stragglers are terminated.
+        const deadline = Date.now() + 1000
+        while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        for (const ws of wss.clients) ws.terminate()
+        await reports.flush()
+        await engine.close()
+        await new Promise<void>((resolve) => wss.close(() => resolve()))
+        const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()))
+        httpServer.closeAllConnections()
+        await httpClosed
+      })()
+      return closing
+    },
+  }
+}

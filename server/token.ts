@@ -1,0 +1,67 @@
+import { createHmac, timingSafeEqual } from 'crypto'
+import type { Role } from '../src/protocol/frames'
+
+/** What a token says about its holder (protocol.md, "Identity"). */
+export interface TokenPayload {
+  uid: string
+  name: string
+  role: Role
+  /** Rooms an anchor manages. */
+  rooms?: string[]
+  /** Expiry, unix seconds. */
+  exp: number
+}
+
+export type TokenCheck = { ok: true; payload: TokenPayload } | { ok: false; reason: string }
+
+function base64url(data: Buffer | string): string {
+  return Buffer.from(data).toString('base64url')
+}
+
+function signature(secret: string, encodedPayload: string): string {
+  return base64url(createHmac('sha256', secret).update(encodedPayload).digest())
+}
+
+/**
+ * Makes a token in the protocol's format:
+ * `base64url(payload_json) + "." + base64url(HMAC_SHA256(secret, base64url(payload_json)))`.
+ *
+ * @example
+ * signToken({ uid: 'u1', name: 'Ann', role: 'viewer', exp: Math.floor(Date.now() / 1000) + 3600 }, secret)
+ */
+export function signToken(payload: TokenPayload, secret: string): string {
+  if (typeof secret !== 'string' || secret.length === 0) throw new TypeError('signToken: secret must be a non-empty string')
+  const encoded = base64url(JSON.stringify(payload))
+  return `${encoded}.${signature(secret, encoded)}`
+}
+
+/** Checks a token's signature, shape and expiry. Never throws. */
+export function verifyToken(token: unknown, secret: string, nowMs: number): TokenCheck {
+  if (typeof token !== 'string' || token.length > 4096) return { ok: false, reason: 'token must be a string' }
+  const dot = token.indexOf('.')
+  if (dot <= 0 || dot !== token.lastIndexOf('.')) return { ok: false, reason: 'malformed token' }
+  const encoded = token.slice(0, dot)
+  const given = Buffer.from(token.slice(dot + 1), 'base64url')
+  const expected = Buffer.from(signature(secret, encoded), 'base64url')
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad signature' }
+  let payload: unknown
+  try {
+    payload = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'))
+  } catch {
+    return { ok: false, reason: 'malformed payload' }
+  }
+  if (typeof payload !== 'object' || payload === null) return { ok: false, reason: 'malformed payload' }
+  const p = payload as Record<string, unknown>
+  if (typeof p.uid !== 'string' || p.uid.length === 0 || p.uid.length > 128) return { ok: false, reason: 'uid missing' }
+  if (typeof p.name !== 'string' || p.name.length > 256) return { ok: false, reason: 'name missing' }
+  if (p.role !== 'viewer' && p.role !== 'anchor') return { ok: false, reason: 'bad role' }
+  if (p.rooms !== undefined && !(Array.isArray(p.rooms) && p.rooms.every((r) => typeof r === 'string'))) {
+    return { ok: false, reason: 'bad rooms' }
+  }
+  if (typeof p.exp !== 'number') return { ok: false, reason: 'exp missing' }
+  if (p.exp * 1000 <= nowMs) return { ok: false, reason: 'token expired' }
+  return {
+    ok: true,
+    payload: { uid: p.uid, name: p.name, role: p.role, exp: p.exp, ...(p.rooms ? { rooms: p.rooms as string[] } : {}) },
+  }
+}
