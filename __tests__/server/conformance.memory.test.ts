@@ -1,0 +1,4 @@
+import { createServer } from '../../server/server'
+import { conformanceSuite, SECRET } from './conformanceSuite'
+
+conformanceSuite('in-memory', (options) => createServer({ port: 0, secret: SECRET, ...options }))
