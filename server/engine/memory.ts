@@ -18,20 +18,25 @@ export interface MemoryEngineOptions {
   now?: () => number
 }
 
-/** A bounded ring of the last events of one room. */
+/** The last `capacity` events of one room, in a fixed ring. */
 class History {
-  private readonly ring: RoomEvent[] = []
-  constructor(private readonly capacity: number) {}
-  push(event: RoomEvent): void {
-    this.ring.push(event)
-    if (this.ring.length > this.capacity * 2) this.ring.splice(0, this.ring.length - this.capacity)
+  private readonly ring: RoomEvent[]
+  private count = 0
+  constructor(private readonly capacity: number) {
+    this.ring = new Array<RoomEvent>(capacity)
   }
-  /** Events with seq > since, or null when the oldest kept event is past since + 1. */
+  /** Events must come in seq order: seq n goes to slot n % capacity. */
+  push(event: RoomEvent): void {
+    this.ring[(event.seq as number) % this.capacity] = event
+    this.count = Math.min(this.capacity, this.count + 1)
+  }
+  /** Events with seq > since, or null when some of them are no longer kept. */
   since(since: number, head: number): RoomEvent[] | null {
-    if (since === head) return []
-    const oldest = head - this.ring.length + 1
-    if (since + 1 < oldest) return null
-    return this.ring.slice(this.ring.length - (head - since))
+    if (since >= head) return []
+    if (head - since > this.count) return null
+    const events: RoomEvent[] = []
+    for (let seq = since + 1; seq <= head; seq++) events.push(this.ring[seq % this.capacity])
+    return events
   }
 }
 
