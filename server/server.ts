@@ -51,6 +51,11 @@ export interface LiveServer {
   readonly metrics: ServerMetrics
   /** Open connections right now. */
   readonly connectionCount: number
+  /**
+   * Drops every connection without a close frame, as a crash or a network cut would
+   * (clients see 1006 and recover). For chaos testing and the demo. Returns how many.
+   */
+  dropConnections(): number
   /** Closes every socket with 1001, flushes the report sink and stops listening. */
   close(): Promise<void>
 }
@@ -189,6 +194,11 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     metrics,
     get connectionCount() {
       return connections.size
+    },
+    dropConnections() {
+      const count = wss.clients.size
+      for (const ws of wss.clients) ws.terminate()
+      return count
     },
     close() {
       closing ??= (async () => {

@@ -86,7 +86,8 @@ const SERVER_FRAMES: Readonly<Record<string, Check>> = {
     room: obj({
       title: str(),
       status: oneOf('live', 'ended'),
-      anchor: userRef,
+      // A room nobody anchors yet has an empty anchor.
+      anchor: obj({ uid: str(0, 128), name: str(0, 256) }),
       online_num: count,
       like_num: count,
       subscribe_num: count,

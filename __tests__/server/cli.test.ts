@@ -1,0 +1,78 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'child_process'
+import * as path from 'path'
+import { parseArgs } from '../../server/cli'
+import { verifyToken } from '../../server/token'
+import { RawClient } from '../helpers/rawClient'
+
+const root = path.join(__dirname, '..', '..')
+
+function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcessWithoutNullStreams; output: () => string; line: (re: RegExp) => Promise<RegExpMatchArray> } {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'server/cli.ts', ...args], {
+    cwd: root,
+    env: { ...env, TS_NODE_PROJECT: 'tsconfig.json' },
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  const line = (re: RegExp): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${re} in output: ${out}`)), 15000)
+      const check = (): void => {
+        const m = out.match(re)
+        if (m) {
+          clearTimeout(timer)
+          child.stdout.off('data', check)
+          resolve(m)
+        }
+      }
+      child.stdout.on('data', check)
+      check()
+    })
+  return { child, output: () => out, line }
+}
+
+describe('live-store-server CLI', () => {
+  it('parses every documented flag', () => {
+    expect(
+      parseArgs(['--port', '0', '--host=0.0.0.0', '--secret', 's', '--heartbeat-ms', '1000', '--history', '2000', '--max-frame-bytes', '1024', '--data-dir', '/tmp/x', '--rooms', 'r.json', '--dev']),
+    ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 1024, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
+    expect(() => parseArgs(['--port', 'abc'])).toThrow(/whole number/)
+    expect(() => parseArgs(['--bogus'])).toThrow(/unknown flag/)
+  })
+
+  it('prints its URL and dev tokens, serves /healthz and /metrics, and on SIGTERM closes sockets with 1001 and exits 0', async () => {
+    const { child, line, output } = startCli(['--port', '0', '--dev', '--secret', 'cli-secret', '--data-dir', path.join(root, 'data', 'cli-test')])
+    try {
+      const [, url, port] = await line(/(ws:\/\/127\.0\.0\.1:(\d+)\/ws)/)
+      const [, viewer] = await line(/viewer token: (\S+)/)
+      const [, anchor] = await line(/anchor token: (\S+)/)
+      expect(verifyToken(viewer, 'cli-secret', Date.now())).toMatchObject({ ok: true, payload: { role: 'viewer' } })
+      expect(verifyToken(anchor, 'cli-secret', Date.now())).toMatchObject({ ok: true, payload: { role: 'anchor', rooms: ['demo'] } })
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`)
+      expect(health.status).toBe(200)
+      expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/# TYPE live_connections gauge/)
+      const client = await RawClient.connect(url, { token: viewer })
+      expect((await client.type('init')).user).toMatchObject({ uid: 'viewer-1' })
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+      child.kill('SIGTERM')
+      expect((await client.closed).code).toBe(1001)
+      expect(await exited).toBe(0)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+    expect(output()).toMatch(/SIGTERM/)
+  })
+
+  it('says so when it generates a secret', async () => {
+    const env = { ...process.env }
+    delete env.LIVE_SECRET
+    const { child, line } = startCli(['--port', '0'], env)
+    try {
+      await line(/generated a random secret/)
+      await line(/listening on ws:/)
+    } finally {
+      child.kill('SIGINT')
+      await new Promise((resolve) => child.once('exit', resolve))
+    }
+  })
+})
