@@ -130,7 +130,7 @@ export class LiveConnection {
       this.close(CloseCode.tryAgainLater, 'reading too slowly')
       return
     }
-    this.ctx.metrics.framesOut.inc({ type })
+    this.ctx.metrics.frameOut(type)
     this.ws.send(data)
   }
 

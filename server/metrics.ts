@@ -1,5 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 
+type CounterChild = ReturnType<Counter<'type'>['labels']>
+
 /** The server's Prometheus metrics, on a registry of its own (several servers may share a process). */
 export class ServerMetrics {
   readonly registry = new Registry()
@@ -24,5 +26,17 @@ export class ServerMetrics {
     help: 'Connections closed with 1013 because too much waited to be sent to them',
     registers: [this.registry],
   })
+  private readonly framesOutByType = new Map<string, CounterChild>()
+
+  /** Counts a sent frame. Children are cached: this runs once per recipient of every broadcast. */
+  frameOut(type: string): void {
+    let child = this.framesOutByType.get(type)
+    if (child === undefined) {
+      child = this.framesOut.labels(type)
+      this.framesOutByType.set(type, child)
+    }
+    child.inc()
+  }
+
   readonly engineHealthy = new Gauge({ name: 'live_engine_healthy', help: '1 when the room engine can serve', registers: [this.registry] })
 }
