@@ -32,6 +32,8 @@ export interface FakeServerScript {
   ackCommands?: boolean
   /** Delay of acks and snapshots; 0 (default) answers synchronously. */
   replyMs?: number
+  /** Answers a frame itself; return true to skip the default reply. */
+  reply?: (frame: ClientFrame, task: FakeTask) => boolean
   /** Reply to join (default: ack + empty snapshot at seq `headSeq`). */
   headSeq?: number
 }
@@ -134,6 +136,7 @@ export class FakeTask implements SocketTask {
 
   private replyNow(frame: ClientFrame): void {
     const s = this.script
+    if (frame.msg_type !== 'ping' && s.reply?.(frame, this)) return
     switch (frame.msg_type) {
       case 'ping': {
         if (s.pongMs === 'never') return

@@ -32,7 +32,7 @@ import type { Platform } from '../platform/types'
 import { createWxPlatform, type WxLike } from '../platform/wx'
 import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff'
 import { SessionEnd } from './errors'
-import { DEFAULT_OUTBOX, Outbox, type OutboxOptions } from './outbox'
+import { type CommandResult, DEFAULT_OUTBOX, Outbox, type OutboxOptions } from './outbox'
 import { RoomRegistry, type RoomUpdate } from './rooms'
 import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
 import { createSession, type Link, type SessionEvent } from './session'
@@ -112,6 +112,8 @@ export interface LiveClient {
   readonly rtt$: Observable<RttEstimate>
   /** Problems absorbed without stopping: bad frames, server `error` frames, storage refusals. */
   readonly errors$: Observable<LiveClientError>
+  /** How each command ended (ack, refusal, timeout, close), as it happens: for stores that reconcile. */
+  readonly results$: Observable<CommandResult>
   readonly stats: Readonly<LiveClientStats>
   /** Who the server says we are, once authenticated. */
   readonly user: AuthUser | undefined
@@ -173,6 +175,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   }
   const state = new ConnectionStateMachine()
   const errors$ = new Subject<LiveClientError>()
+  const results$ = new Subject<CommandResult>()
   const rtt$ = new BehaviorSubject<RttEstimate | undefined>(undefined)
   const closed$ = new Subject<void>()
   const online$ = new BehaviorSubject<boolean>(true)
@@ -200,6 +203,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       ackTimeoutMs,
       canSend: (command, l) => !('room_id' in command) || rooms.isJoined((command as RoomCommand).room_id, l),
       onAckTimeout: () => stats.acksTimedOut++,
+      onResult: (result) => results$.next(result),
       onStorageError: (error) => {
         stats.storageErrors++
         errors$.next({ kind: 'storage', reason: error instanceof Error ? error.message : String(error) })
@@ -421,6 +425,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     frames$,
     rtt$: rtt$.pipe(filter((e): e is RttEstimate => e !== undefined)),
     errors$: errors$.asObservable(),
+    results$: results$.asObservable(),
     stats,
     get user() {
       return user

@@ -37,6 +37,13 @@ interface PersistedEntry {
   createdAt: number
 }
 
+/** How one command ended: its ack (ok or not), or the error that ended the wait. */
+export interface CommandResult {
+  msgId: string
+  ack?: AckFrame
+  error?: Error
+}
+
 export interface OutboxHooks {
   scheduler: SchedulerLike
   platform: Platform
@@ -45,6 +52,8 @@ export interface OutboxHooks {
   canSend(command: ClientCommand, link: Link): boolean
   onAckTimeout(): void
   onStorageError(error: unknown): void
+  /** Every settled command, synchronously, before its promise settles. */
+  onResult(result: CommandResult): void
 }
 
 /**
@@ -130,7 +139,9 @@ export class Outbox {
   close(): void {
     for (const entry of this.entries) {
       this.stopTimer(entry)
-      entry.reject?.(new ClientClosedError(entry.command.msg_id))
+      const error = new ClientClosedError(entry.command.msg_id)
+      this.hooks.onResult({ msgId: entry.command.msg_id, error })
+      entry.reject?.(error)
       entry.resolve = undefined
       entry.reject = undefined
     }
@@ -143,6 +154,7 @@ export class Outbox {
     this.entries.splice(index, 1)
     this.stopTimer(entry)
     this.persist()
+    this.hooks.onResult({ msgId: ack.msg_id, ack })
     if (ack.ok) entry.resolve?.(ack)
     else entry.reject?.(new CommandRejectedError(ack.msg_id, ack.code ?? 0, ack.reason ?? '', ack))
   }
@@ -157,7 +169,9 @@ export class Outbox {
         const index = this.entries.indexOf(entry)
         if (index !== -1) this.entries.splice(index, 1)
         this.persist()
-        entry.reject?.(new AckTimeoutError(entry.command.msg_id, entry.timeouts))
+        const error = new AckTimeoutError(entry.command.msg_id, entry.timeouts)
+        this.hooks.onResult({ msgId: entry.command.msg_id, error })
+        entry.reject?.(error)
         return
       }
       // Same msg_id again: the server dedups if the first one did arrive.

@@ -1,0 +1,126 @@
+import { action, makeObservable, observable } from 'mobx-miniprogram'
+import type { LiveClient } from '../connection/client'
+import type { AckFrame, MessageEvent } from '../protocol/frames'
+import { normalizeContent } from '../protocol/parse'
+import type { CommentItem, CommentStats } from './types'
+
+export type SendResult = { ok: true; id: string } | { ok: false; reason: string }
+
+/** What the comment store needs from its room. */
+export interface CommentStoreDeps {
+  client: LiveClient
+  roomId: string
+  limit: number
+  now: () => number
+}
+
+function fromEvent(event: MessageEvent, me: string | undefined): CommentItem {
+  return {
+    id: event.msg_id || `seq:${event.seq ?? ''}:${event.from_uid}:${event.ts ?? ''}`,
+    seq: event.seq,
+    uid: event.from_uid,
+    name: event.from_name,
+    content: event.content,
+    ts: event.ts ?? 0,
+    status: 'sent',
+    own: me !== undefined && event.from_uid === me,
+  }
+}
+
+/**
+ * Comments, oldest first, at most `limit`. Own comments show at once as `pending` and
+ * are reconciled exactly once with the server's broadcast, matched by `msg_id`.
+ */
+export class CommentStore {
+  comments: CommentItem[] = []
+  readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0 }
+
+  constructor(private readonly deps: CommentStoreDeps) {
+    makeObservable<CommentStore, 'append' | 'replace' | 'settle' | 'drop'>(this, {
+      comments: observable.ref,
+      stats: observable,
+      send: action,
+      append: action,
+      replace: action,
+      settle: action,
+      drop: action,
+    })
+  }
+
+  /**
+   * Sends a comment: checked with the protocol's rule (control characters removed,
+   * trimmed, 1..200 characters), shown at once as `pending`.
+   */
+  send(content: string): SendResult {
+    const checked = normalizeContent(typeof content === 'string' ? content : '')
+    if (!checked.ok) return { ok: false, reason: checked.reason }
+    const { client, roomId } = this.deps
+    const id = client.nextMsgId()
+    const me = client.user
+    this.push({ id, uid: me?.uid ?? '', name: me?.name ?? '', content: checked.content, ts: this.deps.now(), status: 'pending', own: true })
+    // The outcome arrives through client.results$ (see createLiveRoom), in the next batch.
+    client.send({ msg_type: 'message', msg_id: id, room_id: roomId, content: checked.content }).catch(() => undefined)
+    return { ok: true, id }
+  }
+
+  byId(id: string): CommentItem | undefined {
+    return this.comments.find((c) => c.id === id)
+  }
+
+  /** @internal A broadcast comment: confirms a pending one with the same msg_id, or appends. */
+  append(event: MessageEvent, me: string | undefined): void {
+    this.stats.received++
+    const item = fromEvent(event, me)
+    const index = this.comments.findIndex((c) => c.id === item.id)
+    if (index !== -1) {
+      // Exactly once: the broadcast of a comment we already show updates it in place.
+      const existing = this.comments[index]
+      if (existing.status !== 'sent' || existing.seq !== item.seq) {
+        this.comments = this.comments.map((c, i) => (i === index ? { ...existing, ...item, own: existing.own || item.own } : c))
+      }
+      return
+    }
+    this.stats.shown++
+    this.push(item)
+  }
+
+  /** @internal A comment thinned away in a hot room. */
+  drop(): void {
+    this.stats.received++
+    this.stats.dropped++
+  }
+
+  /** @internal A snapshot: its message list, plus our own comments it does not hold yet. */
+  replace(messages: MessageEvent[], me: string | undefined): void {
+    const items = messages.map((m) => fromEvent(m, me))
+    this.stats.received += items.length
+    this.stats.shown += items.length
+    const ids = new Set(items.map((c) => c.id))
+    const ownUnconfirmed = this.comments.filter((c) => c.own && c.status !== 'sent' && !ids.has(c.id))
+    this.comments = [...items, ...ownUnconfirmed].slice(-this.deps.limit)
+  }
+
+  /** @internal The server's answer to one of our comments (other commands are ignored). */
+  settle(id: string, result: { ack?: AckFrame; error?: Error }): void {
+    const index = this.comments.findIndex((c) => c.id === id)
+    if (index === -1 || !this.comments[index].own) return
+    const existing = this.comments[index]
+    let next: CommentItem
+    if (result.ack?.ok) {
+      if (existing.status === 'sent') return
+      next = { ...existing, status: 'sent', ...(result.ack.seq !== undefined ? { seq: result.ack.seq } : {}) }
+    } else {
+      const reason = result.ack?.reason ?? result.error?.message ?? 'not delivered'
+      // A refusal after the broadcast (cannot happen with a conforming server) keeps `sent`.
+      if (existing.status === 'sent') return
+      next = { ...existing, status: 'failed', reason }
+    }
+    this.comments = this.comments.map((c, i) => (i === index ? next : c))
+  }
+
+  private push(item: CommentItem): void {
+    const next = this.comments.length >= this.deps.limit ? this.comments.slice(this.comments.length - this.deps.limit + 1) : this.comments.slice()
+    next.push(item)
+    this.comments = next
+  }
+}

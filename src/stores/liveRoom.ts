@@ -1,0 +1,207 @@
+import { asyncScheduler, type SchedulerLike, type Subscription, timer } from 'rxjs'
+import { runInAction } from 'mobx-miniprogram'
+import type { LiveClient } from '../connection/client'
+import type { RoomUpdate } from '../connection/rooms'
+import type { AckFrame, RoomEvent } from '../protocol/frames'
+import { CommentStore } from './commentStore'
+import { RoomStore } from './roomStore'
+import { ShelfStore } from './shelfStore'
+import type { Notice } from './types'
+
+export interface LiveRoomOptions {
+  /** Comments kept. Default 200. */
+  commentLimit?: number
+  /** Events are applied at most once per this many ms, in one MobX action. Default 50. */
+  flushMs?: number
+  /** Notices kept for the banner. Default 20. */
+  noticeLimit?: number
+  /** Other people's comments shown per second at most in a hot room. Default 20. */
+  maxCommentsPerSecond?: number
+  /** Join/leave notices per flush at most; the rest fold into `onlineNum`. Default 1. */
+  maxJoinNoticesPerFlush?: number
+  /** Timers run on it. Default `asyncScheduler`. */
+  scheduler?: SchedulerLike
+}
+
+export interface LiveRoom {
+  readonly roomStore: RoomStore
+  readonly commentStore: CommentStore
+  readonly shelfStore: ShelfStore
+  /** MobX actions applied from the event stream so far (one per flush window at most). */
+  readonly flushes: number
+  /** Leaves the room and stops updating the stores. */
+  dispose(): void
+}
+
+type Pending = RoomUpdate | { type: 'ack'; msgId: string; result: { ack?: AckFrame; error?: Error } }
+
+/**
+ * The MobX stores of one room, fed by `client.room(roomId)` in batches: at most one
+ * action per `flushMs`. A snapshot replaces state, recovered events add to it, counts
+ * are absolute. In a hot room, purchases, shelf changes, room state and the user's own
+ * comments always get through; other comments are thinned to what a person can read.
+ *
+ * @example
+ * const { roomStore, commentStore, shelfStore, dispose } = createLiveRoom(client, 'room-1')
+ * autorun(() => console.log(roomStore.onlineNum, commentStore.comments.length))
+ */
+export function createLiveRoom(client: LiveClient, roomId: string, options: LiveRoomOptions = {}): LiveRoom {
+  if (typeof roomId !== 'string' || roomId.length === 0) throw new TypeError('createLiveRoom: roomId must be a non-empty string')
+  const scheduler = options.scheduler ?? asyncScheduler
+  const flushMs = options.flushMs ?? 50
+  const maxCommentsPerSecond = options.maxCommentsPerSecond ?? 20
+  const maxJoinNotices = options.maxJoinNoticesPerFlush ?? 1
+  const queue: Pending[] = []
+  let flushTimer: Subscription | undefined
+  let flushes = 0
+  let disposed = false
+
+  const enqueue = (item: Pending): void => {
+    if (disposed) return
+    queue.push(item)
+    flushTimer ??= timer(flushMs, scheduler).subscribe(flush)
+  }
+
+  const roomStore = new RoomStore({ client, roomId, noticeLimit: options.noticeLimit ?? 20, scheduler })
+  const commentStore = new CommentStore({
+    client,
+    roomId,
+    limit: options.commentLimit ?? 200,
+    now: () => scheduler.now(),
+  })
+  const shelfStore = new ShelfStore(client, roomId)
+
+  // Thinning: a token bucket of comments shown per second, on the scheduler's clock.
+  let commentTokens = maxCommentsPerSecond
+  let tokensAt = scheduler.now()
+  const mayShowComment = (): boolean => {
+    const now = scheduler.now()
+    commentTokens = Math.min(maxCommentsPerSecond, commentTokens + ((now - tokensAt) / 1000) * maxCommentsPerSecond)
+    tokensAt = now
+    if (commentTokens < 1) return false
+    commentTokens -= 1
+    return true
+  }
+
+  const applyEvent = (event: RoomEvent, notices: Notice[], joinNotices: { n: number }): void => {
+    if (event.seq !== undefined) roomStore.seq = event.seq
+    const me = client.user?.uid
+    const notice = (kind: Notice['kind'], user: { uid: string; name: string }, text: string | undefined, goodsId?: string): Notice => ({
+      id: `${kind}:${event.seq ?? scheduler.now()}:${user.uid}`,
+      kind,
+      user,
+      text: text ?? `${user.name} ${kind}`,
+      ts: event.ts ?? scheduler.now(),
+      ...(goodsId ? { goodsId } : {}),
+    })
+    switch (event.msg_type) {
+      case 'join':
+      case 'leave':
+        roomStore.onlineNum = event.online_num
+        // Joins fold into the count; only a few make the banner.
+        if (joinNotices.n < maxJoinNotices) {
+          joinNotices.n++
+          notices.push(notice(event.msg_type, event.user, event.msg_content))
+        }
+        return
+      case 'message':
+        if ((me !== undefined && event.from_uid === me) || commentStore.byId(event.msg_id ?? '') !== undefined || mayShowComment()) {
+          commentStore.append(event, me)
+        } else {
+          commentStore.drop()
+        }
+        return
+      case 'like':
+        roomStore.setServerLikes(event.like_num)
+        return
+      case 'subscribe':
+        roomStore.subscribeNum = event.subscribe_num
+        if (event.user.uid === me) roomStore.subscribed = true
+        notices.push(notice('subscribe', event.user, event.msg_content))
+        return
+      case 'buy':
+        notices.push(notice('buy', event.user, event.msg_content, event.goods_id))
+        return
+      case 'on_off_shelf':
+        shelfStore.apply(event)
+        return
+      case 'room_state':
+        roomStore.status = event.status
+        roomStore.title = event.title
+        return
+    }
+  }
+
+  const apply = (batch: Pending[]): void => {
+    const notices: Notice[] = []
+    const joinNotices = { n: 0 }
+    const me = client.user?.uid
+    for (const item of batch) {
+      switch (item.type) {
+        case 'ack':
+          commentStore.settle(item.msgId, item.result)
+          break
+        case 'joined':
+          roomStore.joined = true
+          roomStore.error = null
+          if (item.epoch !== undefined) roomStore.epoch = item.epoch
+          break
+        case 'left':
+          roomStore.joined = false
+          break
+        case 'error':
+          roomStore.joined = false
+          roomStore.error = { code: item.code, reason: item.reason }
+          break
+        case 'snapshot': {
+          const { snapshot } = item
+          roomStore.title = snapshot.room.title
+          roomStore.status = snapshot.room.status
+          roomStore.anchor = snapshot.room.anchor.uid ? { ...snapshot.room.anchor } : null
+          roomStore.onlineNum = snapshot.room.online_num
+          roomStore.setServerLikes(snapshot.room.like_num)
+          roomStore.subscribeNum = snapshot.room.subscribe_num
+          roomStore.seq = snapshot.seq
+          roomStore.epoch = snapshot.epoch
+          commentStore.replace(snapshot.message_list, me)
+          shelfStore.replace(snapshot.shelf)
+          break
+        }
+        case 'event':
+          applyEvent(item.event, notices, joinNotices)
+          break
+      }
+    }
+    roomStore.pushNotices(notices)
+  }
+
+  function flush(): void {
+    flushTimer = undefined
+    if (disposed || queue.length === 0) return
+    const batch = queue.splice(0)
+    flushes++
+    runInAction(() => apply(batch))
+  }
+
+  const subscriptions: Subscription[] = [
+    client.room(roomId).subscribe((update) => enqueue(update)),
+    client.state$.subscribe((state) => runInAction(() => (roomStore.connection = state))),
+    client.results$.subscribe(({ msgId, ack, error }) => enqueue({ type: 'ack', msgId, result: { ack, error } })),
+  ]
+
+  return {
+    roomStore,
+    commentStore,
+    shelfStore,
+    get flushes() {
+      return flushes
+    },
+    dispose() {
+      if (disposed) return
+      disposed = true
+      flushTimer?.unsubscribe()
+      for (const s of subscriptions) s.unsubscribe()
+      roomStore.dispose()
+    },
+  }
+}

@@ -1,0 +1,113 @@
+import { type SchedulerLike, type Subscription, timer } from 'rxjs'
+import { action, makeObservable, observable } from 'mobx-miniprogram'
+import type { LiveClient } from '../connection/client'
+import type { ConnectionState } from '../connection/state'
+import type { AckFrame, UserRef } from '../protocol/frames'
+import type { Notice } from './types'
+
+/** Likes per command at most (protocol.md: `count` 1..100). */
+const MAX_LIKES_PER_COMMAND = 100
+/** Taps are merged into at most one `like` command per this many ms. */
+export const LIKE_INTERVAL_MS = 1000
+
+export interface RoomStoreDeps {
+  client: LiveClient
+  roomId: string
+  noticeLimit: number
+  scheduler: SchedulerLike
+}
+
+/** The room: counts, status, the notices banner and the connection state a page shows. */
+export class RoomStore {
+  readonly roomId: string
+  title = ''
+  status: 'live' | 'ended' | 'unknown' = 'unknown'
+  anchor: UserRef | null = null
+  onlineNum = 0
+  likeNum = 0
+  subscribeNum = 0
+  /** This user follows the anchor (as far as this session saw). */
+  subscribed = false
+  joined = false
+  seq = 0
+  epoch = ''
+  connection: ConnectionState
+  /** The latest join, leave, follow and purchase notices, oldest first, bounded. */
+  notices: Notice[] = []
+  /** Why the server refused the join, if it did. */
+  error: { code: number; reason: string } | null = null
+
+  /** Taps not yet sent; shown in `likeNum` already. */
+  private pendingLikes = 0
+  private lastLikeSentAt = -Infinity
+  private likeTimer: Subscription | undefined
+
+  constructor(private readonly deps: RoomStoreDeps) {
+    this.roomId = deps.roomId
+    this.connection = deps.client.state
+    makeObservable<RoomStore, 'flushLikes'>(this, {
+      title: observable,
+      status: observable,
+      anchor: observable.ref,
+      onlineNum: observable,
+      likeNum: observable,
+      subscribeNum: observable,
+      subscribed: observable,
+      joined: observable,
+      seq: observable,
+      epoch: observable,
+      connection: observable.ref,
+      notices: observable.ref,
+      error: observable.ref,
+      like: action,
+      subscribe: action,
+      setServerLikes: action,
+      flushLikes: action,
+    })
+  }
+
+  /** Taps like `count` times. Taps are merged: at most one `like` command per second. */
+  like(count = 1): void {
+    if (!Number.isInteger(count) || count < 1) throw new TypeError('like(count): count must be a positive whole number')
+    this.pendingLikes += count
+    this.likeNum += count
+    if (this.likeTimer) return
+    const now = this.deps.scheduler.now()
+    const wait = Math.max(0, this.lastLikeSentAt + LIKE_INTERVAL_MS - now)
+    this.likeTimer = timer(wait, this.deps.scheduler).subscribe(() => this.flushLikes())
+  }
+
+  /** Follows the anchor. */
+  subscribe(): Promise<AckFrame> {
+    this.subscribed = true
+    return this.deps.client.send({ msg_type: 'subscribe', room_id: this.roomId })
+  }
+
+  /** @internal The server's absolute like count; taps not yet sent stay on top of it. */
+  setServerLikes(likeNum: number): void {
+    this.likeNum = likeNum + this.pendingLikes
+  }
+
+  /** @internal Keeps the notices banner bounded. */
+  pushNotices(notices: Notice[]): void {
+    if (notices.length === 0) return
+    this.notices = [...this.notices, ...notices].slice(-this.deps.noticeLimit)
+  }
+
+  dispose(): void {
+    this.likeTimer?.unsubscribe()
+    this.likeTimer = undefined
+  }
+
+  private flushLikes(): void {
+    this.likeTimer = undefined
+    const count = Math.min(MAX_LIKES_PER_COMMAND, this.pendingLikes)
+    if (count === 0) return
+    this.pendingLikes -= count
+    this.lastLikeSentAt = this.deps.scheduler.now()
+    this.deps.client.send({ msg_type: 'like', room_id: this.roomId, count }).catch(() => undefined)
+    if (this.pendingLikes > 0) {
+      this.likeTimer = timer(LIKE_INTERVAL_MS, this.deps.scheduler).subscribe(() => this.flushLikes())
+    }
+  }
+}
