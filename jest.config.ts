@@ -6,6 +6,8 @@ const config: Config = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleNameMapper: {
+    // The sample mini-program imports the library by its package name, as users do.
+    '^miniprogram-live-store$': '<rootDir>/src/index.ts',
     // Development build of MobX: keeps its warnings on in tests (STACK.md #7).
     '^mobx-miniprogram$': '<rootDir>/node_modules/mobx-miniprogram/dist/mobx.cjs.development.js',
   },

@@ -106,7 +106,8 @@ export class LiveConnection {
       this.ws.terminate()
     }
     // A peer that does not answer the close handshake is cut off.
-    setTimeout(() => this.ws.terminate(), 2000).unref()
+    const cutOff = setTimeout(() => this.ws.terminate(), 2000) as { unref?: () => void }
+    cutOff.unref?.()
   }
 
   /** The socket is gone: leave every room. */

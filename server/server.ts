@@ -174,7 +174,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       }
     }
   }, sweepMs)
-  sweep.unref()
+  // Timers are numbers in browser-like environments (a jsdom test): unref when there is one.
+  ;(sweep as { unref?: () => void }).unref?.()
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject)

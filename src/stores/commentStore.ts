@@ -33,11 +33,14 @@ function fromEvent(event: MessageEvent, me: string | undefined): CommentItem {
  */
 export class CommentStore {
   comments: CommentItem[] = []
+  /** Bumped when the list is replaced (a snapshot): bindings re-send it whole. */
+  generation = 0
   readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0 }
 
   constructor(private readonly deps: CommentStoreDeps) {
     makeObservable<CommentStore, 'append' | 'replace' | 'settle' | 'drop'>(this, {
       comments: observable.ref,
+      generation: observable,
       stats: observable,
       send: action,
       append: action,
@@ -98,6 +101,7 @@ export class CommentStore {
     const ids = new Set(items.map((c) => c.id))
     const ownUnconfirmed = this.comments.filter((c) => c.own && c.status !== 'sent' && !ids.has(c.id))
     this.comments = [...items, ...ownUnconfirmed].slice(-this.deps.limit)
+    this.generation++
   }
 
   /** @internal The server's answer to one of our comments (other commands are ignored). */

@@ -1,0 +1,153 @@
+/**
+ * @jest-environment jsdom
+ * @jest-environment-options {"customExportConditions":["node","node-addons"]}
+ */
+// The real sample pages (miniprogram/), WXML compiled by the official compiler that
+// miniprogram-simulate ships, running on the Node platform against the reference server.
+import simulate from 'miniprogram-simulate'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import { createServer, type LiveServer } from '../../server/server'
+import { signToken } from '../../server/token'
+import { createLiveClient, type LiveClient } from '../../src/connection/client'
+import { heldLiveRooms, provideLiveClient } from '../../src/bindings/injection'
+import { createLiveRoom } from '../../src/stores/liveRoom'
+import { createNodePlatform, type NodePlatform } from '../../src/platform/node'
+import { createNodeWx } from '../../src/platform/nodeWx'
+import { RawClient } from '../helpers/rawClient'
+
+const SECRET = 'page-secret'
+const root = path.join(__dirname, '..', '..', 'miniprogram')
+const exp = (): number => Math.floor(Date.now() / 1000) + 3600
+const viewerToken = signToken({ uid: 'viewer-1', name: 'Vic', role: 'viewer', exp: exp() }, SECRET)
+const anchorToken = signToken({ uid: 'anchor-1', name: 'Ann', role: 'anchor', rooms: ['r1'], exp: exp() }, SECRET)
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    await simulate.sleep(10)
+  }
+}
+
+type Page = ReturnType<typeof simulate.render>
+const text = (page: Page, selector: string): string => (page.querySelector(selector)?.dom?.textContent ?? '').trim()
+
+describe('sample mini-program pages', () => {
+  let server: LiveServer
+  let platform: NodePlatform
+  let client: LiveClient
+  let roomPageId: string
+  let anchorPageId: string
+
+  beforeAll(() => {
+    // Each page file is loaded once per test file (miniprogram-simulate quirk).
+    roomPageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
+    anchorPageId = simulate.load(path.join(root, 'pages/anchor/anchor'), { rootPath: root })
+  })
+
+  beforeEach(async () => {
+    server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'pages-')), likeWindowMs: 20 })
+    platform = createNodePlatform()
+    Object.assign((global as unknown as { wx: object }).wx, createNodeWx(platform))
+  })
+
+  afterEach(async () => {
+    client?.close()
+    platform.destroy()
+    await server.close()
+  })
+
+  /** What app.ts does, with this test's server and token. */
+  function provide(token: string): LiveClient {
+    client = createLiveClient({ url: server.url, token, outbox: { storageKey: false }, lingerMs: 10 })
+    provideLiveClient(client)
+    return client
+  }
+
+  it('renders the room and follows server events', async () => {
+    provide(viewerToken)
+    const page = simulate.render(roomPageId, { room_id: 'r1' })
+    page.attach(document.createElement('parent-wrapper'))
+    await until(() => text(page, '.online') === '1', 'own join counted')
+    const other = await RawClient.connect(server.url, { token: signToken({ uid: 'u2', name: 'Bo', role: 'viewer', exp: exp() }, SECRET) })
+    await other.command({ msg_type: 'join', msg_id: 'j', room_id: 'r1' })
+    await other.command({ msg_type: 'message', msg_id: 'm1', room_id: 'r1', content: 'hello from Bo' })
+    await until(() => text(page, '.online') === '2', 'second viewer counted')
+    await until(() => page.querySelectorAll('.comment').length === 1, 'comment rendered')
+    expect(text(page, '.comment .name')).toBe('Bo')
+    expect(text(page, '.comment .content')).toBe('hello from Bo')
+    await until(() => text(page, '.notice').includes('Bo'), 'notice banner')
+    other.close()
+    await until(() => text(page, '.online') === '1', 'leave counted')
+    page.detach()
+    await until(() => server.connectionCount === 0, 'socket closed after the page left', 3000)
+    expect(heldLiveRooms()).toEqual({})
+  })
+
+  it('sends taps on like, follow, buy and send to the server', async () => {
+    provide(viewerToken)
+    const anchorClient = createLiveClient({ url: server.url, token: anchorToken, platform: createNodePlatform(), outbox: { storageKey: false } })
+    const anchor = createLiveRoom(anchorClient, 'r1')
+    await until(() => anchor.roomStore.joined, 'anchor joined')
+    const page = simulate.render(roomPageId, { room_id: 'r1' })
+    page.attach(document.createElement('parent-wrapper'))
+    await until(() => text(page, '.online') === '2', 'joined')
+    await anchor.shelfStore.putOn({ goods_id: 'g1', goods_name: 'Tea', goods_price: 1999, default_image: 'https://img.example.com/t.png' })
+    await until(() => text(page, '.current-name') === 'Tea', 'the anchor\'s goods on the viewer page')
+    expect(text(page, '.current-price')).toBe('¥19.99')
+
+    // The like button is a component of its own, sharing the page's room stores.
+    const likeButton = page.querySelector('.like-btn')
+    expect(likeButton).toBeTruthy()
+    likeButton?.querySelector('.like')?.dispatchEvent('tap')
+    likeButton?.querySelector('.like')?.dispatchEvent('tap')
+    await until(() => text(page, '.likes') === '2', 'likes counted by the server')
+    expect((likeButton?.querySelector('.like-count')?.dom?.textContent ?? '').trim()).toBe('2')
+    // Page and component share one store and one join.
+    expect(heldLiveRooms()).toEqual({ r1: 2 })
+    expect(anchor.roomStore.onlineNum).toBe(2)
+
+    page.querySelector('.follow')?.dispatchEvent('tap')
+    await until(() => text(page, '.follows') === '1', 'follow counted')
+    expect(text(page, '.follow')).toBe('Following')
+
+    page.querySelector('.buy-current')?.dispatchEvent('tap')
+    await until(() => anchor.roomStore.notices.some((n) => n.kind === 'buy' && n.user.uid === 'viewer-1'), 'purchase reached the anchor')
+
+    page.querySelector('.composer')?.dispatchEvent('submit', { detail: { value: { content: '  nice tea  ' } } })
+    await until(() => page.querySelectorAll('.comment').length === 1, 'own comment shown')
+    await until(() => anchor.commentStore.comments.some((c) => c.content === 'nice tea' && c.uid === 'viewer-1'), 'comment reached the server')
+    await until(() => page.querySelector('.comment .status') === undefined || page.querySelector('.comment .status') === null, 'comment confirmed')
+
+    page.querySelector('.composer')?.dispatchEvent('submit', { detail: { value: { content: '   ' } } })
+    await until(() => text(page, '.error') === 'content is empty', 'validation shown')
+
+    page.querySelector('.shelf-toggle')?.dispatchEvent('tap')
+    await until(() => page.querySelectorAll('.goods').length === 1, 'drawer opened')
+    anchor.dispose()
+    anchorClient.close()
+    page.detach()
+  })
+
+  it('lets the anchor console put goods on and take them off, shown on the viewer side', async () => {
+    provide(anchorToken)
+    const viewerClient = createLiveClient({ url: server.url, token: viewerToken, platform: createNodePlatform(), outbox: { storageKey: false } })
+    const viewer = createLiveRoom(viewerClient, 'r1')
+    const page = simulate.render(anchorPageId, { room_id: 'r1' })
+    page.attach(document.createElement('parent-wrapper'))
+    await until(() => page.querySelectorAll('.put-on').length === 3, 'catalogue rendered')
+    await until(() => viewer.roomStore.joined && client.state.status === 'open', 'both joined')
+    page.querySelectorAll('.put-on')[1].dispatchEvent('tap')
+    await until(() => viewer.shelfStore.goods.some((g) => g.goods_id === 'cup-02'), 'viewer sees the goods')
+    await until(() => page.querySelectorAll('.take-off').length === 1, 'console shows it on the shelf')
+    await viewer.shelfStore.buy('cup-02')
+    await until(() => text(page, '.purchase').includes('bought Celadon tea cup'), 'purchase on the console')
+    page.querySelector('.take-off')?.dispatchEvent('tap')
+    await until(() => viewer.shelfStore.goods.length === 0, 'viewer sees it gone')
+    viewer.dispose()
+    viewerClient.close()
+    page.detach()
+  })
+})
