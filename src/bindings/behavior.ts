@@ -133,6 +133,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
       fields: Object.fromEntries(Object.entries(fieldReaders).map(([key, read]) => [key, () => read(room)])),
     })
     fields.updateStoreBindings()
+    batcher.beforeFlush = () => fields.updateStoreBindings()
     let disposeList = (): void => undefined
     if (commentOptions) {
       const list = new ListBinding<CommentItem, RenderedComment>(

@@ -43,6 +43,12 @@ export class SetDataBatcher {
   private pending: Record<string, unknown> | null = null
   private scheduled: Subscription | undefined
   private paused = false
+  private flushing = false
+  /**
+   * Runs first in every flush: bindings that defer on their own (mobx-miniprogram-bindings
+   * waits for the next tick) hand over what they hold, so one flush is one setData.
+   */
+  beforeFlush: (() => void) | undefined
 
   constructor(
     private readonly target: SetDataTarget,
@@ -80,7 +86,14 @@ export class SetDataBatcher {
   flush(): void {
     this.scheduled?.unsubscribe()
     this.scheduled = undefined
-    if (this.paused || this.pending === null) return
+    if (this.paused) return
+    this.flushing = true
+    try {
+      this.beforeFlush?.()
+    } finally {
+      this.flushing = false
+    }
+    if (this.pending === null) return
     const data = this.pending
     this.pending = null
     const bytes = utf8ByteLength(JSON.stringify(data))
@@ -96,9 +109,8 @@ export class SetDataBatcher {
   }
 
   private schedule(): void {
-    if (this.paused || this.scheduled) return
-    // A macrotask: field bindings defer to the next tick during the same MobX action,
-    // and land in `pending` before this runs, so one action is one setData.
+    if (this.paused || this.flushing || this.scheduled) return
+    // A macrotask, after the MobX action that caused the change has ended.
     this.scheduled = this.scheduler.schedule(() => this.flush(), 0)
   }
 }
