@@ -4,7 +4,7 @@
  */
 // The real sample pages (miniprogram/), WXML compiled by the official compiler that
 // miniprogram-simulate ships, running on the Node platform against the reference server.
-import simulate from 'miniprogram-simulate'
+import simulate, { type RootComponent } from 'miniprogram-simulate'
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
@@ -31,7 +31,10 @@ async function until(check: () => boolean, what: string, timeoutMs = 5000): Prom
   }
 }
 
-type Page = ReturnType<typeof simulate.render>
+// miniprogram-simulate types render() of a path id as a plain Component; it is a RootComponent.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Page = RootComponent<any, any, any> & { triggerPageLifeTime(name: string, ...args: unknown[]): void }
+const render = (id: string, properties: Record<string, unknown>): Page => simulate.render(id, properties) as unknown as Page
 const text = (page: Page, selector: string): string => (page.querySelector(selector)?.dom?.textContent ?? '').trim()
 
 describe('sample mini-program pages', () => {
@@ -68,7 +71,7 @@ describe('sample mini-program pages', () => {
 
   it('renders the room and follows server events', async () => {
     provide(viewerToken)
-    const page = simulate.render(roomPageId, { room_id: 'r1' })
+    const page = render(roomPageId, { room_id: 'r1' })
     page.attach(document.createElement('parent-wrapper'))
     await until(() => text(page, '.online') === '1', 'own join counted')
     const other = await RawClient.connect(server.url, { token: signToken({ uid: 'u2', name: 'Bo', role: 'viewer', exp: exp() }, SECRET) })
@@ -91,7 +94,7 @@ describe('sample mini-program pages', () => {
     const anchorClient = createLiveClient({ url: server.url, token: anchorToken, platform: createNodePlatform(), outbox: { storageKey: false } })
     const anchor = createLiveRoom(anchorClient, 'r1')
     await until(() => anchor.roomStore.joined, 'anchor joined')
-    const page = simulate.render(roomPageId, { room_id: 'r1' })
+    const page = render(roomPageId, { room_id: 'r1' })
     page.attach(document.createElement('parent-wrapper'))
     await until(() => text(page, '.online') === '2', 'joined')
     await anchor.shelfStore.putOn({ goods_id: 'g1', goods_name: 'Tea', goods_price: 1999, default_image: 'https://img.example.com/t.png' })
@@ -135,7 +138,7 @@ describe('sample mini-program pages', () => {
     provide(anchorToken)
     const viewerClient = createLiveClient({ url: server.url, token: viewerToken, platform: createNodePlatform(), outbox: { storageKey: false } })
     const viewer = createLiveRoom(viewerClient, 'r1')
-    const page = simulate.render(anchorPageId, { room_id: 'r1' })
+    const page = render(anchorPageId, { room_id: 'r1' })
     page.attach(document.createElement('parent-wrapper'))
     await until(() => page.querySelectorAll('.put-on').length === 3, 'catalogue rendered')
     await until(() => viewer.roomStore.joined && client.state.status === 'open', 'both joined')
