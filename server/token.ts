@@ -41,8 +41,10 @@ export function verifyToken(token: unknown, secret: string, nowMs: number): Toke
   const dot = token.indexOf('.')
   if (dot <= 0 || dot !== token.lastIndexOf('.')) return { ok: false, reason: 'malformed token' }
   const encoded = token.slice(0, dot)
-  const given = Buffer.from(token.slice(dot + 1), 'base64url')
-  const expected = Buffer.from(signature(secret, encoded), 'base64url')
+  // Compare the text, not decoded bytes: base64url's last character carries padding bits,
+  // so several spellings decode to the same bytes and a decoded comparison would accept them.
+  const given = Buffer.from(token.slice(dot + 1), 'utf8')
+  const expected = Buffer.from(signature(secret, encoded), 'utf8')
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad signature' }
   let payload: unknown
   try {
