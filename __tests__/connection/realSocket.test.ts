@@ -14,19 +14,10 @@ import { createServer, type LiveServer } from '../../server/server'
 import { signToken } from '../../server/token'
 import { MiniServer } from '../helpers/miniServer'
 import { RawClient } from '../helpers/rawClient'
+import { sleep, until } from '../helpers/wait'
 
 const SECRET = 'real-socket-secret'
 const tokenFor = (uid: string): string => signToken({ uid, name: uid, role: 'viewer', exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET)
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-async function until(check: () => boolean, timeoutMs = 10000, what = 'condition'): Promise<void> {
-  const start = Date.now()
-  while (!check()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(5)
-  }
-}
 
 function clientFor(server: { url: string }, platform: NodePlatform, extra: Partial<Parameters<typeof createLiveClient>[0]> = {}): LiveClient {
   return createLiveClient({
@@ -71,7 +62,7 @@ describe('client over real sockets, against the reference server', () => {
       if (u.type === 'event' && u.event.msg_type === 'like') seqs.push(u.event.like_num)
       if (u.type === 'snapshot') snapshots++
     })
-    await until(() => snapshots === 1, 5000, 'first snapshot')
+    await until(() => snapshots === 1, 'first snapshot', 5000)
     const allSeqs: number[] = []
     client.room('r1').subscribe((u) => u.type === 'event' && allSeqs.push(u.event.seq ?? -1))
     let kills = 0
@@ -79,14 +70,14 @@ describe('client over real sockets, against the reference server', () => {
       if (i % 50 === 25 && kills < 20) {
         // Kill only a link that is up, then keep publishing while the client is away:
         // what it misses must come back through recovery.
-        await until(() => client!.stats.reconnects === kills && client!.state.status === 'open', 5000, 'reconnect')
+        await until(() => client!.stats.reconnects === kills && client!.state.status === 'open', 'reconnect', 5000)
         if (server.dropConnections() > 0) kills++
       }
       // One like event per publish: like_num counts 1..1000 in seq order.
       await server.engine.apply('r1', { type: 'like', delta: 1 })
       if (i % 10 === 0) await sleep(1)
     }
-    await until(() => seqs.length >= 1000, 10000, 'all events')
+    await until(() => seqs.length >= 1000, 'all events', 10000)
     await sleep(50)
     expect(kills).toBe(20)
     expect(seqs).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1))
@@ -114,7 +105,7 @@ describe('client over real sockets, against the reference server', () => {
     }
     const results = await Promise.allSettled(acks)
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(100)
-    await until(() => observer.all('message').length >= 100 || observer.ws.readyState !== observer.ws.OPEN, 5000, 'broadcasts')
+    await until(() => observer.all('message').length >= 100 || observer.ws.readyState !== observer.ws.OPEN, 'broadcasts', 5000)
     // The observer was dropped too; count what the room's history holds instead.
     const history = await server.engine.recover('r1', 0, server.engine.epoch)
     const messages = (history?.events ?? []).filter((e) => e.msg_type === 'message')
@@ -141,10 +132,10 @@ describe('client over real sockets, against the reference server', () => {
       c.unsubscribe()
       if (i % 25 === 0) await sleep(15)
     }
-    await until(() => platform.openSockets === 0, 5000, 'socket closed after linger')
+    await until(() => platform.openSockets === 0, 'socket closed after linger', 5000)
     expect(platform.peakSockets).toBe(1)
     expect(platform.listenerCount).toBe(baseListeners)
-    await until(() => server.connectionCount === 0, 2000, 'server saw the close')
+    await until(() => server.connectionCount === 0, 'server saw the close', 2000)
     const snapshot = await server.engine.snapshot('r1')
     expect(snapshot.room.online_num).toBe(0)
     expect(client.state.status).toBe('idle')
@@ -224,8 +215,8 @@ describe('client against a scripted peer (what the reference server never sends)
       if (i % 100 === 0) server.publish('r1', { msg_type: 'like', like_num: i / 100 + 1, delta: 1 })
       if (i % 500 === 0) await sleep(1)
     }
-    await until(() => likes.length === 100, 20000, 'valid events among the hostile ones')
-    await until(() => client!.stats.badFrames >= 10000, 20000, 'bad frames counted')
+    await until(() => likes.length === 100, 'valid events among the hostile ones', 20000)
+    await until(() => client!.stats.badFrames >= 10000, 'bad frames counted', 20000)
     expect(client.stats.badFrames).toBe(10000)
     expect(errors.filter((k) => k === 'bad_frame')).toHaveLength(10000)
     expect(likes).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))

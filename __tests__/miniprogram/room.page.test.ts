@@ -15,6 +15,7 @@ import { heldLiveRooms, provideLiveClient } from '../../src/bindings/injection'
 import { createLiveRoom } from '../../src/stores/liveRoom'
 import { createNodePlatform, type NodePlatform } from '../../src/platform/node'
 import { createNodeWx } from '../../src/platform/nodeWx'
+import { until } from '../helpers/wait'
 import { RawClient } from '../helpers/rawClient'
 
 const SECRET = 'page-secret'
@@ -23,13 +24,6 @@ const exp = (): number => Math.floor(Date.now() / 1000) + 3600
 const viewerToken = signToken({ uid: 'viewer-1', name: 'Vic', role: 'viewer', exp: exp() }, SECRET)
 const anchorToken = signToken({ uid: 'anchor-1', name: 'Ann', role: 'anchor', rooms: ['r1'], exp: exp() }, SECRET)
 
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await simulate.sleep(10)
-  }
-}
 
 // miniprogram-simulate types render() of a path id as a plain Component; it is a RootComponent.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -13,20 +13,13 @@ import { createLiveClient, type LiveClient } from '../../src/connection/client'
 import { provideLiveClient } from '../../src/bindings/injection'
 import { createNodePlatform, type NodePlatform } from '../../src/platform/node'
 import { createNodeWx } from '../../src/platform/nodeWx'
+import { sleep, until } from '../helpers/wait'
 import { utf8ByteLength } from '../../src/protocol/utf8'
 
 const SECRET = 'setdata-secret'
 const root = path.join(__dirname, '..', '..', 'miniprogram')
 const viewerToken = signToken({ uid: 'viewer-1', name: 'Vic', role: 'viewer', exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET)
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
-}
 
 interface Call {
   at: number
