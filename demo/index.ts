@@ -1,0 +1,239 @@
+/**
+ * `npm start`: the reference server, the sample viewer page rendered in
+ * miniprogram-simulate on the Node platform, and a simulated audience; a live
+ * terminal view drawn from what the page rendered.
+ *
+ *   npm start -- [--duration 30] [--viewers 50] [--rate 20] [--chaos] [--port 0] [--serve]
+ */
+import './env'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import { randomBytes } from 'crypto'
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const simulate = require('miniprogram-simulate') as typeof import('miniprogram-simulate')
+import { createServer, type LiveServer } from '../server/server'
+import { signToken } from '../server/token'
+import { createLiveClient, type LiveClient } from '../src/connection/client'
+import { provideLiveClient } from '../src/bindings/injection'
+import { createLiveRoom, type LiveRoom } from '../src/stores/liveRoom'
+import { createNodePlatform, type NodePlatform } from '../src/platform/node'
+import { createNodeWx } from '../src/platform/nodeWx'
+
+interface Args {
+  durationS: number
+  viewers: number
+  rate: number
+  chaos: boolean
+  port: number
+  serve: boolean
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { durationS: 30, viewers: 50, rate: 20, chaos: false, port: 0, serve: false }
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2)
+    const num = (): number => {
+      const n = Number(inline ?? argv[++i])
+      if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a number`)
+      return n
+    }
+    if (flag === '--duration') args.durationS = num()
+    else if (flag === '--viewers') args.viewers = Math.floor(num())
+    else if (flag === '--rate') args.rate = num()
+    else if (flag === '--port') args.port = Math.floor(num())
+    else if (flag === '--chaos') args.chaos = true
+    else if (flag === '--serve') args.serve = true
+    else throw new Error(`unknown flag ${argv[i]}`)
+  }
+  return args
+}
+
+const ROOM = 'demo'
+const GOODS = [
+  { goods_id: 'tea-01', goods_name: 'Longjing green tea', goods_price: 12800, default_image: 'https://img.example.com/tea.png' },
+  { goods_id: 'cup-02', goods_name: 'Celadon tea cup', goods_price: 5900, default_image: 'https://img.example.com/cup.png' },
+  { goods_id: 'pot-03', goods_name: 'Clay teapot', goods_price: 26800, default_image: 'https://img.example.com/pot.png' },
+]
+const LINES = ['this tea smells great', 'how much is shipping?', 'bought two!', 'hello from Hangzhou', 'is the cup dishwasher safe?', 'love this room', '666']
+
+const percentile = (values: number[], p: number): number => {
+  if (values.length === 0) return 0
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+async function run(args: Args): Promise<void> {
+  const secret = randomBytes(16).toString('base64url')
+  const exp = Math.floor(Date.now() / 1000) + 24 * 3600
+  const token = (uid: string, name: string, role: 'viewer' | 'anchor' = 'viewer'): string =>
+    signToken({ uid, name, role, exp, ...(role === 'anchor' ? { rooms: [ROOM] } : {}) }, secret)
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-demo-'))
+  const serverOptions = {
+    secret,
+    host: '127.0.0.1',
+    dataDir,
+    rooms: [{ id: ROOM, title: 'Spring tea sale', anchor: { uid: 'anchor-1', name: 'Ann' } }],
+    messageRateLimit: { perSecond: 50, burst: 50 },
+  }
+  let server: LiveServer = await createServer({ ...serverOptions, port: args.port })
+  const port = server.port
+  const url = server.url
+
+  // The viewer: the real room page, on its own Node platform, as a phone would run it.
+  const viewerPlatform: NodePlatform = createNodePlatform()
+  Object.assign((global as unknown as { wx: object }).wx, createNodeWx(viewerPlatform))
+  const viewer = createLiveClient({ url, token: token('viewer-1', 'You'), outbox: { storageKey: false }, backoff: { minMs: 200, maxMs: 2000 } })
+  provideLiveClient(viewer)
+  const root = path.join(__dirname, '..', 'miniprogram')
+  const pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
+  const page = simulate.render(pageId, { room_id: ROOM }) as unknown as {
+    attach(parent: unknown): void
+    detach(): void
+    instance: { setData(d: Record<string, unknown>): void; liveRoom(): LiveRoom | undefined; liveSetDataStats(): { calls: number; bytes: number } }
+    querySelector(s: string): { dom?: { textContent: string | null } } | undefined
+    querySelectorAll(s: string): Array<{ querySelector(s: string): { dom?: { textContent: string | null } } | undefined }>
+  }
+  const latencies: number[] = []
+  const original = page.instance.setData.bind(page.instance)
+  page.instance.setData = (data) => {
+    const now = Date.now()
+    const room = page.instance.liveRoom()
+    for (const [key, value] of Object.entries(data)) {
+      const id = /^comments\[\d+\]$/.test(key) ? (value as { id?: string }).id : undefined
+      const ts = id ? room?.commentStore.byId(id)?.ts : undefined
+      if (ts) latencies.push(now - ts)
+    }
+    original(data)
+  }
+  page.attach(document.createElement('parent-wrapper'))
+
+  // Seqs the viewer's room stream delivered: gaps and duplicates, per epoch.
+  const seen = { events: 0, gaps: 0, duplicates: 0, snapshots: 0, last: 0 }
+  const roomSub = viewer.room(ROOM).subscribe((u) => {
+    if (u.type === 'snapshot') {
+      seen.snapshots++
+      seen.last = u.snapshot.seq
+    } else if (u.type === 'event' && u.event.seq !== undefined) {
+      seen.events++
+      if (u.event.seq <= seen.last) seen.duplicates++
+      else if (u.event.seq > seen.last + 1) seen.gaps++
+      seen.last = u.event.seq
+    }
+  })
+
+  // The anchor and the audience: library clients, each on its own platform (5 sockets each at most).
+  const platforms: NodePlatform[] = []
+  const clientFor = (t: string): LiveClient => {
+    const platform = createNodePlatform()
+    platforms.push(platform)
+    return createLiveClient({ url, token: t, platform, outbox: { storageKey: false }, backoff: { minMs: 200, maxMs: 2000 } })
+  }
+  const anchor = createLiveRoom(clientFor(token('anchor-1', 'Ann', 'anchor')), ROOM)
+  const audience: LiveRoom[] = []
+  for (let i = 0; i < args.viewers; i++) audience.push(createLiveRoom(clientFor(token(`v${i}`, `viewer ${i}`)), ROOM))
+
+  let actions = 0
+  const act = (): void => {
+    if (audience.length === 0) return
+    const who = audience[Math.floor(Math.random() * audience.length)]
+    const dice = Math.random()
+    actions++
+    if (dice < 0.6) who.commentStore.send(LINES[Math.floor(Math.random() * LINES.length)])
+    else if (dice < 0.85) who.roomStore.like(1 + Math.floor(Math.random() * 5))
+    else if (dice < 0.92) who.roomStore.subscribe().catch(() => undefined)
+    else {
+      const goods = who.shelfStore.current
+      if (goods) who.shelfStore.buy(goods.goods_id).catch(() => undefined)
+    }
+  }
+  const audienceTimer = args.rate > 0 ? setInterval(act, 1000 / args.rate) : undefined
+  let shelfIndex = 0
+  const shelfTimer = setInterval(() => {
+    const goods = GOODS[shelfIndex % GOODS.length]
+    const on = anchor.shelfStore.byId(goods.goods_id) !== undefined
+    ;(on ? anchor.shelfStore.takeOff(goods.goods_id) : anchor.shelfStore.putOn(goods)).catch(() => undefined)
+    shelfIndex++
+  }, 3000)
+
+  // Chaos: drop the viewer's link, then restart the server (a new epoch: history lost).
+  let chaosEvents = 0
+  let chaosTimer: NodeJS.Timeout | undefined
+  if (args.chaos) {
+    chaosTimer = setInterval(() => {
+      chaosEvents++
+      if (chaosEvents % 2 === 1) {
+        for (const task of viewerPlatform.sockets) task.drop()
+      } else {
+        const old = server
+        void old.close().then(async () => {
+          server = await createServer({ ...serverOptions, port })
+        })
+      }
+    }, 4000)
+  }
+
+  const text = (selector: string): string => (page.querySelector(selector)?.dom?.textContent ?? '').replace(/\s+/g, ' ').trim()
+  const started = Date.now()
+  const interactive = process.stdout.isTTY === true
+  const draw = (): void => {
+    const stats = page.instance.liveSetDataStats()
+    const comments = page.querySelectorAll('.comment')
+    const last = comments.slice(-8).map((c) => `  ${(c.querySelector('.name')?.dom?.textContent ?? '').trim()}: ${(c.querySelector('.content')?.dom?.textContent ?? '').trim()}`)
+    const elapsed = (Date.now() - started) / 1000
+    const lines = [
+      `miniprogram-live-store demo: ${url}  room "${ROOM}"  ${args.chaos ? '(chaos)' : ''}`,
+      `connection: ${viewer.state.status}${text('.banner') ? ` (${text('.banner')})` : ''}`,
+      `${text('.title')} | online ${text('.online')} | likes ${text('.likes')} | followers ${text('.follows')}`,
+      `notice: ${text('.notice') || '-'}`,
+      `on the shelf now: ${text('.current-name') || '-'} ${text('.current-price')}`,
+      'last comments:',
+      ...last,
+      `${elapsed.toFixed(1)} s / ${args.durationS || '∞'} s | audience actions ${actions} | room events ${seen.events} | setData ${stats.calls} calls, ${stats.bytes} B | seq gaps ${seen.gaps}, duplicates ${seen.duplicates} | reconnects ${viewer.stats.reconnects}`,
+    ]
+    if (interactive) process.stdout.write(`\x1b[2J\x1b[H${lines.join('\n')}\n`)
+    else if (Math.floor(elapsed) % 5 === 0) process.stdout.write(`${lines[lines.length - 1]}\n`)
+  }
+  const drawTimer = setInterval(draw, interactive ? 250 : 1000)
+
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve()
+    process.once('SIGINT', stop)
+    if (args.durationS > 0) setTimeout(stop, args.durationS * 1000)
+  })
+  clearInterval(drawTimer)
+  if (audienceTimer) clearInterval(audienceTimer)
+  clearInterval(shelfTimer)
+  if (chaosTimer) clearInterval(chaosTimer)
+  await new Promise((r) => setTimeout(r, 500))
+  draw()
+  const stats = page.instance.liveSetDataStats()
+  console.log('\nsummary')
+  console.log(`  frames in/out (viewer): ${viewer.stats.framesIn} / ${viewer.stats.framesOut}`)
+  console.log(`  room events delivered: ${seen.events}, snapshots ${seen.snapshots}`)
+  console.log(`  setData: ${stats.calls} calls, ${stats.bytes} bytes`)
+  console.log(`  event-to-render latency: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms (${latencies.length} comments rendered)`)
+  console.log(`  reconnects: ${viewer.stats.reconnects}, chaos events: ${chaosEvents}`)
+  console.log(`  gaps: ${seen.gaps}, duplicates: ${seen.duplicates}`)
+  roomSub.unsubscribe()
+  page.detach()
+  for (const room of [anchor, ...audience]) room.dispose()
+  viewer.close()
+  viewerPlatform.destroy()
+  for (const p of platforms) p.destroy()
+  await server.close()
+  process.exit(seen.gaps === 0 && seen.duplicates === 0 ? 0 : 1)
+}
+
+const args = parseArgs(process.argv.slice(2))
+if (args.serve) {
+  // The CLI server with --dev tokens, for pointing WeChat DevTools at it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cli = require('../server/cli') as { main(argv: string[]): Promise<void> }
+  void cli.main(['--dev', '--port', String(args.port || 8080)])
+} else {
+  run(args).catch((error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  })
+}
