@@ -319,6 +319,7 @@ describe('connection pipeline (virtual time)', () => {
       const order = platform.tasks[0].sent.filter((f) => f.msg_type !== 'ping').map((f) => `${f.msg_type}${'content' in f ? ':' + f.content : ''}`)
       // The report needs no room: it goes right after auth. The room's commands wait for the join, in order.
       expect(order).toEqual(['auth', 'join', 'report', 'message:one', 'message:two'])
+
     })
   })
 
@@ -424,6 +425,54 @@ describe('connection pipeline (virtual time)', () => {
         expect(platform.tasks[1].sent.find((f) => f.msg_type === 'join')).toMatchObject({ since_seq: 5, epoch: 'e1' })
         expect(seen).toEqual(['joined', 'snapshot@4', 'e5', 'left', 'joined', 'snapshot@9'])
       })
+    })
+  })
+
+  it('joins again when the snapshot after a join never arrives (or was unreadable)', () => {
+    const scheduler = makeScheduler()
+    scheduler.run(() => {
+      let joins = 0
+      const { platform, client } = setup(scheduler, { ackTimeoutMs: 50 })
+      platform.scripts = [
+        {
+          reply: (frame, task) => {
+            if (frame.msg_type !== 'join') return false
+            joins++
+            task.deliver({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: 'r1', epoch: 'e1', seq: 3, recovered: false })
+            const snapshot = {
+              msg_type: 'snapshot', room_id: 'r1', epoch: 'e1', seq: 3,
+              room: { title: 't', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 1, like_num: 0, subscribe_num: 0 },
+              message_list: [], shelf: [],
+            }
+            // The first snapshot is unreadable (a count of the wrong type): dropped as a bad frame.
+            task.deliver(joins === 1 ? { ...snapshot, room: { ...snapshot.room, online_num: 'one' } } : snapshot)
+            return true
+          },
+        },
+      ]
+      const seen: string[] = []
+      client.room('r1').subscribe((u) => seen.push(u.type === 'snapshot' ? `snapshot@${u.snapshot.seq}` : u.type))
+      scheduler.schedule(() => client.close(), 200)
+      scheduler.flush()
+      expect(joins).toBe(2)
+      expect(client.stats.badFrames).toBe(1)
+      expect(seen).toEqual(['joined', 'joined', 'snapshot@3'])
+    })
+  })
+
+  it('counts no ack timeout for commands and joins acked at once', () => {
+    const scheduler = makeScheduler()
+    scheduler.run(() => {
+      const { client } = setup(scheduler, { ackTimeoutMs: 30 })
+      const results: string[] = []
+      client.results$.subscribe((r) => results.push(r.ack?.ok ? 'ok' : 'failed'))
+      client.room('r1').subscribe()
+      scheduler.schedule(() => void client.send({ msg_type: 'subscribe', room_id: 'r1' }), 5)
+      scheduler.schedule(() => client.close(), 500)
+      scheduler.flush()
+      expect(results).toEqual(['ok'])
+      expect(client.stats.acksTimedOut).toBe(0)
+      expect(client.stats.reconnects).toBe(0)
     })
   })
 })

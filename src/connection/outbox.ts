@@ -115,6 +115,8 @@ export class Outbox {
     for (const entry of this.entries.slice()) {
       if (entry.sentOn === link.id || !this.hooks.canSend(entry.command, link)) continue
       entry.sentOn = link.id
+      // The deadline starts before the send: a peer may ack within it.
+      if (!link.plain) this.startTimer(entry, link)
       link.send(entry.command, (accepted) => {
         if (!accepted) {
           if (entry.sentOn === link.id) entry.sentOn = undefined
@@ -123,7 +125,6 @@ export class Outbox {
         // A plain-protocol peer never acks: the socket taking the frame is delivery.
         if (link.plain) this.settle(entry, { msg_type: 'ack', msg_id: entry.command.msg_id, ok: true })
       })
-      if (!link.plain) this.startTimer(entry, link)
     }
   }
 

@@ -132,7 +132,10 @@ export class RoomRegistry {
     channel.lastSeq = snapshot.seq
     channel.epoch = snapshot.epoch
     channel.recoverUntil = 0
-    if (channel.phase === 'awaitSnapshot') channel.phase = 'synced'
+    if (channel.phase === 'awaitSnapshot') {
+      channel.phase = 'synced'
+      channel.joinTimer?.unsubscribe()
+    }
     channel.updates$.next({ type: 'snapshot', roomId: channel.roomId, snapshot })
   }
 
@@ -175,8 +178,16 @@ export class RoomRegistry {
     if (recovered) {
       channel.phase = 'synced'
       channel.recoverUntil = head ?? 0
+    } else if (link.plain) {
+      channel.phase = 'synced'
     } else {
-      channel.phase = link.plain ? 'synced' : 'awaitSnapshot'
+      channel.phase = 'awaitSnapshot'
+      // A snapshot that never arrives (or arrived unreadable and was dropped) would leave the
+      // room dropping every event: ask again.
+      channel.joinTimer = timer(this.hooks.ackTimeoutMs, this.hooks.scheduler).subscribe(() => {
+        this.hooks.onAckTimeout()
+        if (this.link === link && channel.phase === 'awaitSnapshot') this.join(channel, link)
+      })
     }
     channel.updates$.next({ type: 'joined', roomId: channel.roomId, epoch, seq: head, recovered })
     this.hooks.onJoined(channel.roomId)
@@ -188,6 +199,14 @@ export class RoomRegistry {
     const msgId = this.hooks.nextMsgId()
     channel.joinMsgId = msgId
     const resume = !link.plain && channel.lastSeq !== undefined && channel.epoch !== undefined
+    // The deadline starts before the send: an ack may come back within it.
+    if (!link.plain) {
+      channel.joinTimer = timer(this.hooks.ackTimeoutMs, this.hooks.scheduler).subscribe(() => {
+        this.hooks.onAckTimeout()
+        // A server that does not answer a join is not serving us: start over on a new link.
+        link.close(4000, 'join not acknowledged')
+      })
+    }
     link.send(
       resume
         ? { msg_type: 'join', msg_id: msgId, room_id: channel.roomId, since_seq: channel.lastSeq, epoch: channel.epoch }
@@ -200,11 +219,5 @@ export class RoomRegistry {
         }
       },
     )
-    if (link.plain) return
-    channel.joinTimer = timer(this.hooks.ackTimeoutMs, this.hooks.scheduler).subscribe(() => {
-      this.hooks.onAckTimeout()
-      // A server that does not answer a join is not serving us: start over on a new link.
-      link.close(4000, 'join not acknowledged')
-    })
   }
 }
