@@ -18,6 +18,14 @@ export interface FanoutResult {
   deliveries: number
   seconds: number
   deliveriesPerSecond: number
+  /** Heap growth per connection while the viewers connected (server and client objects share the process). */
+  heapPerConnectionBytes?: number
+}
+
+/** Heap in use after a collection when `--expose-gc` is on, else as it is. */
+export function heapUsed(): number {
+  ;(global as { gc?: () => void }).gc?.()
+  return process.memoryUsage().heapUsed
 }
 
 const SECRET = 'bench-secret'
@@ -68,6 +76,7 @@ export async function fanoutReference(viewers: number, events: number): Promise<
     messageRateLimit: { perSecond: 1e9, burst: 1e9 },
   })
   const exp = Math.floor(Date.now() / 1000) + 3600
+  const heapBefore = heapUsed()
   const joined: Array<Promise<void>> = []
   const sockets = await openViewers(
     server.url,
@@ -88,6 +97,7 @@ export async function fanoutReference(viewers: number, events: number): Promise<
   )
   await Promise.all(joined)
   await new Promise((r) => setTimeout(r, 200)) // let the join notices settle
+  const heapPerConnectionBytes = (heapUsed() - heapBefore) / viewers
   const counted = countUntil(sockets, (d) => d.includes('"msg_type":"message"'), events)
   for (let i = 0; i < events; i++) {
     await server.engine.apply('bench', { type: 'message', msgId: `e${i}`, user: { uid: 'anchor', name: 'Anchor' }, content: CONTENT })
@@ -96,7 +106,7 @@ export async function fanoutReference(viewers: number, events: number): Promise<
   const seconds = await counted
   for (const ws of sockets) ws.terminate()
   await server.close()
-  return { name: 'reference server (in-memory)', viewers, events, deliveries: viewers * events, seconds, deliveriesPerSecond: (viewers * events) / seconds }
+  return { name: 'reference server (in-memory)', viewers, events, deliveries: viewers * events, seconds, deliveriesPerSecond: (viewers * events) / seconds, heapPerConnectionBytes }
 }
 
 /** A bare `ws` server: JSON.stringify once per event, `send` to every client. The floor. */
@@ -104,8 +114,10 @@ export async function fanoutBareWs(viewers: number, events: number): Promise<Fan
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false })
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()))
   const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/ws`
+  const heapBefore = heapUsed()
   const sockets = await openViewers(url, viewers, () => undefined)
   while (wss.clients.size < viewers) await new Promise((r) => setTimeout(r, 5))
+  const heapPerConnectionBytes = (heapUsed() - heapBefore) / viewers
   const counted = countUntil(sockets, (d) => d.includes('"msg_type":"message"'), events)
   for (let i = 0; i < events; i++) {
     const data = JSON.stringify({ msg_type: 'message', room_id: 'bench', seq: i + 1, ts: Date.now(), msg_id: `e${i}`, from_uid: 'anchor', from_name: 'Anchor', content: CONTENT })
@@ -115,19 +127,20 @@ export async function fanoutBareWs(viewers: number, events: number): Promise<Fan
   const seconds = await counted
   for (const ws of sockets) ws.terminate()
   await new Promise<void>((resolve) => wss.close(() => resolve()))
-  return { name: 'bare ws broadcast loop', viewers, events, deliveries: viewers * events, seconds, deliveriesPerSecond: (viewers * events) / seconds }
+  return { name: 'bare ws broadcast loop', viewers, events, deliveries: viewers * events, seconds, deliveriesPerSecond: (viewers * events) / seconds, heapPerConnectionBytes }
 }
 
 export function formatFanout(results: FanoutResult[]): string {
   const base = results[results.length - 1]
   const rows = results.map(
     (r) =>
-      `| ${r.name} | ${r.viewers} | ${r.events} | ${r.seconds.toFixed(3)} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en-US')} | ${(r.deliveriesPerSecond / base.deliveriesPerSecond).toFixed(2)} |`,
+      `| ${r.name} | ${r.viewers} | ${r.events} | ${r.seconds.toFixed(3)} | ${Math.round(r.deliveriesPerSecond).toLocaleString('en-US')} | ${(r.deliveriesPerSecond / base.deliveriesPerSecond).toFixed(2)} | ${r.heapPerConnectionBytes === undefined ? '-' : Math.round(r.heapPerConnectionBytes / 1024).toLocaleString('en-US')} |`,
   )
-  return ['| server | viewers | events | seconds | deliveries/s | ratio to last row |', '|---|---|---|---|---|---|', ...rows].join('\n')
+  return ['| server | viewers | events | seconds | deliveries/s | ratio to last row | heap KB per connection (server + client) |', '|---|---|---|---|---|---|---|', ...rows].join('\n')
 }
 
-if (require.main === module) {
+// Run directly (not imported by bench/run.ts).
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === __filename) {
   const viewers = Number(process.argv[2] ?? 1000)
   const events = Number(process.argv[3] ?? 200)
   void (async () => {

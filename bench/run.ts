@@ -1,0 +1,76 @@
+/**
+ * `npm run bench [-- --quick]`: our code and its baselines on the same input, in the same
+ * run. Prints tables with absolute figures and ratios; writes bench/results/latest.json
+ * and bench/results/setdata-bytes.svg. Benchmarks print; they assert nothing.
+ */
+import '../demo/env'
+import * as fs from 'fs'
+import * as path from 'path'
+import { fanoutBareWs, fanoutReference, formatFanout, type FanoutResult } from './fanout'
+import { handWritten, ours, plainBindings, type PageCostResult } from './pageCost'
+import { fanoutSocketIo, ingest, reconnectStorm, wireBytes } from './others'
+
+const quick = process.argv.includes('--quick')
+const size = quick ? { pageSeconds: 3, ingestSeconds: 10, viewers: 300, events: 100, storm: 300 } : { pageSeconds: 10, ingestSeconds: 60, viewers: 1000, events: 200, storm: 1000 }
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+function chart(results: PageCostResult[]): string {
+  const width = 640
+  const height = 320
+  const pad = 50
+  const seconds = results[0].bytesPerSecond.length
+  const max = Math.max(...results.flatMap((r) => r.bytesPerSecond), 1)
+  const colors = ['#d0245a', '#f0a020', '#2a7de1']
+  const x = (i: number): number => pad + (i / Math.max(1, seconds - 1)) * (width - 2 * pad)
+  // Log scale: the three versions differ by orders of magnitude.
+  const y = (v: number): number => height - pad - (Math.log10(Math.max(v, 1)) / Math.log10(max)) * (height - 2 * pad)
+  const lines = results.map((r, k) => `<polyline fill="none" stroke="${colors[k]}" stroke-width="2" points="${r.bytesPerSecond.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>` + `<text x="${pad + 10}" y="${20 + 16 * k}" fill="${colors[k]}" font-size="12">${r.name}</text>`)
+  const ticks = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7].filter((v) => v <= max).map((v) => `<text x="4" y="${y(v) + 4}" font-size="10">${v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}K` : v}</text>`)
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="${width / 2}" y="${height - 10}" font-size="12" text-anchor="middle">second of the run (1,000 comments/s); setData bytes per second, log scale</text>${ticks.join('')}${lines.join('')}</svg>\n`
+}
+
+async function main(): Promise<void> {
+  const started = Date.now()
+  console.log(`# miniprogram-live-store benchmarks${quick ? ' (--quick)' : ''}: ${new Date().toISOString()}, Node ${process.version}\n`)
+
+  const page: PageCostResult[] = [await handWritten(size.pageSeconds, 1000), await plainBindings(size.pageSeconds, 1000), await ours(size.pageSeconds, 1000)]
+  const base = page[0]
+  console.log(`## 1. Page update cost: ${fmt(base.events)} events in ${size.pageSeconds} s (1,000 comments/s + joins, likes, shelf)\n`)
+  console.log('| version | setData calls | total bytes | largest call | CPU us/event | p99 event-to-setData ms | bytes vs (a) |')
+  console.log('|---|---|---|---|---|---|---|')
+  for (const r of page) console.log(`| ${r.name} | ${fmt(r.calls)} | ${fmt(r.bytes)} | ${fmt(r.largest)} | ${fmt(r.cpuUsPerEvent, 1)} | ${r.p99LatencyMs} | ${(r.bytes / base.bytes).toFixed(4)} |`)
+
+  const ing = await ingest(size.ingestSeconds)
+  console.log(`\n## 2. Ingest: ${fmt(ing.frames)} frames\n`)
+  console.log('| path | frames/s | ratio to JSON.parse |\n|---|---|---|')
+  console.log(`| parse + validate + reduce into stores | ${fmt(ing.oursPerSecond)} | ${ing.ratio.toFixed(3)} |`)
+  console.log(`| bare JSON.parse loop | ${fmt(ing.jsonParsePerSecond)} | 1.000 |`)
+
+  const fan: FanoutResult[] = [await fanoutReference(size.viewers, size.events), await fanoutSocketIo(size.viewers, size.events), await fanoutBareWs(size.viewers, size.events)]
+  console.log(`\n## 3. Server fan-out: 1 room, ${size.viewers} viewers on 127.0.0.1, ${size.events} events (clients in the same process)\n`)
+  console.log(formatFanout(fan))
+
+  const storms = [await reconnectStorm(size.storm, true), await reconnectStorm(size.storm, false)]
+  console.log(`\n## 4. Reconnect storm: ${size.storm} clients dropped at once\n`)
+  console.log('| backoff | attempts per 100 ms bucket | peak | mean | peak / mean |\n|---|---|---|---|---|')
+  for (const s of storms) console.log(`| ${s.jitter ? 'full jitter (ours)' : 'no jitter (same delay for all)'} | ${s.buckets.join(' ')} | ${s.peak} | ${s.mean.toFixed(1)} | ${s.peakOverMean.toFixed(2)} |`)
+
+  const wire = await wireBytes(quick ? 5 : 10)
+  console.log(`\n## 5. Bytes on the wire, typical mix (${fmt(wire.frames)} frames)\n`)
+  console.log('| encoding | bytes | ratio to JSON |\n|---|---|---|')
+  console.log(`| JSON | ${fmt(wire.json)} | 1.000 |`)
+  console.log(`| JSON + permessage-deflate (context takeover) | ${fmt(wire.deflate)} | ${(wire.deflate / wire.json).toFixed(3)} |`)
+  console.log(`| JSON + permessage-deflate (no context takeover) | ${fmt(wire.deflateNoContext)} | ${(wire.deflateNoContext / wire.json).toFixed(3)} |`)
+
+  const dir = path.join(__dirname, 'results')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, ingest: ing, fanout: fan, storms, wire }, null, 2))
+  fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
+  console.log(`\nwrote bench/results/latest.json and bench/results/setdata-bytes.svg in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  process.exit(0)
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
