@@ -19,6 +19,14 @@ describe('npm start (the demo)', () => {
     expect(rendered).toBeGreaterThan(10)
     const [, calls] = /setData: (\d+) calls/.exec(out) ?? []
     expect(Number(calls)).toBeGreaterThan(0)
+    // The anchor console page put goods on the shelf and showed the audience's purchases
+    // (with --chaos the in-memory server restarts and forgets its shelf, as it should).
+    const [, onShelf, purchases] = /anchor console: (\d+) goods on the shelf, (\d+) purchases shown/.exec(out) ?? []
+    expect(onShelf).toBeDefined()
+    if (!extra.includes('--chaos')) {
+      expect(Number(onShelf)).toBeGreaterThan(0)
+      expect(Number(purchases)).toBeGreaterThan(0)
+    }
     if (extra.includes('--chaos')) expect(Number(/reconnects: (\d+)/.exec(out)?.[1] ?? 0)).toBeGreaterThanOrEqual(2)
   }, 90000)
 })

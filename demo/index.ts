@@ -50,11 +50,6 @@ function parseArgs(argv: string[]): Args {
 }
 
 const ROOM = 'demo'
-const GOODS = [
-  { goods_id: 'tea-01', goods_name: 'Longjing green tea', goods_price: 12800, default_image: 'https://img.example.com/tea.png' },
-  { goods_id: 'cup-02', goods_name: 'Celadon tea cup', goods_price: 5900, default_image: 'https://img.example.com/cup.png' },
-  { goods_id: 'pot-03', goods_name: 'Clay teapot', goods_price: 26800, default_image: 'https://img.example.com/pot.png' },
-]
 const LINES = ['this tea smells great', 'how much is shipping?', 'bought two!', 'hello from Hangzhou', 'is the cup dishwasher safe?', 'love this room', '666']
 
 const percentile = (values: number[], p: number): number => {
@@ -129,7 +124,16 @@ async function run(args: Args): Promise<void> {
     platforms.push(platform)
     return createLiveClient({ url, token: t, platform, outbox: { storageKey: false }, backoff: { minMs: 200, maxMs: 2000 } })
   }
-  const anchor = createLiveRoom(clientFor(token('anchor-1', 'Ann', 'anchor')), ROOM)
+  // The anchor: the real anchor console page, on its own client and platform (scope 'anchor').
+  const anchorClient = clientFor(token('anchor-1', 'Ann', 'anchor'))
+  provideLiveClient(anchorClient, 'anchor')
+  const anchorPageId = simulate.load(path.join(root, 'pages/anchor/anchor'), { rootPath: root })
+  const anchorPage = simulate.render(anchorPageId, { room_id: ROOM, liveScope: 'anchor' }) as unknown as {
+    attach(parent: unknown): void
+    detach(): void
+    querySelectorAll(s: string): unknown[]
+  }
+  anchorPage.attach(document.createElement('parent-wrapper'))
   const audience: LiveRoom[] = []
   for (let i = 0; i < args.viewers; i++) audience.push(createLiveRoom(clientFor(token(`v${i}`, `viewer ${i}`)), ROOM))
 
@@ -148,13 +152,21 @@ async function run(args: Args): Promise<void> {
     }
   }
   const audienceTimer = args.rate > 0 ? setInterval(act, 1000 / args.rate) : undefined
+  // The anchor works the console: the page's own putOn / takeOff handlers, with the
+  // dataset its buttons carry (data-goods-id, -goods-name, -goods-price, -default-image).
   let shelfIndex = 0
+  const console$ = anchorPage as unknown as {
+    data: { catalogue: Array<{ goods_id: string; goods_name: string; goods_price: number; default_image: string }>; onShelf?: string[] }
+    instance: { putOn(e: unknown): void; takeOff(e: unknown): void }
+  }
   const shelfTimer = setInterval(() => {
-    const goods = GOODS[shelfIndex % GOODS.length]
-    const on = anchor.shelfStore.byId(goods.goods_id) !== undefined
-    ;(on ? anchor.shelfStore.takeOff(goods.goods_id) : anchor.shelfStore.putOn(goods)).catch(() => undefined)
+    const { catalogue, onShelf = [] } = console$.data
+    const goods = catalogue[shelfIndex % catalogue.length]
+    const dataset = { goodsId: goods.goods_id, goodsName: goods.goods_name, goodsPrice: goods.goods_price, defaultImage: goods.default_image }
+    if (onShelf.includes(goods.goods_id)) console$.instance.takeOff({ currentTarget: { dataset } })
+    else console$.instance.putOn({ currentTarget: { dataset } })
     shelfIndex++
-  }, 3000)
+  }, 2500)
 
   // Chaos: drop the viewer's link, then restart the server (a new epoch: history lost).
   let chaosEvents = 0
@@ -215,9 +227,12 @@ async function run(args: Args): Promise<void> {
   console.log(`  event-to-render latency: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms (${latencies.length} comments rendered)`)
   console.log(`  reconnects: ${viewer.stats.reconnects}, chaos events: ${chaosEvents}`)
   console.log(`  gaps: ${seen.gaps}, duplicates: ${seen.duplicates}`)
+  console.log(`  anchor console: ${anchorPage.querySelectorAll('.take-off').length} goods on the shelf, ${anchorPage.querySelectorAll('.purchase').length} purchases shown`)
   roomSub.unsubscribe()
   page.detach()
-  for (const room of [anchor, ...audience]) room.dispose()
+  anchorPage.detach()
+  for (const room of audience) room.dispose()
+  anchorClient.close()
   viewer.close()
   viewerPlatform.destroy()
   for (const p of platforms) p.destroy()

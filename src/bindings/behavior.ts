@@ -3,7 +3,7 @@ import type { ConnectionState } from '../connection/state'
 import type { Goods } from '../protocol/frames'
 import type { LiveRoom, LiveRoomOptions } from '../stores/liveRoom'
 import type { CommentItem } from '../stores/types'
-import { acquireLiveRoom, releaseLiveRoom } from './injection'
+import { acquireLiveRoom, DEFAULT_SCOPE, releaseLiveRoom } from './injection'
 import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
 
@@ -75,6 +75,7 @@ export interface RenderedComment {
 
 interface Live {
   roomId: string
+  scope: string
   room: LiveRoom
   batcher: SetDataBatcher
   fields: StoreBindingsManager
@@ -120,10 +121,11 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
   const start = (self: Instance): void => {
     // The page query (room_id) wins over a default roomId property.
     const roomId = String(self.data.room_id || self.data.roomId || '')
-    if (self.__live?.roomId === roomId) return
+    const scope = String(self.data.liveScope || DEFAULT_SCOPE)
+    if (self.__live?.roomId === roomId && self.__live.scope === scope) return
     stop(self)
     if (roomId === '') return
-    const room = acquireLiveRoom(roomId, options.room)
+    const room = acquireLiveRoom(roomId, options.room, scope)
     const batcher = new SetDataBatcher(self)
     const initial: Record<string, unknown> = { liveRoomId: roomId, commentDraft: '', commentError: '', ui: {} }
     batcher.merge(initial)
@@ -148,7 +150,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
         { fireImmediately: true },
       )
     }
-    self.__live = { roomId, room, batcher, fields, disposeList }
+    self.__live = { roomId, scope, room, batcher, fields, disposeList }
   }
 
   const stop = (self: Instance): void => {
@@ -158,7 +160,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     live.disposeList()
     live.fields.destroyStoreBindings()
     live.batcher.dispose()
-    releaseLiveRoom(live.roomId)
+    releaseLiveRoom(live.roomId, live.scope)
   }
 
   const room = (self: Instance): LiveRoom | undefined => self.__live?.room
@@ -167,6 +169,8 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     properties: {
       roomId: { type: String, value: '' },
       room_id: { type: String, value: '' },
+      /** Which provided client to use (see `provideLiveClient`); empty for the app's. */
+      liveScope: { type: String, value: '' },
     },
     lifetimes: {
       attached(this: Instance) {
@@ -177,7 +181,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
       },
     },
     observers: {
-      'roomId, room_id'(this: Instance) {
+      'roomId, room_id, liveScope'(this: Instance) {
         if (this.__live !== undefined || this.data.roomId || this.data.room_id) start(this)
       },
     },
