@@ -156,7 +156,7 @@ describe('createLiveRoom', () => {
   it('shows an own comment at once as pending and confirms it exactly once from the broadcast', () => {
     const scheduler = newScheduler()
     scheduler.run(() => {
-      const { platform, room, client } = setup(scheduler, {}, [
+      const { room, client } = setup(scheduler, {}, [
         {
           reply: (frame, task) => {
             if (frame.msg_type !== 'message') return false
@@ -186,7 +186,7 @@ describe('createLiveRoom', () => {
   it('marks an own comment failed, with the reason, when the server refuses it', () => {
     const scheduler = newScheduler()
     scheduler.run(() => {
-      const { platform, room } = setup(scheduler, {}, [
+      const { room } = setup(scheduler, {}, [
         {
           reply: (frame, task) => {
             if (frame.msg_type !== 'message') return false
