@@ -11,7 +11,9 @@ import { JSDOM } from 'jsdom'
 const dom = new JSDOM('<!doctype html><html><body></body></html>', { pretendToBeVisual: true })
 const g = global as unknown as Record<string, unknown>
 for (const key of ['window', 'document', 'Node', 'Element', 'HTMLElement', 'Event', 'CustomEvent', 'navigator', 'getComputedStyle', 'MutationObserver']) {
-  if (!(key in g)) g[key] = key === 'window' ? dom.window : (dom.window as unknown as Record<string, unknown>)[key]
+  // Always jsdom's: Node's own global Event and CustomEvent are refused by jsdom's dispatchEvent,
+  // which silently breaks taps in miniprogram-simulate.
+  g[key] = key === 'window' ? dom.window : (dom.window as unknown as Record<string, unknown>)[key]
 }
 
 // Pages import 'miniprogram-live-store', as users do; here it is this repository's source.

@@ -131,7 +131,7 @@ async function run(args: Args): Promise<void> {
   const anchorPage = simulate.render(anchorPageId, { room_id: ROOM, liveScope: 'anchor' }) as unknown as {
     attach(parent: unknown): void
     detach(): void
-    querySelectorAll(s: string): unknown[]
+    querySelectorAll(s: string): Array<{ dispatchEvent(name: string): void }>
   }
   anchorPage.attach(document.createElement('parent-wrapper'))
   const audience: LiveRoom[] = []
@@ -152,19 +152,13 @@ async function run(args: Args): Promise<void> {
     }
   }
   const audienceTimer = args.rate > 0 ? setInterval(act, 1000 / args.rate) : undefined
-  // The anchor works the console: the page's own putOn / takeOff handlers, with the
-  // dataset its buttons carry (data-goods-id, -goods-name, -goods-price, -default-image).
+  // The anchor taps the console's buttons: the next goods on, every third tap one off.
   let shelfIndex = 0
-  const console$ = anchorPage as unknown as {
-    data: { catalogue: Array<{ goods_id: string; goods_name: string; goods_price: number; default_image: string }>; onShelf?: string[] }
-    instance: { putOn(e: unknown): void; takeOff(e: unknown): void }
-  }
   const shelfTimer = setInterval(() => {
-    const { catalogue, onShelf = [] } = console$.data
-    const goods = catalogue[shelfIndex % catalogue.length]
-    const dataset = { goodsId: goods.goods_id, goodsName: goods.goods_name, goodsPrice: goods.goods_price, defaultImage: goods.default_image }
-    if (onShelf.includes(goods.goods_id)) console$.instance.takeOff({ currentTarget: { dataset } })
-    else console$.instance.putOn({ currentTarget: { dataset } })
+    const putOn = anchorPage.querySelectorAll('.put-on')
+    const takeOff = anchorPage.querySelectorAll('.take-off')
+    const button = shelfIndex % 3 === 2 && takeOff.length > 0 ? takeOff[0] : (putOn[0] ?? takeOff[0])
+    button?.dispatchEvent('tap')
     shelfIndex++
   }, 2500)
 
