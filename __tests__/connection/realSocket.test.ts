@@ -143,6 +143,20 @@ describe('client over real sockets, against the reference server', () => {
     expect(platform.listenerCount).toBe(0)
   })
 
+  it('waits for its own closing socket before opening the next one (quick leave and rejoin)', async () => {
+    client = clientFor(server, platform, { lingerMs: 5 })
+    const first = client.room('r1').subscribe()
+    await until(() => client!.state.status === 'open')
+    first.unsubscribe()
+    // Idle is set as the close is asked for; the close handshake is still on the wire.
+    await until(() => client!.state.status === 'idle', 'linger ran out')
+    expect(platform.openSockets).toBe(1)
+    const second = client.room('r1').subscribe()
+    await until(() => client!.state.status === 'open', 'reopened')
+    expect(platform.peakSockets).toBe(1)
+    second.unsubscribe()
+  })
+
   it('sends what the last client left unacked when a new client starts on the same storage (app restart)', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'live-outbox-')), 'storage.json')
     // First run: offline, so nothing leaves the device.

@@ -159,6 +159,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   const backgroundCloseMs = options.backgroundCloseMs ?? 4000
   const lingerMs = options.lingerMs ?? 1000
   const connectTimeoutMs = options.connectTimeoutMs ?? 10000
+  const closeWaitMs = 1000
   const maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024
 
   const stats: LiveClientStats = {
@@ -259,13 +260,34 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     errors$.next({ kind: 'bad_frame', code: error.code, reason: error.reason })
   }
 
+  /**
+   * Sockets this client closed whose `onClose` has not come yet. A new connect waits for
+   * them (at most `closeWaitMs` each), so quick leave/rejoin never holds two sockets.
+   */
+  const closingSockets$ = new BehaviorSubject<number>(0)
+  const onClosing = (): (() => void) => {
+    closingSockets$.next(closingSockets$.value + 1)
+    let done = false
+    const settle = (): void => {
+      if (done) return
+      done = true
+      wait.unsubscribe()
+      closingSockets$.next(closingSockets$.value - 1)
+    }
+    const wait = timer(closeWaitMs, scheduler).subscribe(settle)
+    return settle
+  }
+
   /** One connection attempt: token, socket, session. Errors with SessionEnd when it ends. */
   const connectOnce = (): Observable<SessionEvent> =>
     defer(() => {
       if (!online$.value) return throwError(() => new SessionEnd(CloseCode.abnormal, 'offline', 'offline'))
       if (!visible$.value) return throwError(() => new SessionEnd(CloseCode.normal, 'app hidden', 'hidden'))
       state.set({ status: 'connecting', attempt })
-      return tokenValue(options.token).pipe(
+      return closingSockets$.pipe(
+        filter((n) => n === 0),
+        take(1),
+        switchMap(() => tokenValue(options.token)),
         switchMap((value) => {
           if (value !== undefined && value === rejectedToken) {
             return throwError(() => new SessionEnd(ErrorCode.unauthorized, 'the token source returned the rejected token again'))
@@ -289,6 +311,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
             onBadFrame,
             onFrameIn: () => stats.framesIn++,
             onFrameOut: () => stats.framesOut++,
+            onClosing,
           })
         }),
         // Backgrounded: close before WeChat cuts the socket off, then wait to be shown.

@@ -46,6 +46,11 @@ export interface SessionConfig {
   onBadFrame: (error: FrameError) => void
   onFrameIn: () => void
   onFrameOut: () => void
+  /**
+   * Called when the client closes this socket itself; the returned function is called once
+   * the close is seen (`onClose`), so the next connect can wait for the slot to free.
+   */
+  onClosing: () => () => void
 }
 
 /**
@@ -189,13 +194,25 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       // on some devices it never comes.
       if (phase === 'connecting') end(new SessionEnd(CloseCode.abnormal, errMsg))
     })
-    task.onClose(({ code, reason }) => end(new SessionEnd(code, reason)))
+    let closed: (() => void) | undefined
+    task.onClose(({ code, reason }) => {
+      closed?.()
+      closed = undefined
+      end(new SessionEnd(code, reason))
+    })
 
     return () => {
       if (phase === 'ended') return
       phase = 'ended'
       subscriptions.unsubscribe()
-      closeTask(CloseCode.normal, 'client closed')
+      // A socket counts against WeChat's limit of 5 until its close is seen.
+      closed = config.onClosing()
+      try {
+        task.close({ code: CloseCode.normal, reason: 'client closed' })
+      } catch {
+        closed()
+        closed = undefined
+      }
     }
   })
 }
