@@ -12,7 +12,7 @@ import type {
   UserRef,
 } from '../src/protocol/frames'
 import { normalizeContent, parseClientFrame, type ParseResult } from '../src/protocol/parse'
-import type { Engine } from './engine/types'
+import { type Engine, EngineUnavailableError } from './engine/types'
 import type { ServerMetrics } from './metrics'
 import { TokenBucket, WindowCounter } from './rateLimit'
 import type { ReportSink } from './reports'
@@ -177,8 +177,13 @@ export class LiveConnection {
     }
     // Commands of one connection run in order: acks and broadcasts follow the order sent.
     this.queue = this.queue.then(() => this.handle(frame)).catch((error: unknown) => {
+      const msgId = 'msg_id' in frame ? frame.msg_id : undefined
+      if (error instanceof EngineUnavailableError) {
+        this.refuse(msgId, ErrorCode.internal, `room service unavailable, try again: ${error.message}`)
+        return
+      }
       this.ctx.log(`connection ${this.id}: ${error instanceof Error ? error.stack : String(error)}`)
-      this.refuse('msg_id' in frame ? frame.msg_id : undefined, ErrorCode.internal, 'internal error')
+      this.refuse(msgId, ErrorCode.internal, 'internal error')
     })
   }
 
@@ -200,8 +205,9 @@ export class LiveConnection {
     this.ctx.inflight.set(key, applying)
     try {
       const ack = await applying
-      // Refusals that a resend could turn into success (rate limit, internal) are not remembered.
-      if (ack.ok || (ack.code !== ErrorCode.rateLimited && ack.code !== ErrorCode.internal)) {
+      // Refusals that a resend could turn into success (rate limit, internal) are not remembered;
+      // a repeat found by the engine is remembered there already.
+      if (ack.dup !== true && (ack.ok || (ack.code !== ErrorCode.rateLimited && ack.code !== ErrorCode.internal))) {
         await this.ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
       }
       this.ack(ack)
@@ -229,6 +235,8 @@ export class LiveConnection {
     const { engine } = this.ctx
     const roomId = frame.room_id
     if (!(await engine.hasRoom(roomId))) return this.refuse(frame.msg_id, ErrorCode.notFound, `no room ${roomId}`)
+    // Rooms joined already keep being served; a new join would read a store that is not there.
+    if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
     const existing = this.rooms.get(roomId)
     existing?.unsubscribe()
     const membership: Membership = { unsubscribe: () => undefined, buffer: [] }
@@ -269,6 +277,7 @@ export class LiveConnection {
 
   private async apply(frame: ClientCommand, user: TokenPayload): Promise<AckFrame> {
     const msgId = frame.msg_id
+    const command = { uid: user.uid, msgId }
     const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
     const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
     if (frame.msg_type === 'report') return this.report(frame)
@@ -287,7 +296,8 @@ export class LiveConnection {
           default_image: goods.default_image,
           status: goods.status,
         },
-      })
+      }, command)
+      if (result.ok === undefined) return { ...result.repeat, dup: true }
       return result.ok ? { ...ok, room_id: roomId, seq: result.event?.seq } : no(result.code, result.reason)
     }
     if (!this.rooms.has(roomId)) return no(ErrorCode.forbidden, 'join the room first')
@@ -300,9 +310,10 @@ export class LiveConnection {
         action = { type: 'message', msgId, user: this.ref(user), content: content.content }
         break
       }
-      case 'like':
-        await engine.like(roomId, frame.count)
-        return { ...ok, room_id: roomId }
+      case 'like': {
+        const earlier = await engine.like(roomId, frame.count, command)
+        return earlier !== undefined ? { ...earlier, dup: true } : { ...ok, room_id: roomId }
+      }
       case 'subscribe':
         action = { type: 'subscribe', user: this.ref(user) }
         break
@@ -312,7 +323,8 @@ export class LiveConnection {
       default:
         return no(ErrorCode.badRequest, 'unknown command')
     }
-    const result = await engine.apply(roomId, action)
+    const result = await engine.apply(roomId, action, command)
+    if (result.ok === undefined) return { ...result.repeat, dup: true }
     return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
   }
 

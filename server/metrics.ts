@@ -39,4 +39,19 @@ export class ServerMetrics {
   }
 
   readonly engineHealthy = new Gauge({ name: 'live_engine_healthy', help: '1 when the room engine can serve', registers: [this.registry] })
+  readonly engineErrors = new Counter({
+    name: 'live_engine_store_errors_total',
+    help: 'Calls from the room engine to its backing store (Redis) that failed',
+    registers: [this.registry],
+  })
+  readonly engineGapFills = new Counter({
+    name: 'live_engine_gap_fills_total',
+    help: 'Live events read back from history because the fan-out channel skipped them',
+    registers: [this.registry],
+  })
+  readonly engineSwept = new Counter({
+    name: 'live_engine_swept_connections_total',
+    help: 'Connections of dead server processes taken out of their rooms',
+    registers: [this.registry],
+  })
 }

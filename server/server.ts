@@ -8,6 +8,7 @@ import { PROTOCOL_NAME } from '../src/protocol/frames'
 import { DEFAULT_MAX_FRAME_BYTES } from '../src/protocol/parse'
 import { type ConnectionContext, LiveConnection } from './connection'
 import { MemoryEngine } from './engine/memory'
+import { RedisEngine } from './engine/redis'
 import type { Engine } from './engine/types'
 import { ServerMetrics } from './metrics'
 import { ReportSink } from './reports'
@@ -39,6 +40,11 @@ export interface ServerOptions {
   likeWindowMs?: number
   /** A room engine of your own; default the in-memory engine. */
   engine?: Engine
+  /**
+   * Share rooms with other server processes through Redis (`redis://host:port`), or
+   * `{ url, prefix, leaseMs }`. Without it rooms live in this process's memory.
+   */
+  redis?: string | { url: string; prefix?: string; leaseMs?: number; dedupTtlMs?: number }
   log?: (line: string) => void
   now?: () => number
 }
@@ -78,8 +84,23 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const heartbeatMs = options.heartbeatMs ?? 25000
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   const authTimeoutMs = options.authTimeoutMs ?? 10000
-  const engine =
+  const redis = typeof options.redis === 'string' ? { url: options.redis } : options.redis
+  const engine: Engine =
     options.engine ??
+    (redis !== undefined
+      ? await RedisEngine.connect({
+          redis: redis.url,
+          prefix: redis.prefix,
+          leaseMs: redis.leaseMs,
+          dedupTtlMs: redis.dedupTtlMs,
+          history: options.history,
+          rooms: options.rooms,
+          fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
+          likeWindowMs: options.likeWindowMs,
+          now,
+          log,
+        })
+      : undefined) ??
     new MemoryEngine({
       history: options.history,
       rooms: options.rooms,
@@ -88,6 +109,11 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       now,
     })
   const metrics = new ServerMetrics()
+  engine.attachMetrics?.({
+    storeErrors: () => metrics.engineErrors.inc(),
+    gapFills: (count) => metrics.engineGapFills.inc(count),
+    swept: (count) => metrics.engineSwept.inc(count),
+  })
   const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'))
   const connections = new Set<LiveConnection>()
   const ctx: ConnectionContext = {
@@ -160,6 +186,12 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       connections.delete(connection)
       void connection.closedByPeer(code)
     })
+  })
+
+  // The engine's store lost its history: every client must rejoin and take a snapshot.
+  engine.onEpochChange?.((epoch) => {
+    log(`epoch changed to ${epoch}: closing ${connections.size} connections with 1012`)
+    for (const connection of connections) connection.close(CloseCode.serviceRestart, 'history lost, rejoin')
   })
 
   // One sweep for every connection: the auth deadline and the heartbeat timeout (2.5 x heartbeat).

@@ -90,7 +90,7 @@ export class MemoryEngine implements Engine {
     return Promise.resolve(this.applyNow(roomId, action))
   }
 
-  like(roomId: string, count: number): Promise<void> {
+  like(roomId: string, count: number): Promise<AckFrame | undefined> {
     const room = this.room(roomId)
     room.pendingLikes += count
     room.likeTimer ??= setTimeout(() => {
@@ -99,7 +99,8 @@ export class MemoryEngine implements Engine {
       room.pendingLikes = 0
       if (delta > 0) this.applyNow(roomId, { type: 'like', delta })
     }, this.likeWindowMs)
-    return Promise.resolve()
+    // In one process the socket layer's recall/remember already makes commands exactly-once.
+    return Promise.resolve(undefined)
   }
 
   recover(roomId: string, sinceSeq: number, epoch: string): Promise<Recovery | null> {

@@ -9,7 +9,35 @@ export interface Recovery {
   events: RoomEvent[]
 }
 
-export type ApplyResult = { ok: true; event?: RoomEvent } | { ok: false; code: number; reason: string }
+/**
+ * What `apply` did. `repeat`: this user's `msg_id` was applied before (perhaps by another
+ * process); nothing changed and `repeat` is the ack it got then.
+ */
+export type ApplyResult =
+  | { ok: true; event?: RoomEvent }
+  | { ok: false; code: number; reason: string }
+  | { ok?: undefined; repeat: AckFrame }
+
+/** A client command's identity: an engine that shares state applies it at most once. */
+export interface CommandKey {
+  uid: string
+  msgId: string
+}
+
+/** The backing store cannot be reached: the command was not applied; the client may retry. */
+export class EngineUnavailableError extends Error {
+  override readonly name = 'EngineUnavailableError'
+}
+
+/** Counters an engine reports into the server's metrics. */
+export interface EngineMetrics {
+  /** Calls to the backing store that failed. */
+  storeErrors(): void
+  /** Live events fetched from history because the fan-out channel skipped them. */
+  gapFills(count: number): void
+  /** Connections of dead processes taken out of rooms. */
+  swept(count: number): void
+}
 
 /** Called with each event of a room and its JSON text, serialised once for every recipient. */
 export type RoomListener = (event: RoomEvent, data: string) => void
@@ -26,10 +54,17 @@ export interface Engine {
   hasRoom(roomId: string): Promise<boolean>
   /** The room's configuration (anchor, catalogue), if it has one. */
   roomConfig(roomId: string): RoomConfig | undefined
-  /** Checks and applies an action: the resulting event gets the room's next seq and goes to every subscriber. */
-  apply(roomId: string, action: RoomAction): Promise<ApplyResult>
-  /** Adds likes to the room's merge window: one `like` event per window carries the absolute total. */
-  like(roomId: string, count: number): Promise<void>
+  /**
+   * Checks and applies an action: the resulting event gets the room's next seq and goes to
+   * every subscriber. With `command`, an engine shared by several processes records the
+   * outcome atomically with the change, so a resend to any process is a `repeat`.
+   */
+  apply(roomId: string, action: RoomAction, command?: CommandKey): Promise<ApplyResult>
+  /**
+   * Adds likes to the room's merge window: one `like` event per window carries the absolute
+   * total. Resolves to the earlier ack when `command` was already counted.
+   */
+  like(roomId: string, count: number, command?: CommandKey): Promise<AckFrame | undefined>
   /** Events after `sinceSeq` if `epoch` is current and the history holds them all; otherwise null. */
   recover(roomId: string, sinceSeq: number, epoch: string): Promise<Recovery | null>
   /** The room at its current seq. */
@@ -43,5 +78,12 @@ export interface Engine {
   readonly roomCount: number
   /** Ready to serve (false while a backing store is unreachable). */
   readonly healthy: boolean
+  /**
+   * Called when the engine's epoch changed under running connections (a shared store lost
+   * its data): they must be closed so that clients rejoin and take snapshots.
+   */
+  onEpochChange?(listener: (epoch: string) => void): void
+  /** The server's counters, for engines that have their own to report. */
+  attachMetrics?(metrics: EngineMetrics): void
   close(): Promise<void>
 }

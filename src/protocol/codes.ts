@@ -26,6 +26,8 @@ export const CloseCode = {
   policyViolation: 1008,
   tooBig: 1009,
   serverError: 1011,
+  /** The server lost its history (its store was emptied): reconnect, rejoin, take snapshots. */
+  serviceRestart: 1012,
   tryAgainLater: 1013,
   unauthorized: 4001,
   forbidden: 4003,
