@@ -66,21 +66,23 @@ export class RoomModel {
   decide(action: RoomAction): Decision {
     switch (action.type) {
       case 'join': {
-        const already = this.members.has(action.connId)
-        this.members.set(action.connId, action.user)
         // A room nobody configured belongs to the first anchor whose token names it.
         if (action.anchor && this.anchor.uid === '') this.anchor = { ...action.user }
-        if (already) return { ok: true }
+        if (this.members.has(action.connId)) return { ok: true }
+        this.members.set(action.connId, action.user)
         return {
           ok: true,
           event: { msg_type: 'join', user: action.user, online_num: this.members.size, msg_content: `${action.user.name} joined` },
         }
       }
       case 'leave': {
-        if (!this.members.delete(action.connId)) return { ok: true }
+        // The user who joined on this connection is the one who leaves.
+        const user = this.members.get(action.connId)
+        if (user === undefined) return { ok: true }
+        this.members.delete(action.connId)
         return {
           ok: true,
-          event: { msg_type: 'leave', user: action.user, online_num: this.members.size, msg_content: `${action.user.name} left` },
+          event: { msg_type: 'leave', user, online_num: this.members.size, msg_content: `${user.name} left` },
         }
       }
       case 'message':

@@ -127,7 +127,14 @@ export class RedisEngine implements Engine {
         this.log(`redis: ${error.message}`)
       })
     }
-    this.cmd.on('close', () => (this.wasDown = true))
+    for (const client of [this.cmd, this.sub]) {
+      client.on('close', () => {
+        if (this.closed) return
+        // A lost connection is a store error even before a call fails on it.
+        if (client.status !== 'end') this.metrics?.storeErrors()
+        if (client === this.cmd) this.wasDown = true
+      })
+    }
     this.cmd.on('ready', () => {
       if (this.wasDown) void this.recoverFromOutage()
     })
@@ -350,7 +357,10 @@ export class RedisEngine implements Engine {
     for (const room of this.rooms.values()) room.listeners.clear()
     this.rooms.clear()
     this.byChannel.clear()
-    await Promise.allSettled([this.cmd.quit(), this.sub.quit()])
+    // QUIT only where there is a connection to say it on; a queued QUIT would wait forever.
+    const quit = (client: Redis): Promise<unknown> =>
+      client.status === 'ready' ? withTimeout(client.quit(), 1000, 'QUIT took too long').catch(() => undefined) : Promise.resolve()
+    await Promise.all([quit(this.cmd), quit(this.sub)])
     this.cmd.disconnect()
     this.sub.disconnect()
   }

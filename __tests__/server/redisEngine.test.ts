@@ -1,0 +1,231 @@
+/**
+ * The Redis engine against a redis-server of the test's own: the same room rules as the
+ * in-memory engine (differential property test), the epoch when Redis loses its data, and
+ * an outage (Redis unreachable, then back) with nothing acked lost.
+ */
+import fc from 'fast-check'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import Redis from 'ioredis'
+import { MemoryEngine } from '../../server/engine/memory'
+import { RedisEngine } from '../../server/engine/redis'
+import type { RoomAction } from '../../server/room'
+import { createServer, type LiveServer } from '../../server/server'
+import type { RoomEvent, SnapshotFrame } from '../../src/protocol/frames'
+import { RawClient, mid } from '../helpers/rawClient'
+import { startRedis, type TestRedis } from '../helpers/redisServer'
+import { startTcpProxy } from '../helpers/tcpProxy'
+import { until } from '../helpers/wait'
+import { SECRET, token } from './conformanceSuite'
+
+let redis: TestRedis
+beforeAll(async () => {
+  redis = await startRedis()
+})
+afterAll(async () => {
+  await redis?.stop()
+})
+
+let prefixes = 0
+const prefix = (): string => `t${++prefixes}-${process.pid}`
+
+const users = [
+  { uid: 'u1', name: 'n1' },
+  { uid: 'u2', name: 'n2' },
+  // Hostile strings travel through Lua as JSON fragments, never decoded and re-encoded.
+  { uid: 'u"3', name: 'q"\\/\u2028 é 😀 </script>' },
+]
+const goodsIds = ['g1', 'g2', 'g3']
+const action: fc.Arbitrary<RoomAction> = fc.oneof(
+  fc.record({ type: fc.constant('join' as const), connId: fc.constantFrom('c1', 'c2', 'c3', 'c4'), user: fc.constantFrom(...users) }),
+  fc.record({ type: fc.constant('leave' as const), connId: fc.constantFrom('c1', 'c2', 'c3', 'c4'), user: fc.constantFrom(...users) }),
+  fc.record({ type: fc.constant('message' as const), msgId: fc.string({ minLength: 1, maxLength: 8 }), user: fc.constantFrom(...users), content: fc.string({ minLength: 1, maxLength: 20, unit: 'grapheme' }) }),
+  fc.record({ type: fc.constant('like' as const), delta: fc.integer({ min: 1, max: 100 }) }),
+  fc.record({ type: fc.constant('subscribe' as const), user: fc.constantFrom(...users) }),
+  fc.record({ type: fc.constant('buy' as const), user: fc.constantFrom(...users), goodsId: fc.constantFrom(...goodsIds) }),
+  fc.record({
+    type: fc.constant('shelf' as const),
+    item: fc.record({
+      goods_id: fc.constantFrom(...goodsIds),
+      goods_name: fc.constantFrom('Tea', 'Cup "deluxe" 🍵'),
+      // Prices with more digits than Lua's cjson keeps: they must come back exact.
+      goods_price: fc.oneof(fc.integer({ min: 0, max: 100000 }), fc.constant(1234567.123456789), fc.constant(2 ** 53 - 1)),
+      default_image: fc.constant('https://img/x.png'),
+      status: fc.constantFrom('on' as const, 'off' as const),
+    }),
+  }),
+  fc.record({ type: fc.constant('room_state' as const), status: fc.constantFrom('live' as const, 'ended' as const), title: fc.option(fc.string({ maxLength: 10 }), { nil: undefined }) }),
+)
+
+const withoutTs = (e: RoomEvent): Omit<RoomEvent, 'ts'> => {
+  const { ts: _ts, ...rest } = e
+  return rest
+}
+const comparable = (s: SnapshotFrame): Omit<SnapshotFrame, 'epoch' | 'message_list'> & { message_list: unknown[] } => {
+  const { epoch: _epoch, ...rest } = s
+  return { ...rest, message_list: s.message_list.map(withoutTs) }
+}
+
+describe('Redis engine', () => {
+  it('applies any sequence of actions exactly as the in-memory engine does (events, snapshot, recovery)', async () => {
+    let longest = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(action, { maxLength: 120, size: 'max' }), async (actions) => {
+        const memory = new MemoryEngine({ history: 40 })
+        const shared = await RedisEngine.connect({ redis: redis.url, prefix: prefix(), history: 40 })
+        try {
+          const expected: RoomEvent[] = []
+          const seen: RoomEvent[] = []
+          memory.subscribe('r', (e) => expected.push(e))
+          shared.subscribe('r', (e, data) => {
+            expect(JSON.parse(data)).toEqual(e)
+            seen.push(e)
+          })
+          await shared.snapshot('r')
+          for (const a of actions) {
+            const want = await memory.apply('r', a)
+            const got = await shared.apply('r', a)
+            expect(got.ok).toBe(want.ok)
+            if (want.ok === false && got.ok === false) expect([got.code, got.reason]).toEqual([want.code, want.reason])
+          }
+          await until(() => seen.length === expected.length, `all ${expected.length} events delivered`, 5000)
+          expect(seen.map(withoutTs)).toEqual(expected.map(withoutTs))
+          longest = Math.max(longest, seen.length)
+          expect(comparable(await shared.snapshot('r'))).toEqual(comparable(await memory.snapshot('r')))
+          const from = Math.max(0, seen.length - 40)
+          const recovered = await shared.recover('r', from, shared.epoch)
+          expect(recovered?.events.map(withoutTs)).toEqual(expected.slice(from).map(withoutTs))
+          if (seen.length > 40) expect(await shared.recover('r', seen.length - 41, shared.epoch)).toBeNull()
+          expect(await shared.recover('r', 0, 'another-epoch')).toBeNull()
+        } finally {
+          await memory.close()
+          await shared.close()
+        }
+      }),
+      { numRuns: 40 },
+    )
+    expect(longest).toBeGreaterThan(40)
+  })
+
+  describe('with servers', () => {
+    const clients: RawClient[] = []
+    const servers: LiveServer[] = []
+    const boot = async (redisUrl: string, extra: Record<string, unknown> = {}): Promise<LiveServer> => {
+      const server = await createServer({
+        port: 0,
+        secret: SECRET,
+        dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-redis-')),
+        redis: { url: redisUrl, prefix: prefixNow, leaseMs: 600 },
+        messageRateLimit: { perSecond: 1000, burst: 1000 },
+        ...extra,
+      })
+      servers.push(server)
+      return server
+    }
+    const joinedClient = async (server: LiveServer, uid: string, room: string, resume?: { since_seq: number; epoch: string }) => {
+      const c = await RawClient.connect(server.url, { token: token(uid) })
+      clients.push(c)
+      await c.type('init')
+      const ack = await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: room, ...resume })
+      return { c, ack }
+    }
+    const health = async (server: LiveServer): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const res = await fetch(`http://127.0.0.1:${server.port}/healthz`)
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+    }
+    let prefixNow = ''
+    beforeEach(() => {
+      prefixNow = prefix()
+    })
+    afterEach(async () => {
+      for (const c of clients.splice(0)) c.ws.terminate()
+      for (const s of servers.splice(0)) await s.close()
+    })
+
+    it('reports an outage in /healthz and /metrics, refuses joins and commands clearly, and resumes with nothing acked lost', async () => {
+      const proxy = await startTcpProxy(redis.port)
+      try {
+        const server = await boot(`redis://127.0.0.1:${proxy.port}`)
+        const { c: viewer } = await joinedClient(server, 'v1', 'o')
+        await viewer.type('snapshot')
+        const { c: leaver } = await joinedClient(server, 'v2', 'o')
+        await leaver.type('snapshot')
+        for (let i = 0; i < 5; i++) {
+          const ack = await viewer.command({ msg_type: 'message', msg_id: mid('keep'), room_id: 'o', content: `kept ${i}` })
+          expect(ack.ok).toBe(true)
+        }
+        expect((await health(server)).status).toBe(200)
+
+        proxy.cut()
+        await until(() => !server.engine.healthy, 'engine unhealthy', 3000)
+        const down = await health(server)
+        expect(down.status).toBe(503)
+        expect(down.body.ok).toBe(false)
+        const metrics = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text()
+        expect(metrics).toMatch(/^live_engine_healthy 0$/m)
+        expect(Number(/^live_engine_store_errors_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0)
+        // A new join is refused with a reason; so is a command of a joined client.
+        const { ack: refused } = await joinedClient(server, 'v3', 'o')
+        expect(refused).toMatchObject({ ok: false, code: 4500 })
+        expect(String(refused.reason)).toMatch(/unavailable/)
+        const during = await viewer.command({ msg_type: 'message', msg_id: mid('down'), room_id: 'o', content: 'during the outage' })
+        expect(during).toMatchObject({ ok: false, code: 4500 })
+        expect(String(during.reason)).toMatch(/unavailable/)
+        // A viewer leaves while Redis is away: its leave must not be lost.
+        leaver.ws.terminate()
+        await until(() => server.connectionCount === 2, 'leaver gone (viewer and the refused v3 stay)', 3000)
+
+        proxy.restore()
+        await until(() => server.engine.healthy, 'engine healthy again', 5000)
+        expect((await health(server)).status).toBe(200)
+        // The leave that happened during the outage is applied once Redis is back.
+        const left = await viewer.next((f) => f.msg_type === 'leave')
+        expect(left).toMatchObject({ user: { uid: 'v2' }, online_num: 1 })
+        const { c: late, ack } = await joinedClient(server, 'v4', 'o')
+        expect(ack.ok).toBe(true)
+        const snapshot = (await late.type('snapshot')) as unknown as SnapshotFrame
+        expect(snapshot.message_list.map((m) => m.content)).toEqual([0, 1, 2, 3, 4].map((i) => `kept ${i}`))
+        expect(snapshot.room.online_num).toBe(1)
+        expect(await late.next((f) => f.msg_type === 'join')).toMatchObject({ user: { uid: 'v4' }, online_num: 2 })
+        const after = await viewer.command({ msg_type: 'message', msg_id: mid('after'), room_id: 'o', content: 'after' })
+        expect(after.ok).toBe(true)
+        const seen = await late.next((f) => f.msg_type === 'message' && f.content === 'after')
+        expect(seen.seq).toBe(after.seq)
+        // The viewer got every event in order, with no gap, across the outage.
+        const seqs = viewer.frames.filter((f) => typeof f.seq === 'number' && f.msg_type !== 'ack').map((f) => f.seq as number)
+        expect(seqs).toEqual(seqs.map((_, i) => seqs[0] + i))
+      } finally {
+        await proxy.close()
+      }
+    })
+
+    it('takes a new epoch when Redis loses its data: clients are closed with 1012 and rejoin to a snapshot', async () => {
+      const server = await boot(redis.url)
+      const { c } = await joinedClient(server, 'e1', 'ep')
+      await c.type('snapshot')
+      for (let i = 0; i < 3; i++) await c.command({ msg_type: 'message', msg_id: mid('ep'), room_id: 'ep', content: `m${i}` })
+      const before = server.engine.epoch
+      const admin = new Redis(redis.url)
+      try {
+        await admin.flushall()
+      } finally {
+        admin.disconnect()
+      }
+      expect((await c.closed).code).toBe(1012)
+      expect(server.engine.epoch).not.toBe(before)
+      const { c: again, ack } = await joinedClient(server, 'e1', 'ep', { since_seq: 4, epoch: before })
+      expect(ack).toMatchObject({ ok: true, recovered: false, epoch: server.engine.epoch })
+      const snapshot = (await again.type('snapshot')) as unknown as SnapshotFrame
+      expect(snapshot.message_list).toEqual([])
+      // The new history starts over: the closed connection leaves it, the new one counts.
+      await again.next((f) => f.msg_type === 'join')
+      let online = -1
+      for (let i = 0; i < 100 && online !== 1; i++) {
+        online = (await server.engine.snapshot('ep')).room.online_num
+        if (online !== 1) await new Promise((r) => setTimeout(r, 20))
+      }
+      expect(online).toBe(1)
+    })
+  })
+})
