@@ -11,6 +11,8 @@ export type {
   LiveClientOptions,
   LiveClientStats,
   TokenSource,
+  UrlAttempt,
+  UrlSource,
 } from './connection/client'
 export type { ConnectionState, ConnectionStatus } from './connection/state'
 export type { RoomUpdate } from './connection/rooms'

@@ -378,6 +378,87 @@ describe('connection pipeline (virtual time)', () => {
     })
   })
 
+  describe('several URLs', () => {
+    it('moves to the next URL after a failed or lost connection, round the list, and stays after a 4001', () => {
+      const scheduler = makeScheduler()
+      scheduler.run(() => {
+        const urls = ['ws://a/ws', 'ws://b/ws', 'ws://c/ws']
+        let n = 0
+        const { platform, client } = setup(scheduler, { url: urls, token: () => `tok${++n}` })
+        platform.scripts = [{ refuse: true }, {}, {}, {}, {}]
+        client.frames$.subscribe()
+        scheduler.schedule(() => platform.last.serverClose(1011, 'crash'), 300)
+        scheduler.schedule(() => platform.last.serverClose(4001, 'token expired'), 600)
+        scheduler.schedule(() => platform.last.serverClose(1001, 'deploy'), 900)
+        scheduler.schedule(() => client.close(), 1200)
+        scheduler.flush()
+        // a refused -> b; b lost -> c; c refused the token -> c again (the server is fine); c went away -> a.
+        expect(platform.tasks.map((t) => t.options.url)).toEqual(['ws://a/ws', 'ws://b/ws', 'ws://c/ws', 'ws://c/ws', 'ws://a/ws'])
+        expect(client.url).toBe('ws://a/ws')
+      })
+    })
+
+    it('asks a URL function for each attempt, telling it whether the last one failed', () => {
+      const scheduler = makeScheduler()
+      scheduler.run(() => {
+        const asked: Array<{ attempt: number; previous: string | undefined; failed: boolean }> = []
+        const { platform, client } = setup(scheduler, {
+          url: (a) => {
+            asked.push(a)
+            return `ws://node${asked.length}/ws`
+          },
+        })
+        platform.scripts = [{ refuse: true }, {}]
+        client.frames$.subscribe()
+        scheduler.schedule(() => client.close(), 500)
+        scheduler.flush()
+        expect(asked).toEqual([
+          { attempt: 0, previous: undefined, failed: false },
+          { attempt: 1, previous: 'ws://node1/ws', failed: true },
+        ])
+        expect(platform.tasks.map((t) => t.options.url)).toEqual(['ws://node1/ws', 'ws://node2/ws'])
+      })
+    })
+
+    it('refuses a list with a URL that is not ws:// or wss://', () => {
+      expect(() => createLiveClient({ url: ['ws://a/ws', 'http://b/'], platform: new FakePlatform() })).toThrow(TypeError)
+      expect(() => createLiveClient({ url: [], platform: new FakePlatform() })).toThrow(TypeError)
+    })
+  })
+
+  it('joins again after a backoff when the server refuses a join it may take later (4500), and not after a 4004', () => {
+    const scheduler = makeScheduler()
+    scheduler.run(() => {
+      const { platform, client } = setup(scheduler)
+      let refusals = 2
+      platform.scripts = [
+        {
+          reply: (frame, task) => {
+            if (frame.msg_type !== 'join') return false
+            if (frame.room_id === 'gone') {
+              task.deliver({ msg_type: 'ack', msg_id: frame.msg_id, ok: false, code: 4004, reason: 'no room gone' })
+              return true
+            }
+            if (refusals-- > 0) {
+              task.deliver({ msg_type: 'ack', msg_id: frame.msg_id, ok: false, code: 4500, reason: 'room service unavailable' })
+              return true
+            }
+            return false
+          },
+        },
+      ]
+      const seen: string[] = []
+      client.room('r1').subscribe((u) => seen.push(u.type === 'error' ? `error ${u.code}` : u.type))
+      client.room('gone').subscribe()
+      scheduler.schedule(() => client.close(), 2000)
+      scheduler.flush()
+      const joins = platform.last.sent.filter((f) => f.msg_type === 'join')
+      expect(joins.filter((f) => 'room_id' in f && f.room_id === 'r1')).toHaveLength(3)
+      expect(joins.filter((f) => 'room_id' in f && f.room_id === 'gone')).toHaveLength(1)
+      expect(seen).toEqual(['error 4500', 'error 4500', 'joined', 'snapshot'])
+    })
+  })
+
   describe('room recovery', () => {
     const like = (seq: number) => ({ msg_type: 'like', room_id: 'r1', seq, ts: 0, like_num: seq })
 

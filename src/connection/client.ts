@@ -41,9 +41,26 @@ import { type ConnectionState, ConnectionStateMachine } from './state'
 /** A token, or where to get one. Called again after a 4001 close: it must return a fresh token. */
 export type TokenSource = string | (() => string | Promise<string>)
 
+/** What a URL function is told before each connection attempt. */
+export interface UrlAttempt {
+  /** Reconnect attempt (0 for the first connection, and again after a success). */
+  attempt: number
+  /** The URL of the last attempt, if any. */
+  previous: string | undefined
+  /** The last connection failed or was lost without the client asking: move on. */
+  failed: boolean
+}
+
+/**
+ * Where to connect: one URL; several, tried in turn (a failed or lost connection moves on to
+ * the next, so a dead server process does not strand its viewers); or a function that picks
+ * each attempt's URL.
+ */
+export type UrlSource = string | readonly string[] | ((attempt: UrlAttempt) => string)
+
 export interface LiveClientOptions {
-  /** `ws(s)://host/ws`. */
-  url: string
+  /** `ws(s)://host/ws`, a list of them, or a function returning the next one. */
+  url: UrlSource
   /** The host. Default: the mini-program's `wx` through `createWxPlatform`. */
   platform?: Platform
   token?: TokenSource
@@ -103,6 +120,8 @@ export type CommandInput = ClientCommand extends infer C
   : never
 
 export interface LiveClient {
+  /** The URL of the current (or last) connection. */
+  readonly url: string
   /** Connection state, for a banner; emits only on a real change. */
   readonly state$: Observable<ConnectionState>
   readonly state: ConnectionState
@@ -148,8 +167,10 @@ function tokenValue(source: TokenSource | undefined): Observable<string | undefi
  * await client.send({ msg_type: 'message', room_id: 'r1', content: 'hello' })
  */
 export function createLiveClient(options: LiveClientOptions): LiveClient {
-  if (typeof options?.url !== 'string' || !/^wss?:\/\//.test(options.url)) {
-    throw new TypeError('createLiveClient: options.url must be a ws:// or wss:// URL')
+  const isWsUrl = (url: unknown): url is string => typeof url === 'string' && /^wss?:\/\//.test(url)
+  const urls = options?.url
+  if (!(isWsUrl(urls) || typeof urls === 'function' || (Array.isArray(urls) && urls.length > 0 && urls.every(isWsUrl)))) {
+    throw new TypeError('createLiveClient: options.url must be a ws:// or wss:// URL, a non-empty list of them, or a function returning one')
   }
   const platform = options.platform ?? defaultPlatform()
   const scheduler = options.scheduler ?? asyncScheduler
@@ -191,6 +212,26 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   let user: AuthUser | undefined
   let token: string | undefined
   let rejectedToken: string | undefined
+  let urlIndex = 0
+  let currentUrl: string | undefined
+  /** The last connection failed or was lost: the next attempt goes to the next URL. */
+  let moveOn = false
+  const nextUrl = (): string => {
+    const failed = moveOn
+    moveOn = false
+    let url: string
+    if (typeof urls === 'string') url = urls
+    else if (typeof urls === 'function') {
+      url = urls({ attempt, previous: currentUrl, failed })
+      if (!isWsUrl(url)) throw new TypeError(`createLiveClient: the url function returned ${String(url)}, not a ws:// or wss:// URL`)
+    } else {
+      const list = urls as readonly string[]
+      if (failed && currentUrl !== undefined) urlIndex = (urlIndex + 1) % list.length
+      url = list[urlIndex]
+    }
+    currentUrl = url
+    return url
+  }
 
   const idPrefix = Math.floor(random() * 36 ** 6).toString(36).padStart(6, '0') + scheduler.now().toString(36).slice(-4)
   let idCounter = 0
@@ -219,6 +260,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     onDuplicate: () => stats.duplicatesDropped++,
     onGap: () => stats.gapsDetected++,
     onAckTimeout: () => stats.acksTimedOut++,
+    retryDelayMs: (n) => Math.max(backoff.minMs, backoffDelayMs(n, backoff, random)),
     onJoined: () => outbox.pump(),
   })
 
@@ -297,7 +339,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
           return createSession({
             id: linkCount,
             platform,
-            url: options.url,
+            url: nextUrl(),
             token: value,
             tokenIn: options.tokenIn ?? 'header',
             scheduler,
@@ -345,6 +387,8 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     }
     const policy = closePolicy(error.code)
     if (policy === 'fail') return fail(error.code, error.reason)
+    // The server is fine when it only refused the token; otherwise try the next URL.
+    moveOn = policy !== 'refreshToken'
     if (policy === 'refreshToken') {
       if (typeof options.token !== 'function') return fail(error.code, 'token refused and no way to get a fresh one')
       if (token !== undefined) rejectedToken = token
@@ -441,6 +485,9 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     .catch(() => undefined)
 
   return {
+    get url() {
+      return currentUrl ?? (typeof urls === 'string' ? urls : Array.isArray(urls) ? (urls as readonly string[])[urlIndex] : '')
+    },
     state$: state.state$,
     get state() {
       return state.value

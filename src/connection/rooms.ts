@@ -1,4 +1,5 @@
 import { type SchedulerLike, Subject, type Subscription, timer } from 'rxjs'
+import { ErrorCode } from '../protocol/codes'
 import type { AckFrame, RoomEvent, SnapshotFrame } from '../protocol/frames'
 import type { Link } from './session'
 
@@ -22,6 +23,8 @@ export interface RoomHooks {
   onDuplicate(): void
   onGap(): void
   onAckTimeout(): void
+  /** Delay before joining again after the server refused a join it may accept later (4500, 4029). */
+  retryDelayMs(attempt: number): number
   /** The room is joined on `link`: room commands may go. */
   onJoined(roomId: string): void
 }
@@ -39,6 +42,8 @@ class RoomChannel {
   joinTimer: Subscription | undefined
   /** Events up to this seq are replays of what was missed. */
   recoverUntil = 0
+  /** Joins refused in a row with a code worth retrying. */
+  refusals = 0
 
   constructor(readonly roomId: string) {}
 }
@@ -117,9 +122,19 @@ export class RoomRegistry {
       channel.joinMsgId = undefined
       if (!ack.ok) {
         channel.phase = 'idle'
-        channel.updates$.next({ type: 'error', roomId: channel.roomId, code: ack.code ?? 0, reason: ack.reason ?? '' })
+        const code = ack.code ?? 0
+        channel.updates$.next({ type: 'error', roomId: channel.roomId, code, reason: ack.reason ?? '' })
+        // Unavailable or rate limited: the server may take the join later; try again on this link.
+        const link = this.link
+        if ((code === ErrorCode.internal || code === ErrorCode.rateLimited) && link !== undefined) {
+          channel.refusals++
+          channel.joinTimer = timer(this.hooks.retryDelayMs(channel.refusals), this.hooks.scheduler).subscribe(() => {
+            if (this.link === link && this.channels.get(channel.roomId) === channel && channel.phase === 'idle') this.join(channel, link)
+          })
+        }
         return true
       }
+      channel.refusals = 0
       this.joined(channel, ack.recovered === true, ack.epoch, ack.seq)
       return true
     }
