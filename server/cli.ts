@@ -14,6 +14,12 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --max-frame-bytes N  largest frame taken from a client [65536]
   --data-dir DIR       where reports.jsonl goes [./data]
   --rooms FILE         JSON: [{ "id", "title", "anchor": { "uid", "name" }, "goods": [...] }]
+  --rate-limit N[:B]   frames per second per connection, burst B [20:40]
+  --message-rate-limit N[:B]  messages per second per user, burst B [5:5]
+  --redis URL          share rooms with other processes through Redis (or LIVE_REDIS_URL),
+                       e.g. redis://127.0.0.1:6379; without it rooms live in this process
+  --redis-prefix P     prefix of the Redis keys and channels [live]
+  --lease-ms N         a process silent this long counts as dead; its viewers leave [3000]
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -30,6 +36,11 @@ export interface CliArgs {
   maxFrameBytes: number
   dataDir: string
   roomsFile?: string
+  rateLimit?: { perSecond: number; burst: number }
+  messageRateLimit?: { perSecond: number; burst: number }
+  redis?: string
+  redisPrefix?: string
+  leaseMs?: number
   dev: boolean
   help: boolean
 }
@@ -50,6 +61,11 @@ export function parseArgs(argv: string[]): CliArgs {
     if (value === undefined || !Number.isInteger(n) || n < 0) throw new Error(`${name} needs a whole number`)
     return n
   }
+  const rate = (name: string, value: string | undefined): { perSecond: number; burst: number } => {
+    const [perSecond, burst] = (value ?? '').split(':')
+    const n = number(name, perSecond)
+    return { perSecond: n, burst: burst === undefined ? n : number(name, burst) }
+  }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2)
     const value = (): string | undefined => inline ?? argv[++i]
@@ -62,6 +78,11 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--max-frame-bytes': args.maxFrameBytes = number(flag, value()); break
       case '--data-dir': args.dataDir = value() ?? args.dataDir; break
       case '--rooms': args.roomsFile = value(); break
+      case '--rate-limit': args.rateLimit = rate(flag, value()); break
+      case '--message-rate-limit': args.messageRateLimit = rate(flag, value()); break
+      case '--redis': args.redis = value(); break
+      case '--redis-prefix': args.redisPrefix = value(); break
+      case '--lease-ms': args.leaseMs = number(flag, value()); break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -91,10 +112,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxFrameBytes: args.maxFrameBytes,
     dataDir: args.dataDir,
     rooms,
+    rateLimit: args.rateLimit,
+    messageRateLimit: args.messageRateLimit,
     log: (line) => console.error(line),
   }
+  const redisUrl = args.redis ?? env.LIVE_REDIS_URL
+  if (redisUrl) options.redis = { url: redisUrl, prefix: args.redisPrefix, leaseMs: args.leaseMs }
   const server = await createServer(options)
-  console.log(`live-store-server listening on ${server.url} (health: http://${args.host}:${server.port}/healthz)`)
+  const engine = redisUrl ? `Redis engine at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-memory engine'
+  console.log(`live-store-server listening on ${server.url} (${engine}; health: http://${args.host}:${server.port}/healthz)`)
   if (args.dev) {
     const exp = Math.floor(Date.now() / 1000) + 24 * 3600
     const anchor = signToken({ uid: 'anchor-1', name: 'Anchor', role: 'anchor', rooms: [DEV_ROOM], exp }, secret)
