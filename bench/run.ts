@@ -9,6 +9,7 @@ import * as path from 'path'
 import { fanoutBareWs, fanoutReference, formatFanout, type FanoutResult } from './fanout'
 import { handWritten, ours, plainBindings, type PageCostResult } from './pageCost'
 import { fanoutSocketIo, ingest, reconnectStorm, wireBytes } from './others'
+import { scaleOut } from './scale'
 
 const quick = process.argv.includes('--quick')
 const size = quick ? { pageSeconds: 3, ingestSeconds: 10, viewers: 300, events: 100, storm: 300 } : { pageSeconds: 10, ingestSeconds: 60, viewers: 1000, events: 200, storm: 1000 }
@@ -50,6 +51,11 @@ async function main(): Promise<void> {
   console.log(`\n## 3. Server fan-out: 1 room, ${size.viewers} viewers on 127.0.0.1, ${size.events} events (clients in the same process)\n`)
   console.log(formatFanout(fan))
 
+  const scale = await scaleOut(size.viewers, size.events)
+  console.log(`\n## 3b. Scaling out: 1 room, ${size.viewers} viewers, ${size.events} events; servers are processes of their own (the CLI)\n`)
+  console.log(formatFanout(scale))
+  console.log('\n(The viewers are ws clients in the bench process; on a 2-core machine the servers, Redis and the viewers share the same two cores.)')
+
   const storms = [await reconnectStorm(size.storm, true), await reconnectStorm(size.storm, false)]
   console.log(`\n## 4. Reconnect storm: ${size.storm} clients dropped at once\n`)
   console.log('| backoff | attempts per 100 ms bucket | peak | mean | peak / mean |\n|---|---|---|---|---|')
@@ -64,7 +70,7 @@ async function main(): Promise<void> {
 
   const dir = path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, ingest: ing, fanout: fan, storms, wire }, null, 2))
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, ingest: ing, fanout: fan, scale, storms, wire }, null, 2))
   fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
   console.log(`\nwrote bench/results/latest.json and bench/results/setdata-bytes.svg in ${((Date.now() - started) / 1000).toFixed(0)} s`)
   process.exit(0)
