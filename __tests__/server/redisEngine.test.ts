@@ -108,6 +108,48 @@ describe('Redis engine', () => {
     expect(longest).toBeGreaterThan(40)
   })
 
+  it('takes the members of a process whose lease ran out out of their rooms (with leave events), and a swept live process puts its own back', async () => {
+    const p = prefix()
+    const a = await RedisEngine.connect({ redis: redis.url, prefix: p, leaseMs: 300 })
+    const b = await RedisEngine.connect({ redis: redis.url, prefix: p, leaseMs: 300 })
+    const admin = new Redis(redis.url)
+    try {
+      const seen: RoomEvent[] = []
+      b.subscribe('l', (e) => seen.push(e))
+      await b.snapshot('l')
+      await a.apply('l', { type: 'join', connId: 'a1', user: { uid: 'x', name: 'X' } })
+      await a.apply('l', { type: 'join', connId: 'a2', user: { uid: 'y', name: 'Y' } })
+      await b.apply('l', { type: 'join', connId: 'b1', user: { uid: 'z', name: 'Z' } })
+      expect((await b.snapshot('l')).room.online_num).toBe(3)
+      // a stops renewing, as a killed process would: b takes its members out, each with a leave.
+      await a.close().catch(() => undefined)
+      // close() is a clean exit; to model a crash the members come back as a dead process left them.
+      await admin.hset(`${p}:room:{l}:members:dead1`, 'd1', JSON.stringify({ uid: 'q', name: 'Q' }), 'd2', JSON.stringify({ uid: 'r', name: 'R' }))
+      await admin.incrby(`${p}:room:{l}:online`, 2)
+      await admin.sadd(`${p}:proc:dead1:rooms`, 'l')
+      await admin.zadd(`${p}:procs`, 1, 'dead1')
+      await until(() => seen.filter((e) => e.msg_type === 'leave' && ['q', 'r'].includes(e.user.uid)).length === 2, 'the dead process swept', 3000)
+      expect((await b.snapshot('l')).room.online_num).toBe(1)
+      expect(await admin.zscore(`${p}:procs`, 'dead1')).toBeNull()
+
+      // b itself is taken for dead while alive (its lease entry and members removed, as a sweep does):
+      // at its next renewal it puts its member back.
+      await admin.zrem(`${p}:procs`, b.id)
+      await admin.del(`${p}:room:{l}:members:${b.id}`)
+      await admin.decrby(`${p}:room:{l}:online`, 1)
+      expect((await b.snapshot('l')).room.online_num).toBe(0)
+      let online = 0
+      for (let i = 0; i < 100 && online !== 1; i++) {
+        await new Promise((r) => setTimeout(r, 20))
+        online = (await b.snapshot('l')).room.online_num
+      }
+      expect(online).toBe(1)
+    } finally {
+      admin.disconnect()
+      await b.close()
+    }
+  })
+
   describe('with servers', () => {
     const clients: RawClient[] = []
     const servers: LiveServer[] = []

@@ -170,12 +170,18 @@ return redis.error_reply('unknown op ' .. op)
 
 /**
  * Keeps this process's lease and lists the dead: KEYS 1 processes (sorted set of lease
- * expiries); ARGV 1 process id ('' to only look), 2 lease ms. Uses Redis's clock.
- * Replies with the ids whose lease ran out.
+ * expiries); ARGV 1 process id, 2 lease ms. Uses Redis's clock. Replies with 1 when this
+ * process had no lease (it is new, or others took it for dead and swept it), then the
+ * ids whose lease ran out.
  */
 export const LEASE_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if ARGV[1] ~= '' then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1]) end
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local reply = {added}
+for _, id in ipairs(dead) do
+  if id ~= ARGV[1] then table.insert(reply, id) end
+end
+return reply
 `

@@ -41,7 +41,7 @@ type ScriptReply = [string, string | number, string?]
 
 interface RedisWithScripts extends Redis {
   liveRoom(numKeys: number, ...args: Array<string | number>): Promise<ScriptReply>
-  liveLease(numKeys: number, ...args: Array<string | number>): Promise<string[]>
+  liveLease(numKeys: number, ...args: Array<string | number>): Promise<[number, ...string[]]>
 }
 
 /** One room as this process sees it: its listeners, and how far its live events got. */
@@ -96,6 +96,7 @@ export class RedisEngine implements Engine {
   private metrics: EngineMetrics | undefined
   private leaseTimer: NodeJS.Timeout | undefined
   private wasDown = false
+  private renewing = false
   private closed = false
 
   private constructor(private readonly options: RedisEngineOptions) {
@@ -500,11 +501,25 @@ export class RedisEngine implements Engine {
   // --- leases, dead processes, outages ---
 
   private async renewLease(): Promise<void> {
-    if (this.closed || this.cmd.status !== 'ready') return
+    if (this.closed || this.cmd.status !== 'ready' || this.renewing) return
+    this.renewing = true
+    try {
+      await this.renewLeaseNow()
+    } finally {
+      this.renewing = false
+    }
+  }
+
+  private async renewLeaseNow(): Promise<void> {
     const stored = await this.cmd.get(this.key('epoch'))
     if (stored !== this.currentEpoch) await this.epochLost(stored)
-    const dead = await this.cmd.liveLease(1, this.key('procs'), this.processId, this.leaseMs)
-    for (const id of dead) if (id !== this.processId) await this.sweep(id)
+    const [added, ...dead] = await this.cmd.liveLease(1, this.key('procs'), this.processId, this.leaseMs)
+    // Taken for dead while alive (a long pause): the others swept our members; put them back.
+    if (added === 1 && this.members.size > 0) {
+      this.log('redis: this process had lost its lease; putting its members back')
+      for (const roomId of this.members.keys()) await this.resync(roomId)
+    }
+    for (const id of dead) await this.sweep(id)
     for (const room of this.rooms.values()) {
       // A like window whose flusher died is flushed by whoever serves the room.
       await this.flushLikes(room.id, true).catch(() => undefined)
