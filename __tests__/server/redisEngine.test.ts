@@ -14,7 +14,7 @@ import type { RoomAction } from '../../server/room'
 import { createServer, type LiveServer } from '../../server/server'
 import type { RoomEvent, SnapshotFrame } from '../../src/protocol/frames'
 import { RawClient, mid } from '../helpers/rawClient'
-import { startRedis, type TestRedis } from '../helpers/redisServer'
+import { findRedisServer, startRedis, type TestRedis } from '../helpers/redisServer'
 import { startTcpProxy } from '../helpers/tcpProxy'
 import { until } from '../helpers/wait'
 import { SECRET, token } from './conformanceSuite'
@@ -147,6 +147,45 @@ describe('Redis engine', () => {
     } finally {
       admin.disconnect()
       await b.close()
+    }
+  })
+
+  it('merges likes sent to different processes in one window into one like event with the absolute total', async () => {
+    const p = prefix()
+    const a = await RedisEngine.connect({ redis: redis.url, prefix: p, likeWindowMs: 150 })
+    const b = await RedisEngine.connect({ redis: redis.url, prefix: p, likeWindowMs: 150 })
+    try {
+      const seenA: RoomEvent[] = []
+      const seenB: RoomEvent[] = []
+      a.subscribe('likes', (e) => seenA.push(e))
+      b.subscribe('likes', (e) => seenB.push(e))
+      await Promise.all([a.snapshot('likes'), b.snapshot('likes')])
+      await Promise.all([a.like('likes', 3), b.like('likes', 4), a.like('likes', 1), b.like('likes', 2)])
+      await until(() => seenA.length === 1 && seenB.length === 1, 'one like event on each process', 3000)
+      expect(seenA[0]).toMatchObject({ msg_type: 'like', like_num: 10, delta: 10, seq: 1 })
+      expect(seenB[0]).toEqual(seenA[0])
+      await a.like('likes', 5)
+      await until(() => seenB.length === 2, 'the next window', 3000)
+      expect(seenB[1]).toMatchObject({ like_num: 15, delta: 5, seq: 2 })
+      // A repeated like command counts once, on any process.
+      expect(await a.like('likes', 7, { uid: 'u', msgId: 'l1' })).toBeUndefined()
+      expect(await b.like('likes', 7, { uid: 'u', msgId: 'l1' })).toMatchObject({ msg_type: 'ack', msg_id: 'l1', ok: true, room_id: 'likes' })
+      await until(() => seenA.length === 3, 'the third window', 3000)
+      expect(seenA[2]).toMatchObject({ like_num: 22, delta: 7 })
+    } finally {
+      await a.close()
+      await b.close()
+    }
+  })
+
+  it('fails with the install instruction when there is no redis-server binary', () => {
+    const saved = process.env.REDIS_SERVER
+    process.env.REDIS_SERVER = '/nonexistent/redis-server'
+    try {
+      expect(() => findRedisServer()).toThrow(/apt-get install -y redis-server/)
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_SERVER
+      else process.env.REDIS_SERVER = saved
     }
   })
 
