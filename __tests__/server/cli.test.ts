@@ -3,6 +3,7 @@ import * as path from 'path'
 import { parseArgs } from '../../server/cli'
 import { verifyToken } from '../../server/token'
 import { RawClient } from '../helpers/rawClient'
+import { freePort } from '../helpers/redisServer'
 
 const root = path.join(__dirname, '..', '..')
 
@@ -36,8 +37,27 @@ describe('live-store-server CLI', () => {
     expect(
       parseArgs(['--port', '0', '--host=0.0.0.0', '--secret', 's', '--heartbeat-ms', '1000', '--history', '2000', '--max-frame-bytes', '1024', '--data-dir', '/tmp/x', '--rooms', 'r.json', '--dev']),
     ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 1024, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
+    expect(
+      parseArgs(['--redis', 'redis://127.0.0.1:6390', '--redis-prefix', 'p1', '--lease-ms', '2000', '--rate-limit', '50:100', '--message-rate-limit', '7']),
+    ).toMatchObject({
+      redis: 'redis://127.0.0.1:6390',
+      redisPrefix: 'p1',
+      leaseMs: 2000,
+      rateLimit: { perSecond: 50, burst: 100 },
+      messageRateLimit: { perSecond: 7, burst: 7 },
+    })
+    expect(() => parseArgs(['--rate-limit', 'fast'])).toThrow(/whole number/)
     expect(() => parseArgs(['--port', 'abc'])).toThrow(/whole number/)
     expect(() => parseArgs(['--bogus'])).toThrow(/unknown flag/)
+  })
+
+  it('exits 2 with a clear message when the Redis given with --redis cannot be reached', async () => {
+    // A port that was free a moment ago: nothing answers there.
+    const port = await freePort()
+    const { child, output } = startCli(['--port', '0', '--secret', 's', '--redis', `redis://127.0.0.1:${port}`])
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(code).toBe(2)
+    expect(output()).toMatch(new RegExp(`cannot use Redis at redis://127.0.0.1:${port}`))
   })
 
   it('prints its URL and dev tokens, serves /healthz and /metrics, and on SIGTERM closes sockets with 1001 and exits 0', async () => {
