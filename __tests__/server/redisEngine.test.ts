@@ -281,6 +281,32 @@ describe('Redis engine', () => {
       }
     })
 
+    it('reads back from the Stream what its subscription missed while cut off: clients on it see no gap', async () => {
+      const proxy = await startTcpProxy(redis.port)
+      try {
+        const cut = await boot(`redis://127.0.0.1:${proxy.port}`)
+        const direct = await boot(redis.url)
+        const { c: watcher } = await joinedClient(cut, 'watch', 'g')
+        await watcher.type('snapshot')
+        const { c: talker } = await joinedClient(direct, 'talk', 'g')
+        await talker.type('snapshot')
+        proxy.cut()
+        await until(() => !cut.engine.healthy, 'cut off', 3000)
+        const acks = []
+        for (let i = 0; i < 20; i++) acks.push(await talker.command({ msg_type: 'message', msg_id: mid('gap'), room_id: 'g', content: `while cut ${i}` }))
+        expect(acks.every((a) => a.ok)).toBe(true)
+        proxy.restore()
+        await until(() => watcher.all('message').length === 20, 'the 20 messages on the cut-off process', 5000)
+        expect(watcher.all('message').map((m) => m.content)).toEqual(acks.map((_, i) => `while cut ${i}`))
+        const seqs = watcher.frames.filter((f) => typeof f.seq === 'number' && f.msg_type !== 'ack').map((f) => f.seq as number)
+        expect(seqs).toEqual(seqs.map((_, i) => seqs[0] + i))
+        const metrics = await (await fetch(`http://127.0.0.1:${cut.port}/metrics`)).text()
+        expect(Number(/^live_engine_gap_fills_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(20)
+      } finally {
+        await proxy.close()
+      }
+    })
+
     it('takes a new epoch when Redis loses its data: clients are closed with 1012 and rejoin to a snapshot', async () => {
       const server = await boot(redis.url)
       const { c } = await joinedClient(server, 'e1', 'ep')
