@@ -3,7 +3,7 @@
  * miniprogram-simulate on the Node platform, and a simulated audience; a live
  * terminal view drawn from what the page rendered.
  *
- *   npm start -- [--duration 30] [--viewers 50] [--rate 20] [--chaos] [--port 0] [--serve]
+ *   npm start -- [--duration 30] [--viewers 50] [--rate 20] [--chaos] [--port 0] [--serve] [--redis URL]
  */
 import './env'
 import * as fs from 'fs'
@@ -27,6 +27,8 @@ interface Args {
   chaos: boolean
   port: number
   serve: boolean
+  /** Run the server on the Redis engine (a chaos restart then keeps the history). */
+  redis?: string
 }
 
 function parseArgs(argv: string[]): Args {
@@ -44,6 +46,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--port') args.port = Math.floor(num())
     else if (flag === '--chaos') args.chaos = true
     else if (flag === '--serve') args.serve = true
+    else if (flag === '--redis') args.redis = inline ?? argv[++i]
     else throw new Error(`unknown flag ${argv[i]}`)
   }
   return args
@@ -70,6 +73,7 @@ async function run(args: Args): Promise<void> {
     dataDir,
     rooms: [{ id: ROOM, title: 'Spring tea sale', anchor: { uid: 'anchor-1', name: 'Ann' } }],
     messageRateLimit: { perSecond: 50, burst: 50 },
+    ...(args.redis ? { redis: { url: args.redis, prefix: `demo-${randomBytes(3).toString('hex')}` } } : {}),
   }
   let server: LiveServer = await createServer({ ...serverOptions, port: args.port })
   const port = server.port
@@ -239,7 +243,7 @@ if (args.serve) {
   // The CLI server with --dev tokens, for pointing WeChat DevTools at it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const cli = require('../server/cli') as { main(argv: string[]): Promise<void> }
-  void cli.main(['--dev', '--port', String(args.port || 8080)])
+  void cli.main(['--dev', '--port', String(args.port || 8080), ...(args.redis ? ['--redis', args.redis] : [])])
 } else {
   run(args).catch((error: unknown) => {
     console.error(error)

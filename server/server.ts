@@ -166,9 +166,15 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     perMessageDeflate: false,
     handleProtocols: (protocols) => (protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false),
   })
+  let closing: Promise<void> | undefined
   httpServer.on('upgrade', (req, socket, head) => {
     if ((req.url ?? '').split('?')[0] !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n')
+      return
+    }
+    // Shutting down: a client reconnecting at once must not slip in behind the 1001 closes.
+    if (closing !== undefined) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n')
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
@@ -219,7 +225,6 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const address = httpServer.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
 
-  let closing: Promise<void> | undefined
   return {
     url: `ws://${host}:${address.port}/ws`,
     port: address.port,

@@ -497,6 +497,22 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         expect((await a.closed).code).toBe(1001)
         expect((await b.closed).code).toBe(1001)
       })
+
+      it('takes no new connection once shutdown has begun (a client reconnecting at once gets 503)', async () => {
+        const a = await joined('a', 'r')
+        const closed = server.close()
+        const refused = await RawClient.connect(server.url, { token: token('b') }).then(
+          (c) => {
+            clients.push(c)
+            return 'accepted'
+          },
+          (error: Error) => error.message,
+        )
+        expect(refused).toMatch(/503/)
+        expect((await a.closed).code).toBe(1001)
+        await closed
+        expect(server.connectionCount).toBe(0)
+      })
     })
   })
 }
