@@ -5,7 +5,7 @@ const root = path.join(__dirname, '..')
 
 describe('npm start (the demo)', () => {
   it.each([[[] as string[]], [['--chaos']]])('runs the real room page against the server and ends with 0 gaps and 0 duplicates %p', (extra) => {
-    const result = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'demo/index.ts', '--duration', '9', '--viewers', '8', '--rate', '15', ...extra], {
+    const result = spawnSync(process.execPath, ['-r', './scripts/dev-source.js', 'demo/index.ts', '--duration', '9', '--viewers', '8', '--rate', '15', ...extra], {
       cwd: root,
       encoding: 'utf8',
       timeout: 60000,

@@ -32,7 +32,16 @@ describe('package entries', () => {
     expect(files.length).toBeGreaterThan(5)
     const forbidden = [...bare].filter((m) => m === 'ws' || builtinModules.includes(m) || m.startsWith('node:'))
     expect(forbidden).toEqual([])
-    expect(files.map((f) => path.relative(root, f))).not.toContain('src/platform/node.ts')
+    expect(files.map((f) => path.relative(root, f)).filter((f) => !f.startsWith('src/'))).toEqual([])
+  })
+
+  it('keeps Node-only code in the server package, which shares the protocol by the client package name', () => {
+    const { bare } = importGraph(path.join(root, 'server/index.ts'))
+    // The server reads the protocol through the client package's entry, never a copy or a relative path into src/.
+    expect([...bare]).toContain('miniprogram-live-store/protocol')
+    const nodeEntry = importGraph(path.join(root, 'server/node/index.ts'))
+    expect(nodeEntry.files.every((f) => path.relative(root, f).startsWith('server/node/'))).toBe(true)
+    expect([...nodeEntry.bare]).toEqual(expect.arrayContaining(['ws', 'miniprogram-live-store/platform']))
   })
 
   it('touches wx only inside src/platform', () => {
@@ -54,14 +63,25 @@ describe('package entries', () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const client = require('../src/index') as Record<string, unknown>
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const node = require('../src/node') as Record<string, unknown>
+    const node = require('../server/node') as Record<string, unknown>
     expect(typeof client.createLiveClient).toBe('function')
     expect(typeof client.createWxPlatform).toBe('function')
     expect(typeof client.parseServerFrame).toBe('function')
     expect(typeof client.parseClientFrame).toBe('function')
     expect(typeof node.createNodePlatform).toBe('function')
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name: string; exports: Record<string, unknown> }
+    type Manifest = { name: string; exports: Record<string, unknown>; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; bin?: Record<string, string>; miniprogram?: string; files?: string[] }
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Manifest
     expect(pkg.name).toBe('miniprogram-live-store')
-    expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './node', './server']))
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json', './platform', './protocol'])
+    // What a mini-program installs runs inside a mini-program: no run-time dependency at all
+    // (rxjs is bundled into miniprogram_dist/; the Node build takes it, and the MobX pair, as peers).
+    expect(pkg.dependencies ?? {}).toEqual({})
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['mobx-miniprogram', 'mobx-miniprogram-bindings', 'rxjs'])
+    expect(pkg.bin).toBeUndefined()
+    expect(pkg.files).toEqual(expect.arrayContaining([pkg.miniprogram, 'dist']))
+    const server = JSON.parse(fs.readFileSync(path.join(root, 'server', 'package.json'), 'utf8')) as Manifest
+    expect(Object.keys(server.dependencies ?? {}).sort()).toEqual(['ioredis', 'miniprogram-live-store', 'prom-client', 'ws'])
+    expect(Object.keys(server.exports).sort()).toEqual(['.', './node', './package.json'])
+    expect(server.bin).toEqual({ 'live-store-server': 'bin/live-store-server.js' })
   })
 })

@@ -16,12 +16,11 @@ for (const key of ['window', 'document', 'Node', 'Element', 'HTMLElement', 'Even
   g[key] = key === 'window' ? dom.window : (dom.window as unknown as Record<string, unknown>)[key]
 }
 
-// Pages import 'miniprogram-live-store', as users do; here it is this repository's source.
-const libEntry = path.join(__dirname, '..', 'src', 'index.ts')
+// Pages import 'miniprogram-live-store', as users do: scripts/dev-source.js (preloaded by
+// `npm start` and `npm run bench`) resolves it to this repository's source.
 const resolver = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string }
 const original = resolver._resolveFilename
 resolver._resolveFilename = function (request: string, ...rest: unknown[]): string {
-  if (request === 'miniprogram-live-store') return libEntry
   // miniprogram-simulate requires a page by its path without extension; Node would pick
   // the page's .json before its .ts (jest picks .ts), so point it at the script.
   if (path.isAbsolute(request) && path.extname(request) === '' && fs.existsSync(`${request}.ts`)) return `${request}.ts`

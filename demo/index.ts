@@ -17,8 +17,8 @@ import { signToken } from '../server/token'
 import { createLiveClient, type LiveClient } from '../src/connection/client'
 import { provideLiveClient } from '../src/bindings/injection'
 import { createLiveRoom, type LiveRoom } from '../src/stores/liveRoom'
-import { createNodePlatform, type NodePlatform } from '../src/platform/node'
-import { createNodeWx } from '../src/platform/nodeWx'
+import { createNodePlatform, type NodePlatform } from '../server/node/platform'
+import { createNodeWx } from '../server/node/nodeWx'
 
 interface Args {
   durationS: number

@@ -4,7 +4,8 @@
  * Builds the mini-program-ready bundle (miniprogram_dist/: rxjs tree-shaken in,
  * mobx-miniprogram and mobx-miniprogram-bindings left as peer packages) and lays it,
  * with the peers, into miniprogram/miniprogram_npm/ the way DevTools' "Build npm" does.
- * Prints the bundle's size, raw and gzip.
+ * Prints the bundle's size, raw and gzip. `npm run build` (and so `npm ci` and `npm pack`) runs it
+ * with --no-lay, so the package always carries the folder its "miniprogram" field names.
  *
  *   node scripts/build-miniprogram.js [--out DIR] [--no-lay]
  */
@@ -29,7 +30,9 @@ async function buildBundle(outDir) {
     target: 'es2017',
     external: PEERS,
     minify: true,
-    sourcemap: true,
+    // No source map: DevTools' Build npm copies the whole miniprogram_dist/ into the app's
+    // package, where every byte counts against the 2 MB main-package limit.
+    sourcemap: false,
     treeShaking: true,
     metafile: true,
     legalComments: 'none',
@@ -53,6 +56,7 @@ function lay(npmDir, name, fromFile) {
 async function main(argv) {
   const outIndex = argv.indexOf('--out')
   const outDir = outIndex !== -1 ? path.resolve(argv[outIndex + 1]) : path.join(root, 'miniprogram_dist')
+  fs.rmSync(outDir, { recursive: true, force: true })
   const bundle = await buildBundle(outDir)
   console.log(`miniprogram_dist/index.js: ${bundle.raw} bytes raw, ${bundle.gzip} bytes gzip`)
   if (!argv.includes('--no-lay')) {

@@ -1,17 +1,20 @@
 import type { WebSocket } from 'ws'
-import { CloseCode, ErrorCode } from '../src/protocol/codes'
-import type {
-  AckFrame,
-  ClientCommand,
-  ClientFrame,
-  JoinCommand,
-  ReportCommand,
-  ReportLog,
-  RoomEvent,
-  ServerFrame,
-  UserRef,
-} from '../src/protocol/frames'
-import { normalizeContent, parseClientFrame, type ParseResult } from '../src/protocol/parse'
+import {
+  type AckFrame,
+  type ClientCommand,
+  type ClientFrame,
+  CloseCode,
+  ErrorCode,
+  type JoinCommand,
+  normalizeContent,
+  parseClientFrame,
+  type ParseResult,
+  type ReportCommand,
+  type ReportLog,
+  type RoomEvent,
+  type ServerFrame,
+  type UserRef,
+} from 'miniprogram-live-store/protocol'
 import { type Engine, EngineUnavailableError } from './engine/types'
 import type { ServerMetrics } from './metrics'
 import { TokenBucket, WindowCounter } from './rateLimit'

@@ -1,4 +1,4 @@
-/** `miniprogram-live-store/server`: the reference live-room server. */
+/** `miniprogram-live-store-server`: the reference live-room server. The Node platform is at `miniprogram-live-store-server/node`. */
 export { createServer } from './server'
 export type { LiveServer, ServerOptions } from './server'
 export { signToken, verifyToken } from './token'

@@ -1,6 +1,6 @@
 import { promises as fs } from 'fs'
 import * as path from 'path'
-import type { ReportLog } from '../src/protocol/frames'
+import type { ReportLog } from 'miniprogram-live-store/protocol'
 
 /**
  * Appends analytics logs to `DATA_DIR/reports.jsonl`, one JSON object a line.

@@ -1,5 +1,4 @@
-import { ErrorCode } from '../src/protocol/codes'
-import type { Goods, MessageEvent, RoomEvent, RoomInfo, ShelfItem, SnapshotFrame, UserRef } from '../src/protocol/frames'
+import { ErrorCode, type Goods, type MessageEvent, type RoomEvent, type RoomInfo, type ShelfItem, type SnapshotFrame, type UserRef } from 'miniprogram-live-store/protocol'
 
 /** Messages a snapshot carries (protocol.md: the last <= 50). */
 export const SNAPSHOT_MESSAGES = 50

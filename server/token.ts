@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'crypto'
-import type { Role } from '../src/protocol/frames'
+import type { Role } from 'miniprogram-live-store/protocol'
 
 /** What a token says about its holder (protocol.md, "Identity"). */
 export interface TokenPayload {

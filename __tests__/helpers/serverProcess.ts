@@ -14,7 +14,7 @@ export interface ServerProcess {
 const ROOT = path.resolve(__dirname, '../..')
 
 export async function startServerProcess(args: string[]): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'server/cli.ts'), '--port', '0', ...args], {
+  const child = spawn(process.execPath, ['-r', path.join(ROOT, 'scripts/dev-source.js'), path.join(ROOT, 'server/cli.ts'), '--port', '0', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },

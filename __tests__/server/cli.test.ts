@@ -8,7 +8,7 @@ import { freePort } from '../helpers/redisServer'
 const root = path.join(__dirname, '..', '..')
 
 function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcessWithoutNullStreams; output: () => string; line: (re: RegExp) => Promise<RegExpMatchArray> } {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'server/cli.ts', ...args], {
+  const child = spawn(process.execPath, ['-r', './scripts/dev-source.js', 'server/cli.ts', ...args], {
     cwd: root,
     env: { ...env, TS_NODE_PROJECT: 'tsconfig.json' },
   })

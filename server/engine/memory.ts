@@ -1,5 +1,5 @@
 import { randomBytes } from 'crypto'
-import type { AckFrame, RoomEvent, SnapshotFrame } from '../../src/protocol/frames'
+import type { AckFrame, RoomEvent, SnapshotFrame } from 'miniprogram-live-store/protocol'
 import { RoomModel, type RoomAction, type RoomConfig } from '../room'
 import type { ApplyResult, Engine, Recovery, RoomListener } from './types'
 

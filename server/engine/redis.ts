@@ -1,6 +1,6 @@
 import { randomBytes } from 'crypto'
 import Redis, { type RedisOptions } from 'ioredis'
-import type { AckFrame, MessageEvent, RoomEvent, ShelfItem, SnapshotFrame, UserRef } from '../../src/protocol/frames'
+import type { AckFrame, MessageEvent, RoomEvent, ShelfItem, SnapshotFrame, UserRef } from 'miniprogram-live-store/protocol'
 import { type RoomAction, type RoomConfig, SNAPSHOT_MESSAGES } from '../room'
 import { LEASE_SCRIPT, ROOM_SCRIPT } from './redis.lua'
 import {

@@ -1,4 +1,4 @@
-import type { AckFrame, RoomEvent, SnapshotFrame } from '../../src/protocol/frames'
+import type { AckFrame, RoomEvent, SnapshotFrame } from 'miniprogram-live-store/protocol'
 import type { RoomAction, RoomConfig } from '../room'
 
 /** Missed events, when the history still holds all of them. */

@@ -1,5 +1,5 @@
-import type { WxLike } from './wx'
-import type { NodePlatform } from './node'
+import type { WxLike } from 'miniprogram-live-store/platform'
+import type { NodePlatform } from './platform'
 
 /** A `wx` object over the Node platform, as much of it as the library and simulated pages use. */
 export interface NodeWx extends WxLike {

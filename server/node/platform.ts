@@ -1,8 +1,10 @@
 import * as fs from 'fs'
 import * as path from 'path'
 import WebSocket from 'ws'
-import { createKeyValueStorage, type StorageBackend } from './storage'
 import {
+  createKeyValueStorage,
+  type StorageBackend,
+  utf8ByteLength,
   type ConnectSocketOptions,
   isValidCloseCode,
   MAX_CONCURRENT_SOCKETS,
@@ -17,8 +19,7 @@ import {
   type SocketSendOptions,
   type SocketTask,
   type Unsubscribe,
-} from './types'
-import { utf8ByteLength } from '../protocol/utf8'
+} from 'miniprogram-live-store/platform'
 
 export interface NodePlatformOptions {
   /** Start offline. Default: online over wifi. */
@@ -114,7 +115,7 @@ function fileBackend(file: string): StorageBackend {
  * background cut-off, storage limits. Runs the library in tests, benchmarks and the demo.
  *
  * @example
- * import { createNodePlatform } from 'miniprogram-live-store/node'
+ * import { createNodePlatform } from 'miniprogram-live-store-server/node'
  * const platform = createNodePlatform({ backgroundDropMs: 200 })
  * const client = createLiveClient({ url, platform, token })
  * platform.setOnline(false) // the client goes 'offline'

@@ -3,7 +3,7 @@ import * as os from 'os'
 import * as path from 'path'
 import { type AddressInfo } from 'net'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { createNodePlatform, type NodePlatform } from '../../src/platform/node'
+import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
 import type { PlatformResult, SocketCloseEvent, SocketTask } from '../../src/platform/types'
 
 /** An echo server on a free port that remembers how its sockets were closed. */
