@@ -21,8 +21,12 @@ const path = require('path')
 
 const root = path.join(__dirname, '..')
 const toolchainDir = path.join(root, '.ci', 'toolchain')
-/** The client and its two peers, laid out by Build npm: the bundle is ~69 KB, mobx-miniprogram ~60 KB. */
-const MINIPROGRAM_NPM_BUDGET_BYTES = 200 * 1024
+/**
+ * What Build npm lays into the app's main package (WeChat's limit for it: 2 MB, the app included).
+ * Measured: the client bundle 68.7 KB, mobx-miniprogram 108 KB, mobx-miniprogram-bindings 23 KB.
+ */
+const CLIENT_BUDGET_BYTES = 80 * 1024
+const MINIPROGRAM_NPM_BUDGET_BYTES = 240 * 1024
 const PEERS = ['mobx-miniprogram', 'mobx-miniprogram-bindings']
 const NODE_ONLY = ['ws', 'ioredis', 'prom-client']
 
@@ -146,6 +150,8 @@ async function buildNpm(app) {
   const complaints = printed.join('').split('\n').filter((line) => /fail|error|warn/i.test(line))
   check(complaints.length === 0, `Build npm printed no error or warning${complaints.length ? `: ${complaints.join(' | ')}` : ''}`)
   check(JSON.stringify(packages) === JSON.stringify(['miniprogram-live-store', ...PEERS].sort()), `miniprogram_npm/ holds only the client and its two peers (${packages.join(', ')})`)
+  const client = sizes.find(([name]) => name === 'miniprogram-live-store')?.[1] ?? 0
+  check(client <= CLIENT_BUDGET_BYTES, `the client within budget: ${client} B <= ${CLIENT_BUDGET_BYTES} B`)
   check(total <= MINIPROGRAM_NPM_BUDGET_BYTES, `miniprogram_npm/ within budget: ${total} B <= ${MINIPROGRAM_NPM_BUDGET_BYTES} B`)
   return total
 }
@@ -163,7 +169,7 @@ function compileTemplates(app) {
     check(false, `wcc compiles every WXML file: ${error.message}`)
     return
   }
-  const missing = pages.filter((p) => !wxml.includes(`./${p}.wxml`))
+  const missing = pages.filter((p) => !wxml.includes(`f_['${p}.wxml']`))
   check(missing.length === 0, `wcc compiled every page's WXML (${pages.length} pages, ${wxml.length} B of JS)${missing.length ? `; missing ${missing.join(', ')}` : ''}`)
   // wxssToJs swallows wcsc's failure (it returns the Error and maps over it): call wcsc itself too.
   const wxssFiles = listFiles(app).filter((f) => f.endsWith('.wxss') && !f.startsWith('miniprogram_npm')).map((f) => f.slice(0, -5))
