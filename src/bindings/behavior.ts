@@ -93,16 +93,28 @@ interface TapEvent {
   detail?: { value?: unknown }
 }
 
+/** A page's query (`onLoad(query)`): WeChat passes strings. */
+export type PageQuery = Record<string, string | undefined>
+
+/** The room a page or component shows: the page query's `room_id` wins over a `roomId` default. */
+function roomIdOf(self: Instance, query?: PageQuery): string {
+  return String(query?.room_id || query?.roomId || self.data.room_id || self.data.roomId || '')
+}
+
 function dataset(event: TapEvent | undefined): Record<string, unknown> {
   return event?.currentTarget?.dataset ?? {}
 }
 
 /**
- * A Behavior for room pages and components (pages written with `Component({...})`).
- * It takes the room from the `roomId` property (or the page query `room_id`, which
- * WeChat passes into properties), gets the room's shared stores from the provided client,
+ * A Behavior for room pages and components: `Component({ behaviors: [...] })` for components
+ * and pages built with Component, and `Page({ behaviors: [...] })` (base library 2.9.2+).
+ * It takes the room from the page query `room_id` (`onLoad(query)`; for components, WeChat
+ * passes the query into properties) or the `roomId` property/data, gets the room's shared stores from the provided client,
  * binds fields into `data` through mobx-miniprogram-bindings, binds the comment list
- * incrementally, sends nothing while the page is hidden, and leaves on `detached`.
+ * incrementally, sends nothing while the page is hidden, and leaves on `detached` / `onUnload`.
+ * A Page() that defines its own `onLoad`, `onShow`, `onHide` or `onUnload` hides the behavior's
+ * method of that name (WeChat's rule: the page's own method wins): call `this.liveRoomLoad(query)`,
+ * `liveRoomShow()`, `liveRoomHide()` or `liveRoomUnload()` from it.
  *
  * Methods for WXML: `like` (data-count), `subscribe`, `buy` (data-goods-id),
  * `sendComment` (a form submit with an input named `content`, or a confirm event),
@@ -111,6 +123,8 @@ function dataset(event: TapEvent | undefined): Record<string, unknown> {
  *
  * @example
  * Component({ behaviors: [liveRoomBehavior()], methods: {} })
+ * // or, a page opened as pages/room/room?room_id=r1:
+ * Page({ behaviors: [liveRoomBehavior()] })
  * // <text>{{onlineNum}} online</text> <button bindtap="like">like {{likeNum}}</button>
  */
 export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string {
@@ -118,9 +132,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
   const fieldReaders = options.fields ?? DEFAULT_ROOM_FIELDS
   const commentOptions = options.comments === false ? undefined : { key: options.comments?.key ?? 'comments', limit: options.comments?.limit ?? 200 }
 
-  const start = (self: Instance): void => {
-    // The page query (room_id) wins over a default roomId property.
-    const roomId = String(self.data.room_id || self.data.roomId || '')
+  const start = (self: Instance, roomId: string): void => {
     const scope = String(self.data.liveScope || DEFAULT_SCOPE)
     if (self.__live?.roomId === roomId && self.__live.scope === scope) return
     stop(self)
@@ -165,6 +177,17 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
 
   const room = (self: Instance): LiveRoom | undefined => self.__live?.room
 
+  // Page() pages: WeChat merges a behavior's data and methods into the page (2.9.2+); its
+  // properties and lifetimes are not the page's. So the page hooks are methods too, and are
+  // idempotent, for Component() pages that also get attached/detached and pageLifetimes.
+  const load = (self: Instance, query?: PageQuery): void => {
+    const roomId = roomIdOf(self, query)
+    if (roomId !== '') start(self, roomId)
+  }
+  const unload = (self: Instance): void => stop(self)
+  const show = (self: Instance): void => self.__live?.batcher.resume()
+  const hide = (self: Instance): void => self.__live?.batcher.pause()
+
   return Behavior({
     properties: {
       roomId: { type: String, value: '' },
@@ -174,26 +197,56 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     },
     lifetimes: {
       attached(this: Instance) {
-        start(this)
+        load(this)
       },
       detached(this: Instance) {
-        stop(this)
+        unload(this)
       },
     },
     observers: {
       'roomId, room_id, liveScope'(this: Instance) {
-        if (this.__live !== undefined || this.data.roomId || this.data.room_id) start(this)
+        if (this.__live !== undefined || this.data.roomId || this.data.room_id) start(this, roomIdOf(this))
       },
     },
     pageLifetimes: {
       hide(this: Instance) {
-        this.__live?.batcher.pause()
+        hide(this)
       },
       show(this: Instance) {
-        this.__live?.batcher.resume()
+        show(this)
       },
     },
     methods: {
+      // Page() pages: WeChat calls these (a page's own hook of the same name wins; call
+      // `liveRoomLoad(query)` etc. from it). Component() pages get the same from their lifetimes.
+      onLoad(this: Instance, query?: PageQuery) {
+        load(this, query)
+      },
+      onShow(this: Instance) {
+        show(this)
+      },
+      onHide(this: Instance) {
+        hide(this)
+      },
+      onUnload(this: Instance) {
+        unload(this)
+      },
+      /** Joins the page's room (query `room_id`); for a Page() whose own `onLoad` hides the behavior's. */
+      liveRoomLoad(this: Instance, query?: PageQuery) {
+        load(this, query)
+      },
+      /** Resumes page updates; for a Page() with its own `onShow`. */
+      liveRoomShow(this: Instance) {
+        show(this)
+      },
+      /** Holds page updates while hidden; for a Page() with its own `onHide`. */
+      liveRoomHide(this: Instance) {
+        hide(this)
+      },
+      /** Releases the room; for a Page() with its own `onUnload`. */
+      liveRoomUnload(this: Instance) {
+        unload(this)
+      },
       like(this: Instance, event?: TapEvent) {
         const count = Number(dataset(event).count ?? 1)
         room(this)?.roomStore.like(Number.isInteger(count) && count > 0 ? count : 1)
