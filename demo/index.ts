@@ -3,7 +3,7 @@
  * miniprogram-simulate on the Node platform, and a simulated audience; a live
  * terminal view drawn from what the page rendered.
  *
- *   npm start -- [--duration 30] [--viewers 50] [--rate 20] [--chaos] [--port 0] [--serve] [--redis URL]
+ *   npm start -- [--duration 30] [--viewers 50] [--rate 20] [--chaos] [--port 0] [--serve [--host H]] [--redis URL]
  */
 import './env'
 import * as fs from 'fs'
@@ -29,6 +29,8 @@ interface Args {
   serve: boolean
   /** Run the server on the Redis engine (a chaos restart then keeps the history). */
   redis?: string
+  /** With --serve: the address to listen on (0.0.0.0 for a phone on the LAN). */
+  host?: string
 }
 
 function parseArgs(argv: string[]): Args {
@@ -47,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--chaos') args.chaos = true
     else if (flag === '--serve') args.serve = true
     else if (flag === '--redis') args.redis = inline ?? argv[++i]
+    else if (flag === '--host') args.host = inline ?? argv[++i]
     else throw new Error(`unknown flag ${argv[i]}`)
   }
   return args
@@ -240,10 +243,11 @@ async function run(args: Args): Promise<void> {
 
 const args = parseArgs(process.argv.slice(2))
 if (args.serve) {
-  // The CLI server with --dev tokens, for pointing WeChat DevTools at it.
+  // The CLI server with --dev tokens, for pointing WeChat DevTools (or a phone: --host 0.0.0.0)
+  // at it. LIVE_SECRET in the environment keeps the printed tokens valid across restarts.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const cli = require('../server/cli') as { main(argv: string[]): Promise<void> }
-  void cli.main(['--dev', '--port', String(args.port || 8080), ...(args.redis ? ['--redis', args.redis] : [])])
+  void cli.main(['--dev', '--port', String(args.port || 8080), ...(args.host ? ['--host', args.host] : []), ...(args.redis ? ['--redis', args.redis] : [])])
 } else {
   run(args).catch((error: unknown) => {
     console.error(error)
