@@ -169,7 +169,8 @@ function compileTemplates(app) {
     check(false, `wcc compiles every WXML file: ${error.message}`)
     return
   }
-  const missing = pages.filter((p) => !wxml.includes(`f_['${p}.wxml']`))
+  // Each page's template is compiled into a function that records its nodes as 'page.wxml:tag:line:col'.
+  const missing = pages.filter((p) => !wxml.includes(`cs.push("${p}.wxml:`))
   check(missing.length === 0, `wcc compiled every page's WXML (${pages.length} pages, ${wxml.length} B of JS)${missing.length ? `; missing ${missing.join(', ')}` : ''}`)
   // wxssToJs swallows wcsc's failure (it returns the Error and maps over it): call wcsc itself too.
   const wxssFiles = listFiles(app).filter((f) => f.endsWith('.wxss') && !f.startsWith('miniprogram_npm')).map((f) => f.slice(0, -5))
