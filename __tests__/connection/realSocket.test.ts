@@ -119,6 +119,43 @@ describe('client over real sockets, against the reference server', () => {
     console.log(`[real-socket] commands=100 kills=${kills} applied-once=${perId.size} acked-as-dup=${dups}`)
   })
 
+  it("refuses a command over the server's frame limit before it leaves: no 1009, no reconnect, no resend", async () => {
+    // Issue 10, problem 4: a 70 KB report against the 64 KiB limit used to close the socket
+    // with 1009, stay in the outbox and be resent on every reconnect (98 sockets in 3 s).
+    client = clientFor(server, platform)
+    client.room('r1').subscribe()
+    await until(() => client!.state.status === 'open')
+    const big = client.send({ msg_type: 'report', logs: [{ event: 'trace', blob: 'x'.repeat(70 * 1024) }] })
+    await expect(big).rejects.toMatchObject({ name: 'CommandTooLargeError', maxBytes: 64 * 1024 })
+    const error = await big.catch((e: Error) => e)
+    // The connection is untouched: the next command goes out and is acked on the same socket.
+    await expect(client.send({ msg_type: 'message', room_id: 'r1', content: 'still here' })).resolves.toMatchObject({ ok: true })
+    await sleep(100)
+    expect(platform.sockets).toHaveLength(1)
+    expect(client.stats.reconnects).toBe(0)
+    expect(client.stats.commandsTooLarge).toBe(1)
+    expect(client.pendingCommands).toBe(0)
+    console.log(`[real-socket] oversized report: sockets opened ${platform.sockets.length}, caller got ${String(error)}`)
+  })
+
+  it('drops a queued command that the next server takes as too large instead of resending it forever', async () => {
+    // Queued while the client knew no smaller limit; this server announces 8 KiB in `init`.
+    const small = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-rs-')), maxFrameBytes: 8 * 1024 })
+    try {
+      client = clientFor(small, platform)
+      const queued = client.send({ msg_type: 'report', logs: [{ blob: 'y'.repeat(20 * 1024) }] })
+      client.room('r1').subscribe()
+      await expect(queued).rejects.toMatchObject({ name: 'CommandTooLargeError', maxBytes: 8 * 1024 })
+      await expect(client.send({ msg_type: 'message', room_id: 'r1', content: 'fits' })).resolves.toMatchObject({ ok: true })
+      expect(platform.sockets).toHaveLength(1)
+      expect(client.stats.reconnects).toBe(0)
+    } finally {
+      client?.close()
+      client = undefined
+      await small.close()
+    }
+  })
+
   it('opens at most one socket over 100 subscribe/unsubscribe cycles and leaves no listener behind', async () => {
     client = clientFor(server, platform, { lingerMs: 5 })
     const baseListeners = platform.listenerCount

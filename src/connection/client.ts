@@ -31,7 +31,7 @@ import type { FrameError } from '../protocol/parse'
 import type { Platform } from '../platform/types'
 import { createWxPlatform, type WxLike } from '../platform/wx'
 import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff'
-import { SessionEnd } from './errors'
+import { CommandTooLargeError, SessionEnd } from './errors'
 import { type CommandResult, DEFAULT_OUTBOX, Outbox, type OutboxOptions } from './outbox'
 import { RoomRegistry, type RoomUpdate } from './rooms'
 import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
@@ -104,6 +104,8 @@ export interface LiveClientStats {
   storageErrors: number
   /** Commands restored after a restart that were too old to resend safely. */
   outboxExpired: number
+  /** Commands refused before sending: over the server's frame limit (`CommandTooLargeError`). */
+  commandsTooLarge: number
 }
 
 /** A problem the client absorbed without stopping, for logs and diagnostics. */
@@ -194,6 +196,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     acksTimedOut: 0,
     storageErrors: 0,
     outboxExpired: 0,
+    commandsTooLarge: 0,
   }
   const state = new ConnectionStateMachine()
   const errors$ = new Subject<LiveClientError>()
@@ -245,7 +248,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       ackTimeoutMs,
       canSend: (command, l) => !('room_id' in command) || rooms.isJoined((command as RoomCommand).room_id, l),
       onAckTimeout: () => stats.acksTimedOut++,
-      onResult: (result) => results$.next(result),
+      onResult: (result) => {
+        if (result.error instanceof CommandTooLargeError) stats.commandsTooLarge++
+        results$.next(result)
+      },
       onStorageError: (error) => {
         stats.storageErrors++
         errors$.next({ kind: 'storage', reason: error instanceof Error ? error.message : String(error) })

@@ -32,6 +32,22 @@ export class OutboxFullError extends Error {
   }
 }
 
+/**
+ * A command larger than the server takes in one frame (`init.max_frame_bytes`, else the
+ * protocol's 64 KiB). Refused before it leaves: sending it would only get the socket closed
+ * with 1009, and resending it after the reconnect would do the same again.
+ */
+export class CommandTooLargeError extends Error {
+  override readonly name = 'CommandTooLargeError'
+  constructor(
+    readonly msgId: string,
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`command ${msgId} is ${bytes} bytes, over the server's frame limit of ${maxBytes}: not sent`)
+  }
+}
+
 /** The client was closed (or failed) before the command could be acknowledged. */
 export class ClientClosedError extends Error {
   override readonly name = 'ClientClosedError'

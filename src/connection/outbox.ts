@@ -1,7 +1,9 @@
 import { type SchedulerLike, type Subscription, timer } from 'rxjs'
 import type { AckFrame, ClientCommand } from '../protocol/frames'
 import type { Platform } from '../platform/types'
-import { AckTimeoutError, ClientClosedError, CommandRejectedError, OutboxFullError } from './errors'
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/parse'
+import { utf8ByteLength } from '../protocol/utf8'
+import { AckTimeoutError, ClientClosedError, CommandRejectedError, CommandTooLargeError, OutboxFullError } from './errors'
 import type { Link } from './session'
 
 export interface OutboxOptions {
@@ -65,6 +67,8 @@ export interface OutboxHooks {
 export class Outbox {
   private entries: Entry[] = []
   private link: Link | undefined
+  /** The last server's frame limit (before any server spoke, the protocol's default). */
+  private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES
   /** Commands restored from storage that were too old to resend. */
   expired = 0
 
@@ -86,6 +90,11 @@ export class Outbox {
 
   enqueue(command: ClientCommand): Promise<AckFrame> {
     if (this.entries.length >= this.options.max) return Promise.reject(new OutboxFullError(this.options.max))
+    const bytes = frameBytes(command)
+    if (bytes > this.maxFrameBytes) {
+      const error = this.refuseTooLarge(command, bytes, this.maxFrameBytes)
+      return Promise.reject(error)
+    }
     return new Promise<AckFrame>((resolve, reject) => {
       this.entries.push({
         command,
@@ -104,6 +113,7 @@ export class Outbox {
   /** A link is open (or gone, with `undefined`): commands not sent on it go out in order. */
   setLink(link: Link | undefined): void {
     this.link = link
+    if (link !== undefined) this.maxFrameBytes = link.maxFrameBytes
     if (link === undefined) for (const entry of this.entries) this.stopTimer(entry)
     this.pump()
   }
@@ -114,6 +124,15 @@ export class Outbox {
     if (link === undefined) return
     for (const entry of this.entries.slice()) {
       if (entry.sentOn === link.id || !this.hooks.canSend(entry.command, link)) continue
+      // This server takes less than the one the command was queued for (or than the default
+      // it was restored under): drop it, or the 1009 close and the resend after it repeat forever.
+      const bytes = frameBytes(entry.command)
+      if (bytes > link.maxFrameBytes) {
+        this.remove(entry)
+        const error = this.refuseTooLarge(entry.command, bytes, link.maxFrameBytes)
+        entry.reject?.(error)
+        continue
+      }
       entry.sentOn = link.id
       // The deadline starts before the send: a peer may ack within it.
       if (!link.plain) this.startTimer(entry, link)
@@ -147,6 +166,20 @@ export class Outbox {
       entry.reject = undefined
     }
     this.link = undefined
+  }
+
+  private refuseTooLarge(command: ClientCommand, bytes: number, maxBytes: number): CommandTooLargeError {
+    const error = new CommandTooLargeError(command.msg_id, bytes, maxBytes)
+    this.hooks.onResult({ msgId: command.msg_id, error })
+    return error
+  }
+
+  private remove(entry: Entry): void {
+    const index = this.entries.indexOf(entry)
+    if (index === -1) return
+    this.entries.splice(index, 1)
+    this.stopTimer(entry)
+    this.persist()
   }
 
   private settle(entry: Entry, ack: AckFrame): void {
@@ -223,6 +256,11 @@ export class Outbox {
     }
     if (this.expired > 0) this.persist()
   }
+}
+
+/** What the command costs on the wire, as the server counts it (UTF-8 bytes of the JSON text). */
+function frameBytes(command: ClientCommand): number {
+  return utf8ByteLength(JSON.stringify(command))
 }
 
 function isPersistedEntry(value: unknown): value is PersistedEntry {

@@ -1,7 +1,7 @@
 import { EMPTY, exhaustMap, filter, interval, merge, Observable, type SchedulerLike, Subject, Subscription, take, timeout, timer } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
 import { type AuthUser, type ClientFrame, type InitFrame, PROTOCOL_NAME, type PongFrame, type ServerFrame } from '../protocol/frames'
-import { type FrameError, parseServerFrame } from '../protocol/parse'
+import { DEFAULT_MAX_FRAME_BYTES, type FrameError, parseServerFrame } from '../protocol/parse'
 import type { Platform, SocketTask } from '../platform/types'
 import { SessionEnd } from './errors'
 
@@ -14,6 +14,8 @@ export interface Link {
   readonly id: number
   /** The peer speaks the plain protocol: no `seq`, `ack` or `epoch`. */
   readonly plain: boolean
+  /** Largest frame the server takes (`init.max_frame_bytes`, else the protocol's default). */
+  readonly maxFrameBytes: number
   /** Sends one frame; `done(true)` once the socket accepted it, `done(false)` if it refused. */
   send(frame: ClientFrame, done?: (accepted: boolean) => void): void
   /** Closes this connection; the session ends as if the server had closed it with `code`. */
@@ -102,6 +104,9 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       id: config.id,
       get plain() {
         return init?.epoch === undefined
+      },
+      get maxFrameBytes() {
+        return init?.max_frame_bytes ?? DEFAULT_MAX_FRAME_BYTES
       },
       send,
       close: (code, reason) => end(new SessionEnd(code, reason), code),
