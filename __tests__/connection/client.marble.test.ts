@@ -68,9 +68,9 @@ describe('connection pipeline (virtual time)', () => {
         'reconnecting#3/400@1006',
         'reconnecting#4/800@1006',
       ])
-      // maxAttempts 4: the fifth failure ends in `failed`.
-      expect(client.state.status).toBe('failed')
-      client.close()
+      // maxAttempts 4: the fifth failure ends in `failed`, which holds until the app closes the client.
+      expect(states.map(([, s]) => s).slice(-2)).toEqual(['failed#4@1006', 'closed#0@1000'])
+      expect(platform.tasks).toHaveLength(5)
     })
   })
 
@@ -129,7 +129,8 @@ describe('connection pipeline (virtual time)', () => {
         scheduler.flush()
         const after = states.filter(([t]) => t >= 5).map(([, s]) => s)
         if (expected === 'failed') {
-          expect(after).toEqual([`failed#0@${code}`])
+          // Nothing between the failure and the app's close at the end.
+          expect(after).toEqual([`failed#0@${code}`, 'closed#0@1000'])
           expect(platform.tasks).toHaveLength(1)
         } else {
           // 1008 starts at the maximum delay (800); everything else at the first (100).
@@ -163,8 +164,8 @@ describe('connection pipeline (virtual time)', () => {
         const { platform, client } = setup(scheduler, { token: 'fixed', tokenIn: 'frame' })
         platform.scripts = [{ auth: 4001 }]
         client.frames$.subscribe()
+        scheduler.schedule(() => expect(client.state).toMatchObject({ status: 'failed', code: 4001 }), END_MS - 2)
         scheduler.flush()
-        expect(client.state).toMatchObject({ status: 'failed', code: 4001 })
         expect(platform.tasks).toHaveLength(1)
       })
     })

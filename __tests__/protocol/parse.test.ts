@@ -90,6 +90,22 @@ describe('parseServerFrame', () => {
     expect(parseServerFrame('{"msg_type":"error","code":1,"reason":"__proto__ constructor prototype"}').ok).toBe(true)
   })
 
+  it('refuses the forbidden keys spelt with JSON escapes too (issue 10, problem 9)', () => {
+    for (const data of [
+      '{"msg_type":"error","code":1,"reason":"x","\\u005f_proto__":{"polluted":true}}',
+      '{"msg_type":"error","code":1,"reason":"x","constructo\\u0072":{"prototype":1}}',
+      '{"msg_type":"ack","msg_id":"m","ok":true,"user":{"uid":"u","name":"n","role":"viewer","\\u0070rototype":1}}',
+      '{"msg_type":"error","code":1,"reason":"x","\\u005F\\u005Fproto\\u005F\\u005F":{}}',
+    ]) {
+      const r = parseServerFrame(data)
+      expect(r.ok).toBe(false)
+      if (!r.ok) expect(r.error.reason).toMatch(/forbidden key/)
+      expect(parseClientFrame(data).ok).toBe(false)
+    }
+    // An escape in a value is ordinary text.
+    expect(parseServerFrame('{"msg_type":"error","code":1,"reason":"caf\\u00e9"}')).toMatchObject({ ok: true, frame: { reason: 'café' } })
+  })
+
   it('never throws and never pollutes Object.prototype, whatever the input (property)', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.anything()), (input) => {

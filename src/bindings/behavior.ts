@@ -3,7 +3,7 @@ import type { ConnectionState } from '../connection/state'
 import type { Goods } from '../protocol/frames'
 import type { LiveRoom, LiveRoomOptions } from '../stores/liveRoom'
 import type { CommentItem } from '../stores/types'
-import { acquireLiveRoom, DEFAULT_SCOPE, releaseLiveRoom } from './injection'
+import { acquireLiveRoom, DEFAULT_SCOPE, type LiveRoomHandle, releaseLiveRoom } from './injection'
 import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
 
@@ -76,6 +76,7 @@ export interface RenderedComment {
 interface Live {
   roomId: string
   scope: string
+  handle: LiveRoomHandle
   room: LiveRoom
   batcher: SetDataBatcher
   fields: StoreBindingsManager
@@ -137,7 +138,8 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     if (self.__live?.roomId === roomId && self.__live.scope === scope) return
     stop(self)
     if (roomId === '') return
-    const room = acquireLiveRoom(roomId, options.room, scope)
+    const handle = acquireLiveRoom(roomId, options.room, scope)
+    const room = handle.room
     const batcher = new SetDataBatcher(self)
     const initial: Record<string, unknown> = { liveRoomId: roomId, commentDraft: '', commentError: '', ui: {} }
     batcher.merge(initial)
@@ -162,7 +164,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
         { fireImmediately: true },
       )
     }
-    self.__live = { roomId, scope, room, batcher, fields, disposeList }
+    self.__live = { roomId, scope, handle, room, batcher, fields, disposeList }
   }
 
   const stop = (self: Instance): void => {
@@ -172,7 +174,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     live.disposeList()
     live.fields.destroyStoreBindings()
     live.batcher.dispose()
-    releaseLiveRoom(live.roomId, live.scope)
+    releaseLiveRoom(live.handle)
   }
 
   const room = (self: Instance): LiveRoom | undefined => self.__live?.room

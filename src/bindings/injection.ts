@@ -5,7 +5,14 @@ import { createLiveRoom, type LiveRoom, type LiveRoomOptions } from '../stores/l
 export const DEFAULT_SCOPE = 'app'
 
 const clients = new Map<string, LiveClient>()
-const rooms = new Map<string, { scope: string; roomId: string; room: LiveRoom; refs: number }>()
+interface Entry {
+  scope: string
+  roomId: string
+  room: LiveRoom
+  refs: number
+}
+
+const rooms = new Map<string, Entry>()
 const key = (scope: string, roomId: string): string => `${scope}\u0000${roomId}`
 
 /**
@@ -40,28 +47,51 @@ export function getLiveClient(scope: string = DEFAULT_SCOPE): LiveClient {
   return client
 }
 
-/**
- * The stores of a room, shared: every page and component showing the same room gets the
- * same stores and one join. Pair each call with `releaseLiveRoom`.
- */
-export function acquireLiveRoom(roomId: string, options?: LiveRoomOptions, scope: string = DEFAULT_SCOPE): LiveRoom {
-  const entry = rooms.get(key(scope, roomId))
-  if (entry !== undefined) {
-    entry.refs++
-    return entry.room
-  }
-  const room = createLiveRoom(getLiveClient(scope), roomId, options)
-  rooms.set(key(scope, roomId), { scope, roomId, room, refs: 1 })
-  return room
+/** One use of a shared room, from `acquireLiveRoom`: give it back with `releaseLiveRoom`. */
+export interface LiveRoomHandle {
+  readonly roomId: string
+  readonly scope: string
+  /** The room's stores, shared with every other holder of the same room and scope. */
+  readonly room: LiveRoom
 }
 
-/** Lets go of a room taken with `acquireLiveRoom`; the last one out leaves the room. */
-export function releaseLiveRoom(roomId: string, scope: string = DEFAULT_SCOPE): void {
-  const entry = rooms.get(key(scope, roomId))
-  if (entry === undefined) return
+const entries = new WeakMap<LiveRoomHandle, { entry: Entry; released: boolean }>()
+
+/**
+ * The stores of a room, shared: every page and component showing the same room gets the
+ * same stores and one join. Returns a handle: pass it to `releaseLiveRoom` when done.
+ *
+ * @example
+ * const handle = acquireLiveRoom('r1')
+ * handle.room.roomStore.onlineNum
+ * releaseLiveRoom(handle)
+ */
+export function acquireLiveRoom(roomId: string, options?: LiveRoomOptions, scope: string = DEFAULT_SCOPE): LiveRoomHandle {
+  let entry = rooms.get(key(scope, roomId))
+  if (entry !== undefined) entry.refs++
+  else {
+    entry = { scope, roomId, room: createLiveRoom(getLiveClient(scope), roomId, options), refs: 1 }
+    rooms.set(key(scope, roomId), entry)
+  }
+  const handle: LiveRoomHandle = Object.freeze({ roomId, scope, room: entry.room })
+  entries.set(handle, { entry, released: false })
+  return handle
+}
+
+/**
+ * Gives back what `acquireLiveRoom` returned; the last holder out leaves the room. A handle
+ * counts once, and only against the room it was taken from: after `provideLiveClient` replaced
+ * the client, releasing an old page's handle leaves the new client's room alone.
+ */
+export function releaseLiveRoom(handle: LiveRoomHandle): void {
+  const held = entries.get(handle)
+  if (held === undefined || held.released) return
+  held.released = true
+  const { entry } = held
+  if (rooms.get(key(entry.scope, entry.roomId)) !== entry) return
   entry.refs--
   if (entry.refs > 0) return
-  rooms.delete(key(scope, roomId))
+  rooms.delete(key(entry.scope, entry.roomId))
   entry.room.dispose()
 }
 

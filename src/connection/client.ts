@@ -1,15 +1,15 @@
 import {
   asyncScheduler,
   BehaviorSubject,
+  catchError,
   defer,
   EMPTY,
   filter,
   finalize,
   from,
   map,
-  merge,
   NEVER,
-  type Observable,
+  Observable,
   of,
   race,
   retry,
@@ -24,15 +24,16 @@ import {
   throwError,
   timer,
 } from 'rxjs'
-import { closePolicy, CloseCode, ErrorCode } from '../protocol/codes'
+import { CloseCode, ErrorCode } from '../protocol/codes'
 import type { AckFrame, AuthUser, ClientCommand, RoomCommand, ServerFrame } from '../protocol/frames'
 import { isRoomEvent } from '../protocol/frames'
 import type { FrameError } from '../protocol/parse'
 import type { Platform } from '../platform/types'
 import { createWxPlatform, type WxLike } from '../platform/wx'
 import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff'
-import { CommandTooLargeError, SessionEnd } from './errors'
-import { type CommandResult, DEFAULT_OUTBOX, Outbox, type OutboxOptions } from './outbox'
+import { ClientClosedError, CommandTooLargeError, ConnectionFailedError, SessionEnd } from './errors'
+import { CALLBACK_FAILURE_CODE, canConnect, type LifecycleEvent, type Transition, transition } from './lifecycle'
+import { type CommandResult, DEFAULT_OUTBOX, Outbox, outboxKeyFor, type OutboxOptions } from './outbox'
 import { RoomRegistry, type RoomUpdate } from './rooms'
 import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
 import { createSession, type Link, type SessionEvent } from './session'
@@ -71,6 +72,12 @@ export interface LiveClientOptions {
   /** Source of randomness in [0, 1) for backoff jitter and msg ids. Default `Math.random`. */
   random?: () => number
   backoff?: Partial<BackoffOptions>
+  /**
+   * Delay before reconnect attempt `attempt` (1-based), replacing the jittered backoff, as
+   * phoenix's `reconnectAfterMs`: e.g. fixed steps `(n) => [3000, 10000, 450000][Math.min(n, 3) - 1]`.
+   * `slow` is true after a flooding close (1008): the server asked us to back off.
+   */
+  reconnectAfterMs?: (attempt: number, slow: boolean) => number
   /** Ping interval. Default: the server's `init.heartbeat_ms`, else 25000. */
   heartbeatMs?: number
   /** Pong deadline. Default: max(4 x RTO, 3000), at most 10000 (10000 before the first sample). */
@@ -113,6 +120,8 @@ export type LiveClientError =
   | { kind: 'bad_frame'; code: number; reason: string }
   | { kind: 'server_error'; code: number; reason: string }
   | { kind: 'storage'; reason: string }
+  /** A callback of the app's threw or rejected; the client retried with backoff. */
+  | { kind: 'callback'; callback: 'token' | 'url' | 'random' | 'reconnectAfterMs'; reason: string }
 
 /** A command as the caller gives it: the client adds `msg_id` when missing. */
 export type CommandInput = ClientCommand extends infer C
@@ -140,22 +149,38 @@ export interface LiveClient {
   readonly user: AuthUser | undefined
   /** Commands waiting for an ack (including those restored after a restart). */
   readonly pendingCommands: number
+  /** The commands waiting for an ack, oldest first. */
+  pending(): readonly ClientCommand[]
+  /**
+   * Commands an earlier run of the app left unacknowledged for this user and server, restored
+   * once the server has said who the user is; they are resent, and settle on `results$`.
+   */
+  readonly restored$: Observable<ClientCommand>
   /** Sends a command through the outbox; resolves with the server's ack. */
   send(command: CommandInput): Promise<AckFrame>
   /** One room's events with recovery: shared, joined while subscribed. */
   room(roomId: string): Observable<RoomUpdate>
   /** A fresh msg id, unique for this sender. */
   nextMsgId(): string
-  /** Closes with 1000 and stops for good. */
+  /** After `failed`: start over (attempts from 0). Does nothing in any other state. */
+  reconnect(): void
+  /** Closes with 1000 and stops for good: rooms complete, commands reject with `ClientClosedError`. */
   close(): void
 }
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 function tokenValue(source: TokenSource | undefined): Observable<string | undefined> {
   if (source === undefined || typeof source === 'string') return of(source)
   return defer(() => {
     const value = source()
     return typeof value === 'string' ? of(value) : from(value)
-  })
+  }).pipe(
+    map((value) => {
+      if (typeof value !== 'string' || value.length === 0) throw new TypeError(`it returned ${value === '' ? 'an empty string' : String(value)}, not a token`)
+      return value
+    }),
+  )
 }
 
 /**
@@ -176,7 +201,6 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   }
   const platform = options.platform ?? defaultPlatform()
   const scheduler = options.scheduler ?? asyncScheduler
-  const random = options.random ?? Math.random
   const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff }
   const ackTimeoutMs = options.ackTimeoutMs ?? 10000
   const backgroundCloseMs = options.backgroundCloseMs ?? 4000
@@ -200,6 +224,41 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   }
   const state = new ConnectionStateMachine()
   const errors$ = new Subject<LiveClientError>()
+  /** The app's callbacks, guarded: a throw is reported and replaced, never a dead client. */
+  const guarded = <T>(callback: 'random' | 'reconnectAfterMs', run: () => T, valid: (value: T) => boolean, fallback: () => T): T => {
+    try {
+      const value = run()
+      if (valid(value)) return value
+      errors$.next({ kind: 'callback', callback, reason: `returned ${String(value)}` })
+    } catch (error) {
+      errors$.next({ kind: 'callback', callback, reason: describe(error) })
+    }
+    return fallback()
+  }
+  const userRandom = options.random ?? Math.random
+  const random = (): number => guarded('random', userRandom, (r) => typeof r === 'number' && r >= 0 && r <= 1, () => 0.5)
+  const jittered = (attempt: number, slow: boolean): number =>
+    // Flooding closes (1008) start at the maximum: the server asked us to slow down.
+    slow ? Math.round(random() * backoff.maxMs) : backoffDelayMs(attempt, backoff, random)
+  const reconnectAfterMs = options.reconnectAfterMs
+  const delayMs = (attempt: number, slow: boolean): number =>
+    reconnectAfterMs === undefined
+      ? jittered(attempt, slow)
+      : guarded('reconnectAfterMs', () => reconnectAfterMs(attempt, slow), (ms) => typeof ms === 'number' && ms >= 0 && Number.isFinite(ms), () => jittered(attempt, slow))
+  const policy = {
+    maxAttempts: backoff.maxAttempts,
+    canRefreshToken: typeof options.token === 'function',
+    delayMs,
+  }
+  /** The one place the connection state changes. */
+  const dispatch = (event: LifecycleEvent): Transition => {
+    const next = transition(state.value, event, policy)
+    state.set(next.state)
+    return next
+  }
+  /** `client.reconnect()` after `failed`. */
+  const restart$ = new Subject<void>()
+  const restored$ = new Subject<ClientCommand>()
   const results$ = new Subject<CommandResult>()
   const rtt$ = new BehaviorSubject<RttEstimate | undefined>(undefined)
   const closed$ = new Subject<void>()
@@ -209,7 +268,6 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   let closed = false
   let link: Link | undefined
   let linkCount = 0
-  let attempt = 0
   /** Set when a connection ended without being asked to: the next open is a reconnect. */
   let reconnecting = false
   let user: AuthUser | undefined
@@ -225,8 +283,8 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     let url: string
     if (typeof urls === 'string') url = urls
     else if (typeof urls === 'function') {
-      url = urls({ attempt, previous: currentUrl, failed })
-      if (!isWsUrl(url)) throw new TypeError(`createLiveClient: the url function returned ${String(url)}, not a ws:// or wss:// URL`)
+      url = urls({ attempt: state.value.attempt, previous: currentUrl, failed })
+      if (!isWsUrl(url)) throw new TypeError(`it returned ${String(url)}, not a ws:// or wss:// URL`)
     } else {
       const list = urls as readonly string[]
       if (failed && currentUrl !== undefined) urlIndex = (urlIndex + 1) % list.length
@@ -251,6 +309,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       onResult: (result) => {
         if (result.error instanceof CommandTooLargeError) stats.commandsTooLarge++
         results$.next(result)
+      },
+      onPendingChange: (pending) => holdForCommands(pending),
+      onRestored: (commands) => {
+        for (const command of commands) restored$.next(command)
       },
       onStorageError: (error) => {
         stats.storageErrors++
@@ -279,15 +341,16 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   const handle = (event: SessionEvent): void => {
     switch (event.type) {
       case 'authenticating':
-        state.set({ status: 'authenticating', attempt })
+        dispatch({ type: 'authenticate' })
         return
       case 'open':
         if (reconnecting) stats.reconnects++
         reconnecting = false
-        attempt = 0
         rejectedToken = undefined
         user = event.user
-        state.set({ status: 'open', attempt: 0 })
+        dispatch({ type: 'open' })
+        // Only now is the user known: their outbox (and what an earlier run left in it) is theirs.
+        outbox.bindIdentity(outboxKeyFor(currentUrl ?? '', user?.uid ?? ''))
         setLink(event.link)
         return
       case 'frame': {
@@ -329,23 +392,41 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   /** One connection attempt: token, socket, session. Errors with SessionEnd when it ends. */
   const connectOnce = (): Observable<SessionEvent> =>
     defer(() => {
+      // Failed: nothing connects until the app asks again (a late subscriber included).
+      if (!canConnect(state.value)) return closed ? EMPTY : restart$.pipe(take(1), switchMap(connectOnce))
       if (!online$.value) return throwError(() => new SessionEnd(CloseCode.abnormal, 'offline', 'offline'))
       if (!visible$.value) return throwError(() => new SessionEnd(CloseCode.normal, 'app hidden', 'hidden'))
-      state.set({ status: 'connecting', attempt })
+      dispatch({ type: 'connect' })
       return closingSockets$.pipe(
         filter((n) => n === 0),
         take(1),
-        switchMap(() => tokenValue(options.token)),
+        switchMap(() =>
+          tokenValue(options.token).pipe(
+            catchError((error: unknown) => {
+              const reason = `token() failed: ${describe(error)}`
+              errors$.next({ kind: 'callback', callback: 'token', reason })
+              return throwError(() => new SessionEnd(CALLBACK_FAILURE_CODE, reason))
+            }),
+          ),
+        ),
         switchMap((value) => {
           if (value !== undefined && value === rejectedToken) {
             return throwError(() => new SessionEnd(ErrorCode.unauthorized, 'the token source returned the rejected token again'))
+          }
+          let url: string
+          try {
+            url = nextUrl()
+          } catch (error) {
+            const reason = `url() failed: ${describe(error)}`
+            errors$.next({ kind: 'callback', callback: 'url', reason })
+            return throwError(() => new SessionEnd(CALLBACK_FAILURE_CODE, reason))
           }
           token = value
           linkCount++
           return createSession({
             id: linkCount,
             platform,
-            url: nextUrl(),
+            url,
             token: value,
             tokenIn: options.tokenIn ?? 'header',
             scheduler,
@@ -377,43 +458,33 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       )
     })
 
-  /** Decides what follows the end of a connection: the retry policy of protocol.md. */
+  /** Carries out what the lifecycle decided after a connection ended (protocol.md's retry policy). */
   const afterEnd = (error: unknown): Observable<unknown> => {
     if (closed) return EMPTY
-    if (!(error instanceof SessionEnd)) return fail(ErrorCode.internal, String(error))
-    if (error.cause === 'offline' || !online$.value) {
-      state.set({ status: 'offline', attempt, code: CloseCode.abnormal, reason: 'offline' })
-      reconnecting = true
-      return online$.pipe(filter(Boolean), take(1), tap(() => (attempt = 0)))
-    }
-    if (error.cause === 'hidden' || !visible$.value) {
-      state.set({ status: 'idle', attempt, code: error.code, reason: 'app hidden' })
-      reconnecting = true
-      return visible$.pipe(filter(Boolean), take(1), tap(() => (attempt = 0)))
-    }
-    const policy = closePolicy(error.code)
-    if (policy === 'fail') return fail(error.code, error.reason)
-    // The server is fine when it only refused the token; otherwise try the next URL.
-    moveOn = policy !== 'refreshToken'
-    if (policy === 'refreshToken') {
-      if (typeof options.token !== 'function') return fail(error.code, 'token refused and no way to get a fresh one')
-      if (token !== undefined) rejectedToken = token
-    }
-    attempt++
-    if (attempt > backoff.maxAttempts) return fail(error.code, `gave up after ${backoff.maxAttempts} attempts: ${error.reason}`)
-    // Flooding closes (1008) start at the maximum: the server asked us to slow down.
-    const delayMs =
-      policy === 'reconnectSlow' ? Math.round(random() * backoff.maxMs) : backoffDelayMs(attempt, backoff, random)
-    state.set({ status: 'reconnecting', attempt, retryInMs: delayMs, code: error.code, reason: error.reason })
+    const end =
+      error instanceof SessionEnd
+        ? { code: error.code, reason: error.reason, cause: !online$.value ? ('offline' as const) : !visible$.value ? ('hidden' as const) : error.cause }
+        : { code: CALLBACK_FAILURE_CODE, reason: describe(error), cause: 'closed' as const }
+    const next = dispatch({ type: 'end', ...end })
+    if (next.refreshToken && token !== undefined) rejectedToken = token
+    moveOn = next.moveOn === true
+    if (next.dropLastCommand) outbox.dropLastSent()
     reconnecting = true
-    // App shown again: try at once rather than sit out the delay.
-    return race(timer(delayMs, scheduler), checkLink$.pipe(take(1)))
-  }
-
-  const fail = (code: number, reason: string): Observable<never> => {
-    state.set({ status: 'failed', attempt, code, reason })
-    outbox.close()
-    return EMPTY
+    switch (next.next) {
+      case 'waitOnline':
+        return online$.pipe(filter(Boolean), take(1))
+      case 'waitVisible':
+        return visible$.pipe(filter(Boolean), take(1))
+      case 'retry':
+        // App shown again: try at once rather than sit out the delay.
+        return race(timer(next.state.retryInMs ?? 0, scheduler), checkLink$.pipe(take(1)))
+      default: {
+        // Failed: every waiting command settles now; the connection waits for `reconnect()`.
+        const failed = next.state
+        outbox.fail(() => new ConnectionFailedError(failed.code ?? 0, failed.reason ?? ''))
+        return restart$.pipe(take(1))
+      }
+    }
   }
 
   const connection$ = defer(connectOnce).pipe(
@@ -422,7 +493,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     takeUntil(closed$),
     // The whole retrying connection is gone: the last subscriber left and the linger ran out.
     finalize(() => {
-      if (!closed) state.set({ status: 'idle', attempt: 0 })
+      if (!closed) dispatch({ type: 'release' })
     }),
     share({
       resetOnError: true,
@@ -436,33 +507,50 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     map((e) => e.frame),
   )
 
-  const roomStreams = new Map<string, Observable<RoomUpdate>>()
+  /**
+   * Rooms in use: one channel and one hold on the connection each, however many subscribers.
+   * The last subscriber out leaves the room and lets go of the connection.
+   */
+  const roomUses = new Map<string, { subscribers: number; connection: Subscription }>()
   const room = (roomId: string): Observable<RoomUpdate> => {
     if (typeof roomId !== 'string' || roomId.length === 0) throw new TypeError('room(roomId): roomId must be a non-empty string')
-    let stream = roomStreams.get(roomId)
-    if (stream === undefined) {
-      stream = defer(() => {
-        const updates$ = rooms.add(roomId)
-        let connection: Subscription | undefined
-        return merge(
-          updates$,
-          defer(() => {
-            connection = connection$.subscribe()
-            return EMPTY
-          }),
-        ).pipe(
-          tap({
-            finalize: () => {
-              roomStreams.delete(roomId)
-              rooms.remove(roomId)
-              connection?.unsubscribe()
-            },
-          }),
-        )
-      }).pipe(share({ resetOnRefCountZero: true }))
-      roomStreams.set(roomId, stream)
+    return new Observable<RoomUpdate>((subscriber) => {
+      // Closed is final: nothing joins, nothing connects.
+      if (closed) {
+        subscriber.complete()
+        return undefined
+      }
+      let use = roomUses.get(roomId)
+      if (use === undefined) {
+        rooms.add(roomId)
+        use = { subscribers: 0, connection: connection$.subscribe() }
+        roomUses.set(roomId, use)
+      }
+      const held = use
+      held.subscribers++
+      // A late subscriber starts from the room's current state, then follows it live.
+      for (const update of rooms.replay(roomId)) subscriber.next(update)
+      const live = rooms.updates(roomId)?.subscribe(subscriber)
+      return () => {
+        live?.unsubscribe()
+        held.subscribers--
+        if (held.subscribers > 0 || roomUses.get(roomId) !== held) return
+        roomUses.delete(roomId)
+        rooms.remove(roomId)
+        held.connection.unsubscribe()
+      }
+    })
+  }
+
+  /** Commands waiting for an ack hold the connection too: a send with no room open connects. */
+  let commandHold: Subscription | undefined
+  const holdForCommands = (pending: number): void => {
+    if (pending > 0 && commandHold === undefined && !closed) commandHold = connection$.subscribe()
+    else if (pending === 0 && commandHold !== undefined) {
+      const hold = commandHold
+      commandHold = undefined
+      hold.unsubscribe()
     }
-    return stream
   }
 
   // Platform signals: network and app lifecycle.
@@ -509,8 +597,12 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     get pendingCommands() {
       return outbox.size
     },
+    pending: () => outbox.commands(),
+    restored$: restored$.asObservable(),
     send(input) {
-      if (closed) return Promise.reject(new Error('send: the client is closed'))
+      if (closed) return Promise.reject(new ClientClosedError(input?.msg_id ?? ''))
+      const current = state.value
+      if (current.status === 'failed') return Promise.reject(new ConnectionFailedError(current.code ?? 0, current.reason ?? ''))
       const type = (input as { msg_type?: unknown })?.msg_type
       if (type === 'auth' || type === 'join' || type === 'leave' || type === 'ping') {
         throw new TypeError(`send: "${String(type)}" is managed by the client; use client.room(roomId) to join and leave`)
@@ -524,17 +616,29 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     },
     room,
     nextMsgId,
+    reconnect() {
+      if (state.value.status !== 'failed') return
+      dispatch({ type: 'restart' })
+      restart$.next()
+    },
     close() {
       if (closed) return
       closed = true
-      state.set({ status: 'closed', attempt: 0, code: CloseCode.normal, reason: 'closed by the client' })
+      dispatch({ type: 'close' })
       // Room streams complete first: closing is not a `left` to recover from.
       rooms.dispose()
+      roomUses.clear()
       closed$.next()
       closed$.complete()
       outbox.close()
+      commandHold = undefined
       for (const unsubscribe of unsubscribes) unsubscribe()
       state.complete()
+      errors$.complete()
+      results$.complete()
+      rtt$.complete()
+      restart$.complete()
+      restored$.complete()
     },
   }
 }

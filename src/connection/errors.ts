@@ -57,6 +57,20 @@ export class ClientClosedError extends Error {
 }
 
 /**
+ * The client is `failed` (a close that means stop, or too many failed attempts): the command
+ * was not sent, or its wait ended. `client.reconnect()` starts over.
+ */
+export class ConnectionFailedError extends Error {
+  override readonly name = 'ConnectionFailedError'
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(`the connection failed (${code}${reason ? ` ${reason}` : ''}): command not delivered`)
+  }
+}
+
+/**
  * How one connection ended, as the retry policy sees it. Internal to the pipeline:
  * it carries the close code the policy table is keyed on.
  */

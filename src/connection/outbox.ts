@@ -9,8 +9,14 @@ import type { Link } from './session'
 export interface OutboxOptions {
   /** Most commands waiting for an ack at once. Default 500. */
   max: number
-  /** Storage key the outbox is persisted under, or false for memory only. Default 'live-outbox'. */
-  storageKey: string | false
+  /**
+   * Where the outbox is persisted: a key of the app's choosing (a scope: one per account or
+   * role), or false for memory only. Default: one key per server and user,
+   * `live-outbox:<host>:<uid>`, known once the server has authenticated the user; commands
+   * sent before that are kept in memory until then. So two clients of different users in one
+   * app never touch each other's commands, and after a restart each resends only its own.
+   */
+  storageKey?: string | false
   /**
    * Persisted commands older than this are not resent after an app restart: the server
    * only promises to remember `msg_id`s for 10 minutes, so an older resend could apply twice.
@@ -18,7 +24,13 @@ export interface OutboxOptions {
   maxAgeMs: number
 }
 
-export const DEFAULT_OUTBOX: OutboxOptions = { max: 500, storageKey: 'live-outbox', maxAgeMs: 10 * 60 * 1000 }
+export const DEFAULT_OUTBOX: OutboxOptions = { max: 500, maxAgeMs: 10 * 60 * 1000 }
+
+/** The default storage key of a user's outbox on a server. */
+export function outboxKeyFor(url: string, uid: string): string {
+  const host = /^wss?:\/\/([^/?#]+)/.exec(url)?.[1] ?? url
+  return `live-outbox:${host}:${uid}`
+}
 
 /** Ack timeouts one command may meet (each followed by a resend) before its promise is rejected. */
 export const MAX_ACK_TIMEOUTS = 3
@@ -56,6 +68,10 @@ export interface OutboxHooks {
   onStorageError(error: unknown): void
   /** Every settled command, synchronously, before its promise settles. */
   onResult(result: CommandResult): void
+  /** The number of waiting commands changed (they hold the connection while there are any). */
+  onPendingChange(pending: number): void
+  /** Commands of this identity restored from storage after the outbox was bound to it. */
+  onRestored(commands: ClientCommand[]): void
 }
 
 /**
@@ -67,6 +83,10 @@ export interface OutboxHooks {
 export class Outbox {
   private entries: Entry[] = []
   private link: Link | undefined
+  /** The storage key in use: the app's, or the identity's once known. */
+  private key: string | false | undefined
+  /** The command sent last: the one a 1009 close is about. */
+  private lastSent: { entry: Entry; link: Link } | undefined
   /** The last server's frame limit (before any server spoke, the protocol's default). */
   private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES
   /** Commands restored from storage that were too old to resend. */
@@ -76,7 +96,28 @@ export class Outbox {
     private readonly options: OutboxOptions,
     private readonly hooks: OutboxHooks,
   ) {
-    this.restore()
+    this.key = options.storageKey
+    if (this.key !== undefined) this.restore()
+  }
+
+  /**
+   * The server authenticated `key`'s user (default keys only): commands queued before now are
+   * persisted under it, and what an earlier run left there is restored and announced.
+   */
+  bindIdentity(key: string): void {
+    if (this.options.storageKey !== undefined || this.key === key) return
+    this.key = key
+    const restored = this.restore()
+    this.persist()
+    if (restored.length > 0) {
+      this.hooks.onRestored(restored)
+      this.hooks.onPendingChange(this.entries.length)
+    }
+  }
+
+  /** The commands waiting for an ack, oldest first. */
+  commands(): ClientCommand[] {
+    return this.entries.map((e) => e.command)
   }
 
   get size(): number {
@@ -106,6 +147,7 @@ export class Outbox {
         reject,
       })
       this.persist()
+      this.hooks.onPendingChange(this.entries.length)
       this.pump()
     })
   }
@@ -123,7 +165,13 @@ export class Outbox {
     const link = this.link
     if (link === undefined) return
     for (const entry of this.entries.slice()) {
-      if (entry.sentOn === link.id || !this.hooks.canSend(entry.command, link)) continue
+      if (entry.sentOn === link.id) continue
+      if (!this.hooks.canSend(entry.command, link)) {
+        // Waiting for its room on an open link counts against its deadline, as a sent command's
+        // wait for the ack does: a command for a room nobody joins settles (AckTimeoutError).
+        if (entry.timer === undefined && !link.plain) this.startTimer(entry, link)
+        continue
+      }
       // This server takes less than the one the command was queued for (or than the default
       // it was restored under): drop it, or the 1009 close and the resend after it repeat forever.
       const bytes = frameBytes(entry.command)
@@ -134,6 +182,7 @@ export class Outbox {
         continue
       }
       entry.sentOn = link.id
+      this.lastSent = { entry, link }
       // The deadline starts before the send: a peer may ack within it.
       if (!link.plain) this.startTimer(entry, link)
       link.send(entry.command, (accepted) => {
@@ -153,6 +202,33 @@ export class Outbox {
     if (entry === undefined) return false
     this.settle(entry, ack)
     return true
+  }
+
+  /**
+   * The server closed with 1009 (a frame over its limit): the command sent last caused it.
+   * It is dropped and rejected, not resent, or every reconnect would end the same way.
+   */
+  dropLastSent(): void {
+    const last = this.lastSent
+    this.lastSent = undefined
+    if (last === undefined || !this.entries.includes(last.entry)) return
+    this.remove(last.entry)
+    const error = this.refuseTooLarge(last.entry.command, frameBytes(last.entry.command), last.link.maxFrameBytes)
+    last.entry.reject?.(error)
+  }
+
+  /** The client failed: every waiting command is rejected with `error()` and dropped. */
+  fail(error: () => Error): void {
+    const entries = this.entries
+    this.entries = []
+    this.persist()
+    for (const entry of entries) {
+      this.stopTimer(entry)
+      const reason = error()
+      this.hooks.onResult({ msgId: entry.command.msg_id, error: reason })
+      entry.reject?.(reason)
+    }
+    if (entries.length > 0) this.hooks.onPendingChange(0)
   }
 
   /** Rejects every waiting promise; the commands stay persisted for the next start. */
@@ -179,15 +255,14 @@ export class Outbox {
     if (index === -1) return
     this.entries.splice(index, 1)
     this.stopTimer(entry)
+    if (this.lastSent?.entry === entry) this.lastSent = undefined
     this.persist()
+    this.hooks.onPendingChange(this.entries.length)
   }
 
   private settle(entry: Entry, ack: AckFrame): void {
-    const index = this.entries.indexOf(entry)
-    if (index === -1) return
-    this.entries.splice(index, 1)
-    this.stopTimer(entry)
-    this.persist()
+    if (!this.entries.includes(entry)) return
+    this.remove(entry)
     this.hooks.onResult({ msgId: ack.msg_id, ack })
     if (ack.ok) entry.resolve?.(ack)
     else entry.reject?.(new CommandRejectedError(ack.msg_id, ack.code ?? 0, ack.reason ?? '', ack))
@@ -200,9 +275,7 @@ export class Outbox {
       this.hooks.onAckTimeout()
       entry.timeouts++
       if (entry.timeouts >= MAX_ACK_TIMEOUTS) {
-        const index = this.entries.indexOf(entry)
-        if (index !== -1) this.entries.splice(index, 1)
-        this.persist()
+        this.remove(entry)
         const error = new AckTimeoutError(entry.command.msg_id, entry.timeouts)
         this.hooks.onResult({ msgId: entry.command.msg_id, error })
         entry.reject?.(error)
@@ -220,8 +293,8 @@ export class Outbox {
   }
 
   private persist(): void {
-    const key = this.options.storageKey
-    if (key === false) return
+    const key = this.key
+    if (key === false || key === undefined) return
     try {
       if (this.entries.length === 0) this.hooks.platform.removeStorageSync(key)
       else {
@@ -234,27 +307,34 @@ export class Outbox {
     }
   }
 
-  private restore(): void {
-    const key = this.options.storageKey
-    if (key === false) return
+  /** Adds what storage holds under the current key (oldest first, before newer commands). */
+  private restore(): ClientCommand[] {
+    const key = this.key
+    if (key === false || key === undefined) return []
     let stored: unknown
     try {
       stored = this.hooks.platform.getStorageSync(key)
     } catch (error) {
       this.hooks.onStorageError(error)
-      return
+      return []
     }
-    if (!Array.isArray(stored)) return
+    if (!Array.isArray(stored)) return []
     const now = this.hooks.platform.now()
+    const known = new Set(this.entries.map((e) => e.command.msg_id))
+    const restored: Entry[] = []
+    let expired = 0
     for (const item of stored.slice(0, this.options.max)) {
-      if (!isPersistedEntry(item)) continue
+      if (!isPersistedEntry(item) || known.has(item.command.msg_id)) continue
       if (now - item.createdAt > this.options.maxAgeMs) {
-        this.expired++
+        expired++
         continue
       }
-      this.entries.push({ command: item.command, createdAt: item.createdAt, sentOn: undefined, timeouts: 0, timer: undefined })
+      restored.push({ command: item.command, createdAt: item.createdAt, sentOn: undefined, timeouts: 0, timer: undefined })
     }
-    if (this.expired > 0) this.persist()
+    this.entries = [...restored, ...this.entries].slice(0, this.options.max)
+    this.expired += expired
+    if (expired > 0) this.persist()
+    return restored.map((e) => e.command)
   }
 }
 

@@ -44,6 +44,13 @@ class RoomChannel {
   recoverUntil = 0
   /** Joins refused in a row with a code worth retrying. */
   refusals = 0
+  /**
+   * What a subscriber arriving now must see to have the room's state: the last `joined`, the
+   * last snapshot and every update since. Past the registry's replay limit it is `undefined`:
+   * a late subscriber then gets a fresh snapshot instead (everyone does; a snapshot replaces).
+   */
+  record: RoomUpdate[] | undefined = []
+  lastJoined: RoomUpdate | undefined
 
   constructor(readonly roomId: string) {}
 }
@@ -57,7 +64,40 @@ export class RoomRegistry {
   private readonly channels = new Map<string, RoomChannel>()
   private link: Link | undefined
 
-  constructor(private readonly hooks: RoomHooks) {}
+  constructor(
+    private readonly hooks: RoomHooks,
+    /** Updates kept for a late subscriber (the server's history is 1,000 events by default). */
+    private readonly replayLimit = 1000,
+  ) {}
+
+  /**
+   * What a new subscriber of `roomId` replays before live updates: the room's current state.
+   * When too much happened since the last snapshot to replay, asks the server for a fresh one
+   * (on the open link) and replays what is known of the join.
+   */
+  replay(roomId: string): RoomUpdate[] {
+    const channel = this.channels.get(roomId)
+    if (channel === undefined) return []
+    if (channel.record !== undefined) return channel.record.slice()
+    if (this.link !== undefined && channel.phase === 'synced' && !this.link.plain) this.join(channel, this.link, true)
+    return []
+  }
+
+  private emit(channel: RoomChannel, update: RoomUpdate): void {
+    if (update.type === 'snapshot' || (update.type === 'joined' && !update.recovered && channel.record === undefined)) {
+      const joined = update.type === 'snapshot' ? channel.lastJoined : undefined
+      channel.record = joined === undefined ? [update] : [joined, update]
+    } else if (channel.record !== undefined) {
+      channel.record.push(update)
+      if (channel.record.length > this.replayLimit) {
+        // Plain peers have no snapshot to start from: keep the newest.
+        if (this.link?.plain === true) channel.record.splice(0, channel.record.length - this.replayLimit)
+        else channel.record = undefined
+      }
+    }
+    if (update.type === 'joined') channel.lastJoined = update
+    channel.updates$.next(update)
+  }
 
   /** Starts tracking a room and joins it if a link is open. */
   add(roomId: string): Subject<RoomUpdate> {
@@ -68,6 +108,11 @@ export class RoomRegistry {
       if (this.link !== undefined) this.join(channel, this.link)
     }
     return channel.updates$
+  }
+
+  /** The live updates of a tracked room. */
+  updates(roomId: string): Subject<RoomUpdate> | undefined {
+    return this.channels.get(roomId)?.updates$
   }
 
   /** Stops tracking a room; leaves it if it is joined. */
@@ -106,7 +151,7 @@ export class RoomRegistry {
       channel.joinedOn = undefined
       channel.joinMsgId = undefined
       if (link === undefined) {
-        if (channel.phase !== 'idle') channel.updates$.next({ type: 'left', roomId: channel.roomId })
+        if (channel.phase !== 'idle') this.emit(channel, { type: 'left', roomId: channel.roomId })
         channel.phase = 'idle'
       } else {
         this.join(channel, link)
@@ -123,7 +168,7 @@ export class RoomRegistry {
       if (!ack.ok) {
         channel.phase = 'idle'
         const code = ack.code ?? 0
-        channel.updates$.next({ type: 'error', roomId: channel.roomId, code, reason: ack.reason ?? '' })
+        this.emit(channel, { type: 'error', roomId: channel.roomId, code, reason: ack.reason ?? '' })
         // Unavailable or rate limited: the server may take the join later; try again on this link.
         const link = this.link
         if ((code === ErrorCode.internal || code === ErrorCode.rateLimited) && link !== undefined) {
@@ -151,7 +196,7 @@ export class RoomRegistry {
       channel.phase = 'synced'
       channel.joinTimer?.unsubscribe()
     }
-    channel.updates$.next({ type: 'snapshot', roomId: channel.roomId, snapshot })
+    this.emit(channel, { type: 'snapshot', roomId: channel.roomId, snapshot })
   }
 
   handleEvent(event: RoomEvent): void {
@@ -160,7 +205,7 @@ export class RoomRegistry {
     const seq = event.seq
     // Plain-protocol peers send no seq: arrival order is all there is.
     if (seq === undefined) {
-      channel.updates$.next({ type: 'event', roomId: channel.roomId, event, recovered: false })
+      this.emit(channel, { type: 'event', roomId: channel.roomId, event, recovered: false })
       return
     }
     // Before the snapshot (or before any join) the snapshot on its way covers the event.
@@ -182,7 +227,7 @@ export class RoomRegistry {
       return
     }
     channel.lastSeq = seq
-    channel.updates$.next({ type: 'event', roomId: channel.roomId, event, recovered: seq <= channel.recoverUntil })
+    this.emit(channel, { type: 'event', roomId: channel.roomId, event, recovered: seq <= channel.recoverUntil })
   }
 
   private joined(channel: RoomChannel, recovered: boolean, epoch: string | undefined, head: number | undefined): void {
@@ -204,16 +249,16 @@ export class RoomRegistry {
         if (this.link === link && channel.phase === 'awaitSnapshot') this.join(channel, link)
       })
     }
-    channel.updates$.next({ type: 'joined', roomId: channel.roomId, epoch, seq: head, recovered })
+    this.emit(channel, { type: 'joined', roomId: channel.roomId, epoch, seq: head, recovered })
     this.hooks.onJoined(channel.roomId)
   }
 
-  private join(channel: RoomChannel, link: Link): void {
+  private join(channel: RoomChannel, link: Link, fresh = false): void {
     channel.phase = 'joining'
     channel.joinTimer?.unsubscribe()
     const msgId = this.hooks.nextMsgId()
     channel.joinMsgId = msgId
-    const resume = !link.plain && channel.lastSeq !== undefined && channel.epoch !== undefined
+    const resume = !fresh && !link.plain && channel.lastSeq !== undefined && channel.epoch !== undefined
     // The deadline starts before the send: an ack may come back within it.
     if (!link.plain) {
       channel.joinTimer = timer(this.hooks.ackTimeoutMs, this.hooks.scheduler).subscribe(() => {

@@ -32,7 +32,7 @@ function sameState(a: ConnectionState, b: ConnectionState): boolean {
   )
 }
 
-/** The one place connection state changes: `set` emits only on a real change. */
+/** The connection state as an observable value: `set` emits only on a real change. */
 export class ConnectionStateMachine {
   private readonly subject = new BehaviorSubject<ConnectionState>({ status: 'idle', attempt: 0 })
   readonly state$: Observable<ConnectionState> = this.subject.asObservable()
@@ -41,10 +41,9 @@ export class ConnectionStateMachine {
     return this.subject.value
   }
 
+  /** Emits `next` if it differs; which states may follow which is `transition`'s (lifecycle.ts). */
   set(next: ConnectionState): void {
     const current = this.subject.value
-    // `closed` and `failed` are final.
-    if (current.status === 'closed' || current.status === 'failed') return
     if (sameState(current, next)) return
     this.subject.next(next)
   }

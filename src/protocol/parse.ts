@@ -143,9 +143,10 @@ function decode(data: unknown, maxBytes: number): Decoded {
   let forbidden: string | null = null
   let value: unknown
   try {
-    // The reviver only runs when a forbidden name appears somewhere in the text: the common
-    // case stays on the fast path of a plain JSON.parse.
-    const suspicious = data.includes('__proto__') || data.includes('constructor') || data.includes('prototype')
+    // The reviver only runs when a forbidden name appears somewhere in the text, or could
+    // (a \u escape spells "\u005f_proto__" without the plain name): the common case stays on
+    // the fast path of a plain JSON.parse. The reviver sees keys decoded.
+    const suspicious = data.includes('\\u') || data.includes('__proto__') || data.includes('constructor') || data.includes('prototype')
     value = suspicious
       ? JSON.parse(data, function (key: string, v: unknown) {
           if (FORBIDDEN_KEYS.has(key)) forbidden = key
