@@ -9,7 +9,7 @@ const config: Config = {
     // The sample mini-program imports the library by its package name, as users do.
     '^miniprogram-live-store$': '<rootDir>/src/index.ts',
     // The server package imports the client's sub-entries by name; tests run them from source.
-    '^miniprogram-live-store/(protocol|platform)$': '<rootDir>/src/$1/index.ts',
+    '^miniprogram-live-store/(protocol|platform|testing)$': '<rootDir>/src/$1/index.ts',
     // Development build of MobX: keeps its warnings on in tests (STACK.md #7).
     '^mobx-miniprogram$': '<rootDir>/node_modules/mobx-miniprogram/dist/mobx.cjs.development.js',
   },

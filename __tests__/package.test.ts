@@ -72,7 +72,7 @@ describe('package entries', () => {
     type Manifest = { name: string; exports: Record<string, unknown>; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; bin?: Record<string, string>; miniprogram?: string; files?: string[] }
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Manifest
     expect(pkg.name).toBe('miniprogram-live-store')
-    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json', './platform', './protocol'])
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json', './platform', './protocol', './testing'])
     // What a mini-program installs runs inside a mini-program: no run-time dependency at all
     // (rxjs is bundled into miniprogram_dist/; the Node build takes it, and the MobX pair, as peers).
     expect(pkg.dependencies ?? {}).toEqual({})

@@ -12,7 +12,7 @@ import { createLiveRoom } from '../src/stores/liveRoom'
 import { createNodePlatform } from '../server/node/platform'
 import { createServer } from '../server/server'
 import { signToken } from '../server/token'
-import { FakePlatform } from '../__tests__/helpers/fakePlatform'
+import { FakePlatform } from '../src/testing'
 import { eventStream } from './pageCost'
 import { type FanoutResult, heapUsed } from './fanout'
 

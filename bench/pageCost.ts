@@ -11,7 +11,7 @@ import { action, observable } from 'mobx-miniprogram'
 import { createLiveClient } from '../src/connection/client'
 import { provideLiveClient } from '../src/bindings/injection'
 import { utf8ByteLength } from '../src/protocol/utf8'
-import { FakePlatform } from '../__tests__/helpers/fakePlatform'
+import { FakePlatform } from '../src/testing'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const simulate = require('miniprogram-simulate') as typeof import('miniprogram-simulate')

@@ -13,6 +13,7 @@ const entries = {
   'miniprogram-live-store': 'src/index.ts',
   'miniprogram-live-store/protocol': 'src/protocol/index.ts',
   'miniprogram-live-store/platform': 'src/platform/index.ts',
+  'miniprogram-live-store/testing': 'src/testing/index.ts',
 }
 const resolve = Module._resolveFilename
 Module._resolveFilename = function (request, ...rest) {

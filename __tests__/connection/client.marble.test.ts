@@ -2,7 +2,7 @@ import { filter, map } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { createLiveClient, type LiveClientOptions } from '../../src/connection/client'
 import type { ConnectionState } from '../../src/connection/state'
-import { FakePlatform } from '../helpers/fakePlatform'
+import { FakePlatform } from '../../src/testing'
 
 function makeScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected))

@@ -138,6 +138,25 @@ describe('client over real sockets, against the reference server', () => {
     console.log(`[real-socket] oversized report: sockets opened ${platform.sockets.length}, caller got ${String(error)}`)
   })
 
+  it('retries with backoff when token() rejects, and reports it on errors$ (issue 10, problem 5)', async () => {
+    let calls = 0
+    client = clientFor(server, platform, {
+      token: () => {
+        calls++
+        return calls === 1 ? Promise.reject(new Error('login service down')) : Promise.resolve(tokenFor('viewer'))
+      },
+    })
+    const errors: string[] = []
+    client.errors$.subscribe((e) => errors.push(`${e.kind}:${'callback' in e ? e.callback : ''}:${e.reason}`))
+    const statuses: string[] = []
+    client.state$.subscribe((s) => statuses.push(s.status))
+    client.room('r1').subscribe()
+    await until(() => client!.state.status === 'open', 'open after the token came back')
+    expect(errors).toEqual(['callback:token:token() failed: login service down'])
+    expect(statuses).not.toContain('failed')
+    expect(calls).toBe(2)
+  })
+
   it('drops a queued command that the next server takes as too large instead of resending it forever', async () => {
     // Queued while the client knew no smaller limit; this server announces 8 KiB in `init`.
     const small = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-rs-')), maxFrameBytes: 8 * 1024 })

@@ -4,7 +4,7 @@ import { TestScheduler } from 'rxjs/testing'
 import { createLiveClient } from '../../src/connection/client'
 import type { RoomEvent } from '../../src/protocol/frames'
 import { createLiveRoom } from '../../src/stores/liveRoom'
-import { FakePlatform, type FakeTask } from '../helpers/fakePlatform'
+import { FakePlatform, type FakeTask } from '../../src/testing'
 
 const END_MS = 20000
 

@@ -39,6 +39,10 @@ export const DEFAULT_ROOM_FIELDS: Readonly<Record<string, FieldReader>> = {
   },
   goods: (r) => r.shelfStore.goods,
   currentGoods: (r) => r.shelfStore.current,
+  /** `{ [goods_id]: { status, reason? } }`: the last purchase of each goods. */
+  buys: (r) => r.shelfStore.buys,
+  /** Why the last follow failed, or null (the Follow button is back to unfollowed). */
+  subscribeError: (r) => r.roomStore.subscribeError,
 }
 
 export interface LiveRoomBehaviorOptions {

@@ -528,9 +528,12 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       }
       const held = use
       held.subscribers++
-      // A late subscriber starts from the room's current state, then follows it live.
-      for (const update of rooms.replay(roomId)) subscriber.next(update)
+      // A late subscriber starts from the room's current state, then follows it live; when
+      // too much happened to replay, from a fresh snapshot (asked for once it listens).
+      const replay = rooms.replay(roomId)
+      for (const update of replay ?? []) subscriber.next(update)
       const live = rooms.updates(roomId)?.subscribe(subscriber)
+      if (replay === undefined) rooms.refresh(roomId)
       return () => {
         live?.unsubscribe()
         held.subscribers--

@@ -72,15 +72,17 @@ export class RoomRegistry {
 
   /**
    * What a new subscriber of `roomId` replays before live updates: the room's current state.
-   * When too much happened since the last snapshot to replay, asks the server for a fresh one
-   * (on the open link) and replays what is known of the join.
+   * `undefined` when too much happened since the last snapshot to replay: then `refresh`.
    */
-  replay(roomId: string): RoomUpdate[] {
+  replay(roomId: string): RoomUpdate[] | undefined {
+    const record = this.channels.get(roomId)?.record
+    return record === undefined ? undefined : record.slice()
+  }
+
+  /** Asks the server for a fresh snapshot of a synced room (every subscriber gets it: it replaces). */
+  refresh(roomId: string): void {
     const channel = this.channels.get(roomId)
-    if (channel === undefined) return []
-    if (channel.record !== undefined) return channel.record.slice()
-    if (this.link !== undefined && channel.phase === 'synced' && !this.link.plain) this.join(channel, this.link, true)
-    return []
+    if (channel !== undefined && this.link !== undefined && channel.phase === 'synced' && !this.link.plain) this.join(channel, this.link, true)
   }
 
   private emit(channel: RoomChannel, update: RoomUpdate): void {

@@ -1,6 +1,6 @@
 import { action, makeObservable, observable } from 'mobx-miniprogram'
 import type { LiveClient } from '../connection/client'
-import type { AckFrame, MessageEvent } from '../protocol/frames'
+import type { AckFrame, ClientCommand, MessageEvent } from '../protocol/frames'
 import { normalizeContent } from '../protocol/parse'
 import type { CommentItem, CommentStats } from './types'
 
@@ -38,7 +38,7 @@ export class CommentStore {
   readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0 }
 
   constructor(private readonly deps: CommentStoreDeps) {
-    makeObservable<CommentStore, 'append' | 'replace' | 'settle' | 'drop'>(this, {
+    makeObservable<CommentStore, 'append' | 'replace' | 'settle' | 'drop' | 'restore'>(this, {
       comments: observable.ref,
       generation: observable,
       stats: observable,
@@ -47,7 +47,20 @@ export class CommentStore {
       replace: action,
       settle: action,
       drop: action,
+      restore: action,
     })
+  }
+
+  /**
+   * @internal Own comments still waiting for an ack (sent before an app restart and restored
+   * from storage, or sent by another store of the same client): shown as `pending`.
+   */
+  restore(commands: readonly ClientCommand[]): void {
+    const me = this.deps.client.user
+    for (const command of commands) {
+      if (command.msg_type !== 'message' || command.room_id !== this.deps.roomId || this.byId(command.msg_id) !== undefined) continue
+      this.push({ id: command.msg_id, uid: me?.uid ?? '', name: me?.name ?? '', content: command.content, ts: this.deps.now(), status: 'pending', own: true })
+    }
   }
 
   /**

@@ -183,8 +183,10 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
     runInAction(() => apply(batch))
   }
 
+  commentStore.restore(client.pending())
   const subscriptions: Subscription[] = [
     client.room(roomId).subscribe((update) => enqueue(update)),
+    client.restored$.subscribe((command) => commentStore.restore([command])),
     client.state$.subscribe((state) => runInAction(() => (roomStore.connection = state))),
     client.results$.subscribe(({ msgId, ack, error }) => enqueue({ type: 'ack', msgId, result: { ack, error } })),
   ]

@@ -2,6 +2,7 @@ import { type SchedulerLike, type Subscription, timer } from 'rxjs'
 import { action, makeObservable, observable } from 'mobx-miniprogram'
 import type { LiveClient } from '../connection/client'
 import type { ConnectionState } from '../connection/state'
+import { reasonOf } from './reason'
 import type { AckFrame, UserRef } from '../protocol/frames'
 import type { Notice } from './types'
 
@@ -36,6 +37,8 @@ export class RoomStore {
   notices: Notice[] = []
   /** Why the server refused the join, if it did. */
   error: { code: number; reason: string } | null = null
+  /** Why the last follow failed (refused, timed out, client closed), or null. */
+  subscribeError: string | null = null
 
   /** Taps not yet sent; shown in `likeNum` already. */
   private pendingLikes = 0
@@ -59,6 +62,7 @@ export class RoomStore {
       connection: observable.ref,
       notices: observable.ref,
       error: observable.ref,
+      subscribeError: observable,
       like: action,
       subscribe: action,
       setServerLikes: action,
@@ -77,10 +81,22 @@ export class RoomStore {
     this.likeTimer = timer(wait, this.deps.scheduler).subscribe(() => this.flushLikes())
   }
 
-  /** Follows the anchor. */
+  /**
+   * Follows the anchor: `subscribed` at once; if the server refuses (or the command never
+   * gets through) it goes back to false and `subscribeError` says why. The promise rejects too.
+   */
   subscribe(): Promise<AckFrame> {
+    const wasSubscribed = this.subscribed
     this.subscribed = true
-    return this.deps.client.send({ msg_type: 'subscribe', room_id: this.roomId })
+    this.subscribeError = null
+    const sent = this.deps.client.send({ msg_type: 'subscribe', room_id: this.roomId })
+    sent.catch(
+      action((error: unknown) => {
+        this.subscribed = wasSubscribed
+        this.subscribeError = reasonOf(error)
+      }),
+    )
+    return sent
   }
 
   /** @internal The server's absolute like count; taps not yet sent stay on top of it. */

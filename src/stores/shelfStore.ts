@@ -1,10 +1,22 @@
 import { action, computed, makeObservable, observable } from 'mobx-miniprogram'
+import { reasonOf } from './reason'
 import type { LiveClient } from '../connection/client'
 import type { AckFrame, Goods, ShelfEvent, ShelfItem } from '../protocol/frames'
+
+/** Where a command about one goods stands: bind it to show a spinner, a tick or the reason. */
+export interface GoodsActionState {
+  status: 'pending' | 'done' | 'failed'
+  /** Why it failed (the server's reason, or the client's: timed out, closed ...). */
+  reason?: string
+}
 
 /** Goods on the shelf, in the order they went on. Prices are integer cents. */
 export class ShelfStore {
   goods: ShelfItem[] = []
+  /** The last purchase of each goods, by `goods_id`. */
+  buys: Record<string, GoodsActionState> = {}
+  /** Anchor: the last put-on or take-off of each goods, by `goods_id`. */
+  changes: Record<string, GoodsActionState> = {}
 
   constructor(
     private readonly client: LiveClient,
@@ -12,6 +24,8 @@ export class ShelfStore {
   ) {
     makeObservable<ShelfStore, 'replace' | 'apply'>(this, {
       goods: observable.ref,
+      buys: observable.ref,
+      changes: observable.ref,
       current: computed,
       replace: action,
       apply: action,
@@ -27,9 +41,22 @@ export class ShelfStore {
     return this.goods.find((g) => g.goods_id === goodsId)
   }
 
-  /** Buys goods that are on the shelf; resolves with the server's ack. */
+  /** Buys goods that are on the shelf; resolves with the server's ack. `buys[goodsId]` follows it. */
   buy(goodsId: string): Promise<AckFrame> {
-    return this.client.send({ msg_type: 'buy', room_id: this.roomId, goods_id: goodsId })
+    return this.track('buys', goodsId, this.client.send({ msg_type: 'buy', room_id: this.roomId, goods_id: goodsId }))
+  }
+
+  /** Records a command's course under `field[goodsId]`; returns the same promise. */
+  private track(field: 'buys' | 'changes', goodsId: string, sent: Promise<AckFrame>): Promise<AckFrame> {
+    const set = action((state: GoodsActionState) => {
+      this[field] = { ...this[field], [goodsId]: state }
+    })
+    set({ status: 'pending' })
+    sent.then(
+      () => set({ status: 'done' }),
+      (error: unknown) => set({ status: 'failed', reason: reasonOf(error) }),
+    )
+    return sent
   }
 
   /** Anchor only: puts goods on the shelf (or updates them). */
@@ -37,7 +64,7 @@ export class ShelfStore {
     if (!Number.isInteger(goods.goods_price) || goods.goods_price < 0) {
       throw new TypeError('putOn: goods_price must be a whole number of cents')
     }
-    return this.client.send({
+    return this.track('changes', goods.goods_id, this.client.send({
       msg_type: 'on_off_shelf',
       room_id: this.roomId,
       goods_id: goods.goods_id,
@@ -45,13 +72,13 @@ export class ShelfStore {
       goods_price: goods.goods_price,
       default_image: goods.default_image,
       status: 'on',
-    })
+    }))
   }
 
   /** Anchor only: takes goods off the shelf. */
   takeOff(goodsId: string): Promise<AckFrame> {
     const goods = this.byId(goodsId)
-    return this.client.send({
+    return this.track('changes', goodsId, this.client.send({
       msg_type: 'on_off_shelf',
       room_id: this.roomId,
       goods_id: goodsId,
@@ -59,7 +86,7 @@ export class ShelfStore {
       goods_price: goods?.goods_price ?? 0,
       default_image: goods?.default_image ?? 'https://invalid.invalid/',
       status: 'off',
-    })
+    }))
   }
 
   /** @internal A snapshot: the shelf as the server has it. */

@@ -14,8 +14,8 @@ import type {
   SocketOpenEvent,
   SocketSendOptions,
   SocketTask,
-} from '../../src/platform/types'
-import type { ClientFrame, ServerFrame } from '../../src/protocol/frames'
+} from '../platform/types'
+import type { ClientFrame, ServerFrame } from '../protocol/frames'
 
 export interface FakeServerScript {
   /** Delay from connect to open. Default 1. */
