@@ -1,7 +1,7 @@
 // The client's lifecycle at its edges (issue 10), in virtual time on the fake platform.
 import { TestScheduler } from 'rxjs/testing'
 import { createLiveClient, type LiveClient, type LiveClientError, type LiveClientOptions } from '../../src/connection/client'
-import { AckTimeoutError, ClientClosedError, ConnectionFailedError } from '../../src/connection/errors'
+import { AckTimeoutError, ClientClosedError, CommandTooLargeError, ConnectionFailedError } from '../../src/connection/errors'
 import type { RoomUpdate } from '../../src/connection/rooms'
 import { createLiveRoom } from '../../src/stores/liveRoom'
 import type { ClientFrame } from '../../src/protocol/frames'
@@ -172,6 +172,51 @@ describe('client edges (issue 10)', () => {
     expect(pending?.error).toBeInstanceOf(ConnectionFailedError)
     expect(afterFail?.error).toBeInstanceOf(ConnectionFailedError)
     expect((afterFail?.error as ConnectionFailedError).reason).toBe('banned from this room')
+  })
+
+  it('4. drops the command a 1009 close was about, counts it, and does not resend it after the reconnect', async () => {
+    const scheduler = newScheduler()
+    let big: ReturnType<typeof outcome> | undefined
+    let platform: FakePlatform | undefined
+    let client: LiveClient | undefined
+    scheduler.run(() => {
+      const made = setup(scheduler)
+      platform = made.platform
+      client = made.client
+      // This server's real limit is below what it announced: it closes with 1009 on the report.
+      platform.scripts = [
+        {
+          reply: (frame, task) => {
+            if (frame.msg_type !== 'report') return false
+            task.serverClose(1009, 'frame too big')
+            return true
+          },
+        },
+      ]
+      client.room('r1').subscribe()
+      scheduler.schedule(() => (big = outcome(made.client.send({ msg_type: 'report', logs: [{ blob: 'x'.repeat(1000) }] }))), 50)
+      scheduler.flush()
+    })
+    await microtasks()
+    expect(big?.error).toBeInstanceOf(CommandTooLargeError)
+    expect(client?.stats.commandsTooLarge).toBe(1)
+    expect(client?.stats.reconnects).toBe(1)
+    expect(sentOf(platform as FakePlatform, 'report')).toHaveLength(1)
+    expect(platform?.tasks).toHaveLength(2)
+  })
+
+  it('4b. follows a reconnect schedule of the app (fixed steps 3 s, 10 s, 450 s)', () => {
+    const scheduler = newScheduler()
+    scheduler.run(() => {
+      const steps = [3000, 10000, 450000]
+      const { platform, client } = setup(scheduler, { reconnectAfterMs: (n) => steps[Math.min(n, 3) - 1] })
+      platform.scripts = [{ refuse: true }]
+      client.room('r1').subscribe()
+      scheduler.schedule(() => expect(client.state).toMatchObject({ status: 'reconnecting', attempt: 3, retryInMs: 450000 }), 14000)
+      scheduler.flush()
+      // Each refusal takes 1 ms (open delay) before the wait starts; the 450 s wait outlasts the test.
+      expect(platform.connectTimes).toEqual([0, 3001, 13002])
+    })
   })
 
   it('5. a token() and a url() that throw are reported and retried with backoff, never a dead client', () => {

@@ -2,7 +2,8 @@
  * @jest-environment jsdom
  * @jest-environment-options {"customExportConditions":["node","node-addons"]}
  */
-// How much setData the real room page does: counts and bytes (never durations).
+// How much setData the real room page does against the reference server: counts and bytes
+// (never durations). The 1,000 comments/s budget runs in virtual time: setdata.virtual.test.ts.
 import simulate, { type RootComponent } from 'miniprogram-simulate'
 import * as fs from 'fs'
 import * as os from 'os'
@@ -74,45 +75,6 @@ describe('room page setData budget', () => {
 
   const publish = (roomId: string, i: number): Promise<unknown> =>
     server.engine.apply(roomId, { type: 'message', msgId: `m${i}`, user: { uid: `u${i % 97}`, name: `viewer ${i % 97}` }, content: `comment number ${i}, a typical length` })
-
-  it('makes at most 20 setData calls a second, each at most 32 KB, at 1,000 comments a second for 10 s', async () => {
-    const { page, calls } = renderRecorded(pageId, 'r1')
-    await until(() => text(page, '.online') === '1', 'joined')
-    const start = Date.now()
-    let sent = 0
-    // 1,000 comments a second, plus joins, likes and a shelf change now and then.
-    while (Date.now() - start < 10000) {
-      const due = Math.floor(((Date.now() - start) / 1000) * 1000)
-      while (sent < due) {
-        await publish('r1', sent)
-        if (sent % 100 === 0) await server.engine.apply('r1', { type: 'join', connId: `c${sent}`, user: { uid: `j${sent}`, name: 'J' } })
-        if (sent % 50 === 0) await server.engine.like('r1', 3)
-        if (sent % 2000 === 0) {
-          await server.engine.apply('r1', { type: 'shelf', item: { goods_id: `g${sent}`, goods_name: 'Tea', goods_price: 100, default_image: 'https://i/t.png', status: 'on' } })
-        }
-        sent++
-      }
-      await sleep(5)
-    }
-    await sleep(300)
-    const during = calls.filter((c) => c.at >= start)
-    const perSecond = new Map<number, number>()
-    for (const c of during) perSecond.set(Math.floor((c.at - start) / 1000), (perSecond.get(Math.floor((c.at - start) / 1000)) ?? 0) + 1)
-    const maxPerSecond = Math.max(...perSecond.values())
-    const largest = Math.max(...during.map((c) => c.bytes))
-    const total = during.reduce((sum, c) => sum + c.bytes, 0)
-    console.log(
-      `[setData] ${sent} comments in 10 s: ${during.length} calls, max ${maxPerSecond}/s, largest ${largest} B, ${total} B in all; ` +
-        `comments shown ${page.querySelectorAll('.comment').length}; store received/shown/dropped ${JSON.stringify((page.instance as unknown as { liveRoom(): { commentStore: { stats: unknown } } }).liveRoom().commentStore.stats)}`,
-    )
-    expect(sent).toBeGreaterThanOrEqual(9900)
-    expect(maxPerSecond).toBeLessThanOrEqual(20)
-    expect(largest).toBeLessThanOrEqual(32 * 1024)
-    // The page kept up: the rendered list is bounded and the counts are current.
-    expect(page.querySelectorAll('.comment').length).toBeLessThanOrEqual(200)
-    expect(Number(text(page, '.online'))).toBe((await server.engine.snapshot('r1')).room.online_num)
-    page.detach()
-  }, 30000)
 
   it('costs the same bytes to append one comment to a full list as to a 10-item list', async () => {
     const appendCost = async (roomId: string, before: number): Promise<{ bytes: number; rendered: number }> => {
