@@ -3,7 +3,8 @@ import * as os from 'os'
 import * as path from 'path'
 import { type AddressInfo } from 'net'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
+import { createNodePlatform, type NodeClock, type NodePlatform } from '../../server/node/platform'
+import { until } from '../helpers/wait'
 import type { PlatformResult, SocketCloseEvent, SocketTask } from '../../src/platform/types'
 
 /** An echo server on a free port that remembers how its sockets were closed. */
@@ -54,15 +55,39 @@ function callResult(call: (cb: { success: (r: PlatformResult) => void; fail: (r:
   return new Promise((resolve) => call({ success: (r) => resolve({ ok: true, errMsg: r.errMsg }), fail: (r) => resolve({ ok: false, errMsg: r.errMsg }) }))
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/** A clock the platform's background timer runs on: advanced by the test, never slept on. */
+function manualClock(): NodeClock & { advance(ms: number): void } {
+  let now = 0
+  let timers: Array<{ at: number; callback: () => void; handle: number }> = []
+  let next = 0
+  return {
+    now: () => now,
+    setTimeout(callback, ms) {
+      const handle = ++next
+      timers.push({ at: now + ms, callback, handle })
+      return handle
+    },
+    clearTimeout(handle) {
+      timers = timers.filter((t) => t.handle !== handle)
+    },
+    advance(ms) {
+      now += ms
+      const due = timers.filter((t) => t.at <= now)
+      timers = timers.filter((t) => t.at > now)
+      for (const t of due) t.callback()
+    },
+  }
+}
 
 describe('Node platform: WeChat SocketTask behaviour', () => {
   let server: Awaited<ReturnType<typeof echoServer>>
   let platform: NodePlatform
+  let clock: ReturnType<typeof manualClock>
 
   beforeEach(async () => {
     server = await echoServer()
-    platform = createNodePlatform({ backgroundDropMs: 50 })
+    clock = manualClock()
+    platform = createNodePlatform({ backgroundDropMs: 50, clock })
   })
   afterEach(async () => {
     platform.destroy()
@@ -77,7 +102,7 @@ describe('Node platform: WeChat SocketTask behaviour', () => {
     const messages: unknown[] = []
     task.onMessage((m) => messages.push(m.data))
     expect(await sendResult(task, 'hello')).toEqual({ ok: true, errMsg: 'sendSocketMessage:ok' })
-    await sleep(30)
+    await until(() => messages.length > 0, 'the echo')
     expect(messages).toEqual(['hello'])
   })
 
@@ -124,7 +149,7 @@ describe('Node platform: WeChat SocketTask behaviour', () => {
     const ok = await callResult((cb) => task.close({ code: 4321, reason: '字'.repeat(41), ...cb }))
     expect(ok).toEqual({ ok: true, errMsg: 'closeSocket:ok' })
     expect(await closed).toEqual({ code: 4321, reason: '字'.repeat(41) })
-    await sleep(20)
+    await until(() => server.closes.length > 0, 'the server saw the close')
     expect(server.closes).toEqual([{ code: 4321, reason: '字'.repeat(41) }])
   })
 
@@ -176,6 +201,9 @@ describe('Node platform: WeChat SocketTask behaviour', () => {
     const closed = closedEvent(task)
     platform.hideApp()
     expect(lifecycle).toEqual(['hide'])
+    clock.advance(49)
+    expect(platform.openSockets).toBe(1)
+    clock.advance(1)
     expect(await closed).toEqual({ code: 1000, reason: 'interrupted' })
     expect(platform.openSockets).toBe(0)
     // In the background after the cut-off, connects fail.
@@ -192,15 +220,17 @@ describe('Node platform: WeChat SocketTask behaviour', () => {
     let closed = false
     task.onClose(() => (closed = true))
     platform.hideApp()
-    await sleep(20)
+    clock.advance(20)
     platform.showApp()
-    await sleep(80)
+    clock.advance(80)
     expect(closed).toBe(false)
+    expect(platform.openSockets).toBe(1)
     expect(await sendResult(task, 'still here')).toEqual({ ok: true, errMsg: 'sendSocketMessage:ok' })
   })
 
   it('can drop background sockets without any onClose, as iOS does: sends vanish, nothing arrives', async () => {
-    const silent = createNodePlatform({ backgroundDropMs: 30, silentBackgroundDrop: true })
+    const silentClock = manualClock()
+    const silent = createNodePlatform({ backgroundDropMs: 30, silentBackgroundDrop: true, clock: silentClock })
     try {
       const task = silent.connectSocket({ url: server.url })
       await opened(task)
@@ -208,12 +238,13 @@ describe('Node platform: WeChat SocketTask behaviour', () => {
       task.onClose(() => events.push('close'))
       task.onMessage(() => events.push('message'))
       silent.hideApp()
-      await sleep(80)
+      silentClock.advance(30)
       silent.showApp()
       expect(await sendResult(task, 'into the void')).toEqual({ ok: true, errMsg: 'sendSocketMessage:ok' })
-      await sleep(50)
+      await until(() => server.closes.length === 1, 'the server saw the link go')
+      // An echo would have come back by now had the send gone anywhere: the link is gone.
+      expect(await sendResult(task, 'still nothing')).toEqual({ ok: true, errMsg: 'sendSocketMessage:ok' })
       expect(events).toEqual([])
-      expect(server.closes).toHaveLength(1) // the server saw the link go
     } finally {
       silent.destroy()
     }

@@ -36,6 +36,24 @@ export interface NodePlatformOptions {
   storageFile?: string
   /** Concurrent socket limit. Default 5, as WeChat. */
   maxSockets?: number
+  /**
+   * The device's clock: the background cut-off timer and `now()`. Default Node's timers and
+   * `Date.now`; tests pass a manual clock and advance it instead of sleeping.
+   */
+  clock?: NodeClock
+}
+
+/** A clock the platform's own timing runs on. */
+export interface NodeClock {
+  now(): number
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+const systemClock: NodeClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
 
 /** The Node platform, with the controls tests and the demo use to play the device. */
@@ -123,13 +141,14 @@ function fileBackend(file: string): StorageBackend {
 export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatform {
   const maxSockets = options.maxSockets ?? MAX_CONCURRENT_SOCKETS
   const backgroundDropMs = options.backgroundDropMs ?? 5000
+  const clock = options.clock ?? systemClock
   let network: NetworkStatus = {
     isConnected: options.online ?? true,
     networkType: options.online === false ? 'none' : (options.networkType ?? 'wifi'),
   }
   let hidden = false
   let cutOff = false
-  let dropTimer: NodeJS.Timeout | undefined
+  let dropTimer: unknown
   let peak = 0
   const alive = new Set<TaskImpl>()
   const all: TaskImpl[] = []
@@ -337,7 +356,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     getStorageSync: (key) => storage.get(key),
     setStorageSync: (key, value) => storage.set(key, value),
     removeStorageSync: (key) => storage.remove(key),
-    now: () => Date.now(),
+    now: () => clock.now(),
 
     setOnline(isConnected, networkType) {
       const next: NetworkStatus = {
@@ -353,7 +372,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       if (hidden) return
       hidden = true
       hideListeners.emit()
-      dropTimer = setTimeout(() => {
+      dropTimer = clock.setTimeout(() => {
         dropTimer = undefined
         cutOff = true
         for (const task of [...alive]) task.cutOff(options.silentBackgroundDrop ?? false)
@@ -363,7 +382,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       if (!hidden) return
       hidden = false
       cutOff = false
-      if (dropTimer) clearTimeout(dropTimer)
+      if (dropTimer !== undefined) clock.clearTimeout(dropTimer)
       dropTimer = undefined
       showListeners.emit()
     },
@@ -380,7 +399,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       return networkListeners.size + showListeners.size + hideListeners.size
     },
     destroy() {
-      if (dropTimer) clearTimeout(dropTimer)
+      if (dropTimer !== undefined) clock.clearTimeout(dropTimer)
       for (const task of [...alive]) task.close({ code: 1000, reason: 'platform destroyed' })
       networkListeners.clear()
       showListeners.clear()
