@@ -23,15 +23,15 @@ export type { BackoffOptions } from './connection/backoff'
 export { DEFAULT_OUTBOX, outboxKeyFor } from './connection/outbox'
 export type { CommandResult, OutboxOptions } from './connection/outbox'
 export { AckTimeoutError, ClientClosedError, CommandRejectedError, CommandTooLargeError, ConnectionFailedError, OutboxFullError } from './connection/errors'
-export { closePolicyIn, transition } from './connection/lifecycle'
-export type { CloseAction, ConnectionPhase, EndCause, LifecycleEvent, LifecyclePolicy, NextStep, Transition } from './connection/lifecycle'
+export { transition } from './connection/lifecycle'
+export type { EndCause, LifecycleEvent, LifecyclePolicy, NextStep, Transition } from './connection/lifecycle'
 export { createWxPlatform } from './platform/wx'
 export type { WxLike } from './platform/wx'
 export type * from './platform/types'
 export { isValidCloseCode, MAX_CONCURRENT_SOCKETS } from './platform/types'
 export * from './protocol/frames'
 export { CloseCode, ErrorCode, closePolicy } from './protocol/codes'
-export type { ClosePolicy, ErrorCodeValue } from './protocol/codes'
+export type { CloseAction, ConnectionPhase, ErrorCodeValue } from './protocol/codes'
 export {
   DEFAULT_MAX_FRAME_BYTES,
   MAX_CONTENT_LENGTH,

@@ -1,6 +1,7 @@
 import { map, scan } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
-import { closePolicyIn, type LifecycleEvent, type LifecyclePolicy, transition, type Transition } from '../../src/connection/lifecycle'
+import { type LifecycleEvent, type LifecyclePolicy, transition, type Transition } from '../../src/connection/lifecycle'
+import { closePolicy } from '../../src/protocol/codes'
 import type { ConnectionState } from '../../src/connection/state'
 
 const policy: LifecyclePolicy = { maxAttempts: 3, canRefreshToken: true, delayMs: (attempt, slow) => (slow ? 800 : 100 * attempt) }
@@ -79,11 +80,11 @@ describe('the connection lifecycle (pure transition function)', () => {
   })
 
   it('reads close codes by phase: 1009 drops the command when open, fails at the handshake; 1013 backs off at the handshake', () => {
-    expect(closePolicyIn(1009, 'open')).toBe('dropCommand')
-    expect(closePolicyIn(1009, 'handshake')).toBe('fail')
-    expect(closePolicyIn(1013, 'handshake')).toBe('reconnectSlow')
-    expect(closePolicyIn(1013, 'open')).toBe('reconnect')
-    expect(closePolicyIn(1012, 'open')).toBe('reconnect')
+    expect(closePolicy(1009, 'open')).toBe('dropCommand')
+    expect(closePolicy(1009, 'handshake')).toBe('fail')
+    expect(closePolicy(1013, 'handshake')).toBe('reconnectSlow')
+    expect(closePolicy(1013, 'open')).toBe('reconnect')
+    expect(closePolicy(1012, 'open')).toBe('reconnect')
     const opened = run([{ type: 'connect' }, { type: 'authenticate' }, { type: 'open' }, end(1009, 'too big')])
     expect(opened[3]).toMatchObject({ next: 'retry', dropLastCommand: true, moveOn: true, state: { status: 'reconnecting', retryInMs: 100 } })
     const slow = run([{ type: 'connect' }, end(1008, 'flood')])

@@ -1,4 +1,4 @@
-import { CloseCode, ErrorCode } from '../protocol/codes'
+import { CloseCode, closePolicy, ErrorCode } from '../protocol/codes'
 import type { ConnectionState } from './state'
 
 /**
@@ -10,7 +10,7 @@ import type { ConnectionState } from './state'
  *    ^                   │                              │                    │
  *    │                   └──────────────end─────────────┴────────────────────┘
  *    │                                                   │
- *    │   end, by the close table (`closePolicyIn`):       v
+ *    │   end, by the close table (`closePolicy`):         v
  *    │     reconnect / reconnectSlow / dropCommand ─> reconnecting ──connect──> connecting
  *    │     refreshToken (with a token function)   ─> reconnecting (a fresh token first)
  *    │     fail, too many attempts, no token fn   ─> failed ──restart──> idle ──connect──> ...
@@ -74,34 +74,6 @@ export interface LifecyclePolicy {
   delayMs(attempt: number, slow: boolean): number
 }
 
-/** Where in a connection's life a close came. */
-export type ConnectionPhase = 'handshake' | 'open'
-
-/**
- * What a close the client did not ask for means, by phase (protocol.md, "Close codes"):
- * - `reconnect`: backoff as usual; `reconnectSlow`: backoff starts at its maximum;
- * - `dropCommand`: reconnect, dropping the frame that caused the close;
- * - `refreshToken`: a fresh token, then reconnect; `fail`: stop for good.
- */
-export type CloseAction = 'reconnect' | 'reconnectSlow' | 'dropCommand' | 'refreshToken' | 'fail'
-
-const CLOSE_TABLE: ReadonlyMap<number, Readonly<Record<ConnectionPhase, CloseAction>>> = new Map([
-  // The server says we flooded it.
-  [CloseCode.policyViolation, { handshake: 'reconnectSlow', open: 'reconnectSlow' }],
-  // A frame over the server's limit: before `open` it is our auth (a token that will never fit).
-  [CloseCode.tooBig, { handshake: 'fail', open: 'dropCommand' }],
-  // Before `open`: the server is overloaded; after: we read too slowly (the slow-reader bound).
-  [CloseCode.tryAgainLater, { handshake: 'reconnectSlow', open: 'reconnect' }],
-  // A bad token at auth, or one that expired while open.
-  [CloseCode.unauthorized, { handshake: 'refreshToken', open: 'refreshToken' }],
-  [CloseCode.forbidden, { handshake: 'fail', open: 'fail' }],
-])
-
-/** The close table's answer; every code not in it (1000 "interrupted", 0, 1001, 1006, 1011, 1012, 4008 ...) reconnects. */
-export function closePolicyIn(code: number, phase: ConnectionPhase): CloseAction {
-  return CLOSE_TABLE.get(code)?.[phase] ?? 'reconnect'
-}
-
 const isFinal = (state: ConnectionState): boolean => state.status === 'closed' || state.status === 'failed'
 
 /**
@@ -138,7 +110,7 @@ function ended(state: ConnectionState, event: Extract<LifecycleEvent, { type: 'e
   const { code, reason } = event
   if (event.cause === 'offline') return { state: { status: 'offline', attempt: 0, code: CloseCode.abnormal, reason: 'offline' }, next: 'waitOnline' }
   if (event.cause === 'hidden') return { state: { status: 'idle', attempt: 0, code, reason: 'app hidden' }, next: 'waitVisible' }
-  const action = closePolicyIn(code, state.status === 'open' ? 'open' : 'handshake')
+  const action = closePolicy(code, state.status === 'open' ? 'open' : 'handshake')
   const fail = (why: string): Transition => ({ state: { status: 'failed', attempt: state.attempt, code, reason: why }, next: 'stop' })
   if (action === 'fail') return fail(reason)
   if (action === 'refreshToken' && !policy.canRefreshToken) return fail(`token refused (${reason || 'no reason given'}) and no way to get a fresh one`)

@@ -34,26 +34,38 @@ export const CloseCode = {
   heartbeatTimeout: 4008,
 } as const
 
-/**
- * What the client does after a close it did not ask for (protocol.md, "Close codes").
- * - `reconnect`: backoff as usual.
- * - `reconnectSlow`: backoff starts at its maximum (the server said we flooded it).
- * - `refreshToken`: fetch a fresh token, then reconnect; never reuse the rejected one.
- * - `fail`: stop for good, state `failed`.
- */
-export type ClosePolicy = 'reconnect' | 'reconnectSlow' | 'refreshToken' | 'fail'
+/** Where in a connection's life a close came: before `open` (connect, `init`, auth) or after. */
+export type ConnectionPhase = 'handshake' | 'open'
 
-const CLOSE_POLICIES: ReadonlyMap<number, ClosePolicy> = new Map<number, ClosePolicy>([
-  [CloseCode.policyViolation, 'reconnectSlow'],
-  [CloseCode.unauthorized, 'refreshToken'],
-  [CloseCode.forbidden, 'fail'],
+/**
+ * What a close the client did not ask for means (protocol.md, "Close codes"):
+ * - `reconnect`: backoff as usual; `reconnectSlow`: backoff starts at its maximum;
+ * - `dropCommand`: reconnect, dropping the frame that caused the close;
+ * - `refreshToken`: a fresh token, then reconnect; `fail`: stop for good.
+ */
+export type CloseAction = 'reconnect' | 'reconnectSlow' | 'dropCommand' | 'refreshToken' | 'fail'
+
+/** The one table of close codes, by phase. */
+const CLOSE_TABLE: ReadonlyMap<number, Readonly<Record<ConnectionPhase, CloseAction>>> = new Map([
+  // The server says we flooded it.
+  [CloseCode.policyViolation, { handshake: 'reconnectSlow', open: 'reconnectSlow' }],
+  // A frame over the server's limit: before `open` it is our auth (a token that will never fit).
+  [CloseCode.tooBig, { handshake: 'fail', open: 'dropCommand' }],
+  // Before `open`: the server is overloaded; after: we read too slowly (the slow-reader bound).
+  [CloseCode.tryAgainLater, { handshake: 'reconnectSlow', open: 'reconnect' }],
+  // A bad token at auth, or one that expired while open.
+  [CloseCode.unauthorized, { handshake: 'refreshToken', open: 'refreshToken' }],
+  [CloseCode.forbidden, { handshake: 'fail', open: 'fail' }],
 ])
 
 /**
- * Policy for a close the client did not ask for. Every code not in the table
- * (1000 `"interrupted"`, 0, 1001, 1006, 1009, 1011, 1013, 4008, anything else)
+ * What the client does after a close it did not ask for, in `phase` (default `open`). Every
+ * code not in the table (1000 "interrupted", 0, 1001, 1006, 1011, 1012, 4008, anything else)
  * is treated like 1006: reconnect with backoff.
+ *
+ * @example
+ * closePolicy(1009, 'open') // 'dropCommand'
  */
-export function closePolicy(code: number): ClosePolicy {
-  return CLOSE_POLICIES.get(code) ?? 'reconnect'
+export function closePolicy(code: number, phase: ConnectionPhase = 'open'): CloseAction {
+  return CLOSE_TABLE.get(code)?.[phase] ?? 'reconnect'
 }
