@@ -116,7 +116,7 @@ function ended(state: ConnectionState, event: Extract<LifecycleEvent, { type: 'e
   if (action === 'refreshToken' && !policy.canRefreshToken) return fail(`token refused (${reason || 'no reason given'}) and no way to get a fresh one`)
   const attempt = state.attempt + 1
   if (attempt > policy.maxAttempts) return fail(`gave up after ${policy.maxAttempts} attempts: ${reason}`)
-  const retryInMs = policy.delayMs(attempt, action === 'reconnectSlow')
+  const retryInMs = action === 'reconnectNow' ? 0 : policy.delayMs(attempt, action === 'reconnectSlow')
   return {
     state: { status: 'reconnecting', attempt, retryInMs, code, reason },
     next: 'retry',

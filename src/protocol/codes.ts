@@ -40,10 +40,11 @@ export type ConnectionPhase = 'handshake' | 'open'
 /**
  * What a close the client did not ask for means (protocol.md, "Close codes"):
  * - `reconnect`: backoff as usual; `reconnectSlow`: backoff starts at its maximum;
+ * - `reconnectNow`: at once (the server restarted on purpose; backoff applies if that fails);
  * - `dropCommand`: reconnect, dropping the frame that caused the close;
  * - `refreshToken`: a fresh token, then reconnect; `fail`: stop for good.
  */
-export type CloseAction = 'reconnect' | 'reconnectSlow' | 'dropCommand' | 'refreshToken' | 'fail'
+export type CloseAction = 'reconnect' | 'reconnectSlow' | 'reconnectNow' | 'dropCommand' | 'refreshToken' | 'fail'
 
 /** The one table of close codes, by phase. */
 const CLOSE_TABLE: ReadonlyMap<number, Readonly<Record<ConnectionPhase, CloseAction>>> = new Map([
@@ -51,6 +52,8 @@ const CLOSE_TABLE: ReadonlyMap<number, Readonly<Record<ConnectionPhase, CloseAct
   [CloseCode.policyViolation, { handshake: 'reconnectSlow', open: 'reconnectSlow' }],
   // A frame over the server's limit: before `open` it is our auth (a token that will never fit).
   [CloseCode.tooBig, { handshake: 'fail', open: 'dropCommand' }],
+  // The room service lost its state (a new epoch): reconnect at once, the rejoin takes a snapshot.
+  [CloseCode.serviceRestart, { handshake: 'reconnect', open: 'reconnectNow' }],
   // Before `open`: the server is overloaded; after: we read too slowly (the slow-reader bound).
   [CloseCode.tryAgainLater, { handshake: 'reconnectSlow', open: 'reconnect' }],
   // A bad token at auth, or one that expired while open.
@@ -60,7 +63,7 @@ const CLOSE_TABLE: ReadonlyMap<number, Readonly<Record<ConnectionPhase, CloseAct
 
 /**
  * What the client does after a close it did not ask for, in `phase` (default `open`). Every
- * code not in the table (1000 "interrupted", 0, 1001, 1006, 1011, 1012, 4008, anything else)
+ * code not in the table (1000 "interrupted", 0, 1001, 1006, 1011, 4008, anything else)
  * is treated like 1006: reconnect with backoff.
  *
  * @example
