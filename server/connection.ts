@@ -46,6 +46,16 @@ const FLOOD_LIMIT = 100
 const GARBAGE_LIMIT = 20
 const ABUSE_WINDOW_MS = 10000
 
+/** Most bytes of `cache_fields` a connection keeps (serialised), and most keys. */
+export const MAX_CACHE_FIELDS_BYTES = 1024
+export const MAX_CACHE_FIELDS_KEYS = 32
+/**
+ * A report may write at most this many times the bytes of its frame, plus one copy of the
+ * cached fields: merging `cache_fields` into every log must not turn a small frame into
+ * megabytes on disk (a viewer once made the server write 18,113x what it sent).
+ */
+export const REPORT_WRITE_FACTOR = 8
+
 /** Commands that change something: deduplicated per user by `msg_id`. */
 const APPLYING = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
 
@@ -179,7 +189,8 @@ export class LiveConnection {
       return
     }
     // Commands of one connection run in order: acks and broadcasts follow the order sent.
-    this.queue = this.queue.then(() => this.handle(frame)).catch((error: unknown) => {
+    const frameBytes = data.length
+    this.queue = this.queue.then(() => this.handle(frame, frameBytes)).catch((error: unknown) => {
       const msgId = 'msg_id' in frame ? frame.msg_id : undefined
       if (error instanceof EngineUnavailableError) {
         this.refuse(msgId, ErrorCode.internal, `room service unavailable, try again: ${error.message}`)
@@ -190,7 +201,7 @@ export class LiveConnection {
     })
   }
 
-  private async handle(frame: Exclude<ClientFrame, { msg_type: 'ping' }>): Promise<void> {
+  private async handle(frame: Exclude<ClientFrame, { msg_type: 'ping' }>, frameBytes: number): Promise<void> {
     if (this.closed) return
     if (frame.msg_type === 'auth') return this.auth(frame.msg_id, frame.token)
     const user = this.user
@@ -201,10 +212,11 @@ export class LiveConnection {
       return this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: frame.room_id })
     }
     if (!APPLYING.has(frame.msg_type)) return this.refuse(frame.msg_id, ErrorCode.badRequest, 'unknown command')
-    const key = `${user.uid}:${frame.msg_id}`
+    // A key no uid can forge: "x:y" + "z" must not meet "x" + "y:z".
+    const key = JSON.stringify([user.uid, frame.msg_id])
     const earlier = (await this.ctx.engine.recallAck(user.uid, frame.msg_id)) ?? (await this.ctx.inflight.get(key))
     if (earlier !== undefined) return this.ack({ ...earlier, dup: true })
-    const applying = this.apply(frame, user)
+    const applying = this.apply(frame, user, frameBytes)
     this.ctx.inflight.set(key, applying)
     try {
       const ack = await applying
@@ -219,19 +231,29 @@ export class LiveConnection {
     }
   }
 
+  /**
+   * Authenticates, or (already authenticated) takes a fresh token of the same user: its later
+   * `exp` keeps the connection open. A bad token closes with 4001 either way; another user's
+   * token on an authenticated connection is refused (4003) and changes nothing.
+   */
   private auth(msgId: string, token: string): void {
-    if (this.user !== undefined) {
-      this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: this.publicUser(this.user) })
-      return
-    }
     const check = verifyToken(token, this.ctx.secret, this.ctx.now())
     if (!check.ok) {
       this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.unauthorized, reason: check.reason })
       this.close(CloseCode.unauthorized, check.reason)
       return
     }
+    if (this.user !== undefined && check.payload.uid !== this.user.uid) {
+      this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.forbidden, reason: 'this connection belongs to another user' })
+      return
+    }
     this.user = check.payload
     this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: this.publicUser(check.payload) })
+  }
+
+  /** The token's `exp` has passed: the connection is no longer authenticated. */
+  expired(nowMs: number): boolean {
+    return this.user !== undefined && this.user.exp * 1000 <= nowMs
   }
 
   private async join(frame: JoinCommand, user: TokenPayload): Promise<void> {
@@ -265,9 +287,25 @@ export class LiveConnection {
     const buffered = membership.buffer ?? []
     membership.buffer = undefined
     for (const [event, data] of buffered) if ((event.seq ?? 0) > head) this.sendData(data, event.msg_type)
-    if (existing === undefined) {
-      await engine.apply(roomId, { type: 'join', connId: this.id, user: this.ref(user), anchor: this.isAnchorOf(roomId, user) })
+    // The link died while the join was reading (the close handler has left every room it knew):
+    // counting the viewer now would leave a ghost in `online_num`.
+    if (this.closed || this.rooms.get(roomId) !== membership) {
+      membership.unsubscribe()
+      return
     }
+    if (existing === undefined) {
+      const ref = this.ref(user)
+      await engine.apply(roomId, { type: 'join', connId: this.id, user: ref, anchor: this.isAnchorOf(roomId, user) })
+      // Closed while the join was being applied: the close handler's leave may have gone first.
+      if (this.closed) await engine.apply(roomId, { type: 'leave', connId: this.id, user: ref })
+    }
+  }
+
+  /** The socket layer saw the peer break a rule of WebSocket itself (a frame over maxPayload: 1009, bad UTF-8: 1007). */
+  closingWith(code: number): void {
+    if (this.closed) return
+    this.closed = true
+    this.ctx.metrics.closes.inc({ code: String(code) })
   }
 
   private async leave(roomId: string, user: TokenPayload): Promise<void> {
@@ -278,12 +316,12 @@ export class LiveConnection {
     await this.ctx.engine.apply(roomId, { type: 'leave', connId: this.id, user: this.ref(user) })
   }
 
-  private async apply(frame: ClientCommand, user: TokenPayload): Promise<AckFrame> {
+  private async apply(frame: ClientCommand, user: TokenPayload, frameBytes: number): Promise<AckFrame> {
     const msgId = frame.msg_id
     const command = { uid: user.uid, msgId }
     const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
     const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
-    if (frame.msg_type === 'report') return this.report(frame)
+    if (frame.msg_type === 'report') return this.report(frame, frameBytes)
     if (!('room_id' in frame)) return no(ErrorCode.badRequest, 'unknown command')
     const roomId = frame.room_id
     const { engine } = this.ctx
@@ -321,6 +359,8 @@ export class LiveConnection {
         action = { type: 'subscribe', user: this.ref(user) }
         break
       case 'buy':
+        // Each purchase is a notice to the whole room: the same per-user budget as comments.
+        if (!this.userBucket(user.uid).take()) return no(ErrorCode.rateLimited, 'too many purchases')
         action = { type: 'buy', user: this.ref(user), goodsId: frame.goods_id }
         break
       default:
@@ -331,12 +371,30 @@ export class LiveConnection {
     return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
   }
 
-  private async report(frame: ReportCommand): Promise<AckFrame> {
-    if (frame.cache_fields) this.cacheFields = { ...this.cacheFields, ...frame.cache_fields }
+  private async report(frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
+    const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: frame.msg_id, ok: false, code, reason })
+    let cache = this.cacheFields
+    if (frame.cache_fields) {
+      cache = { ...cache, ...frame.cache_fields }
+      const keys = Object.keys(cache).length
+      const bytes = Buffer.byteLength(JSON.stringify(cache))
+      if (keys > MAX_CACHE_FIELDS_KEYS || bytes > MAX_CACHE_FIELDS_BYTES) {
+        return no(ErrorCode.tooLarge, `cache_fields would hold ${keys} keys, ${bytes} bytes; at most ${MAX_CACHE_FIELDS_KEYS} keys, ${MAX_CACHE_FIELDS_BYTES} bytes per connection`)
+      }
+    }
     // A log's own field wins over a cached one.
-    const logs = frame.logs.map((log) => ({ ...this.cacheFields, ...log }))
-    await this.ctx.reports.append(logs)
-    return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: logs.length }
+    const lines = frame.logs.map((log) => JSON.stringify({ ...cache, ...log }))
+    const written = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0)
+    const allowed = REPORT_WRITE_FACTOR * frameBytes + MAX_CACHE_FIELDS_BYTES
+    if (written > allowed) {
+      this.ctx.metrics.reportsRefused.inc()
+      return no(ErrorCode.tooLarge, `this report would write ${written} bytes; at most ${allowed} for a ${frameBytes}-byte frame: send fewer logs per cached field set, or put the fields in the logs`)
+    }
+    this.cacheFields = cache
+    await this.ctx.reports.appendLines(lines)
+    this.ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
+    this.ctx.metrics.reportBytes.inc({ direction: 'written' }, written)
+    return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: lines.length }
   }
 
   private isAnchorOf(roomId: string, user: TokenPayload): boolean {

@@ -38,6 +38,17 @@ export class ServerMetrics {
     child.inc()
   }
 
+  readonly reportBytes = new Counter({
+    name: 'live_report_bytes_total',
+    help: 'Bytes of report frames received (in) and of log lines written (written): their ratio is the write amplification',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  })
+  readonly reportsRefused = new Counter({
+    name: 'live_reports_refused_total',
+    help: 'Reports refused because they would write too much for their size (4013)',
+    registers: [this.registry],
+  })
   readonly engineHealthy = new Gauge({ name: 'live_engine_healthy', help: '1 when the room engine can serve', registers: [this.registry] })
   readonly engineErrors = new Counter({
     name: 'live_engine_store_errors_total',

@@ -16,7 +16,12 @@ export class ReportSink {
   }
 
   append(logs: ReportLog[]): Promise<void> {
-    const text = logs.map((log) => JSON.stringify(log)).join('\n') + '\n'
+    return this.appendLines(logs.map((log) => JSON.stringify(log)))
+  }
+
+  /** Appends lines already serialised (one JSON object each). */
+  appendLines(lines: string[]): Promise<void> {
+    const text = lines.join('\n') + '\n'
     this.dirReady ??= fs.mkdir(path.dirname(this.file), { recursive: true }).then(() => undefined)
     const write = this.chain.then(() => this.dirReady).then(() => fs.appendFile(this.file, text))
     // A failed write fails its own report, not the ones after it.

@@ -12,6 +12,20 @@ import { ServerMetrics } from './metrics'
 import { ReportSink } from './reports'
 import type { RoomConfig } from './room'
 
+/** ws's error codes for a peer that broke the framing rules, and the close code ws sends for each. */
+const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.tooBig,
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_INVALID_CLOSE_CODE: 1002,
+  WS_ERR_INVALID_OPCODE: 1002,
+  WS_ERR_UNEXPECTED_MASK: 1002,
+  WS_ERR_EXPECTED_MASK: 1002,
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
+  WS_ERR_UNEXPECTED_RSV_1: 1002,
+  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
+  WS_ERR_EXPECTED_FIN: 1002,
+}
+
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
   port?: number
@@ -185,7 +199,11 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     const headerToken = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined
     const connection = new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, headerToken)
     connections.add(connection)
-    ws.on('error', () => undefined)
+    // ws closes by itself when a peer breaks the framing rules; count the code it sent, not the 1006 it then sees.
+    ws.on('error', (error: Error & { code?: string }) => {
+      const code = WS_ERROR_CLOSE_CODES[error.code ?? '']
+      if (code !== undefined) connection.closingWith(code)
+    })
     ws.on('close', (code) => {
       connections.delete(connection)
       void connection.closedByPeer(code)
@@ -205,6 +223,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     for (const connection of connections) {
       if (!connection.authenticated && t - connection.openedAt > authTimeoutMs) {
         connection.close(CloseCode.unauthorized, 'not authenticated in time')
+      } else if (connection.expired(t)) {
+        // protocol.md: a connection is closed with 4001 when its token expires; the client gets a fresh one.
+        connection.close(CloseCode.unauthorized, 'token expired')
       } else if (t - connection.lastFrameAt > 2.5 * heartbeatMs) {
         connection.close(CloseCode.heartbeatTimeout, 'heartbeat timeout')
       }

@@ -35,9 +35,15 @@ export function signToken(payload: TokenPayload, secret: string): string {
   return `${encoded}.${signature(secret, encoded)}`
 }
 
+/** Longest token accepted, in characters. */
+export const MAX_TOKEN_LENGTH = 4096
+/** Furthest `exp` accepted: a token that lives longer than this is refused, not trusted forever. */
+export const MAX_TOKEN_LIFETIME_S = 31 * 24 * 3600
+
 /** Checks a token's signature, shape and expiry. Never throws. */
 export function verifyToken(token: unknown, secret: string, nowMs: number): TokenCheck {
-  if (typeof token !== 'string' || token.length > 4096) return { ok: false, reason: 'token must be a string' }
+  if (typeof token !== 'string') return { ok: false, reason: 'token must be a string' }
+  if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: `token longer than ${MAX_TOKEN_LENGTH} characters` }
   const dot = token.indexOf('.')
   if (dot <= 0 || dot !== token.lastIndexOf('.')) return { ok: false, reason: 'malformed token' }
   const encoded = token.slice(0, dot)
@@ -60,8 +66,10 @@ export function verifyToken(token: unknown, secret: string, nowMs: number): Toke
   if (p.rooms !== undefined && !(Array.isArray(p.rooms) && p.rooms.every((r) => typeof r === 'string'))) {
     return { ok: false, reason: 'bad rooms' }
   }
-  if (typeof p.exp !== 'number') return { ok: false, reason: 'exp missing' }
+  if (typeof p.exp !== 'number' || !Number.isFinite(p.exp)) return { ok: false, reason: 'exp missing' }
   if (p.exp * 1000 <= nowMs) return { ok: false, reason: 'token expired' }
+  // `exp: 1e400` parses as Infinity (caught above); a far future is refused too.
+  if (p.exp * 1000 > nowMs + MAX_TOKEN_LIFETIME_S * 1000) return { ok: false, reason: `exp more than ${MAX_TOKEN_LIFETIME_S / 86400} days ahead` }
   return {
     ok: true,
     payload: { uid: p.uid, name: p.name, role: p.role, exp: p.exp, ...(p.rooms ? { rooms: p.rooms as string[] } : {}) },

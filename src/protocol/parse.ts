@@ -1,7 +1,7 @@
 import { ErrorCode } from './codes'
 import type { ClientFrame, ServerFrame } from './frames'
 import { utf8ByteLength } from './utf8'
-import { anyObj, arr, bool, type Check, int, isPlainObject, num, obj, oneOf, opt, str } from './schema'
+import { arr, bool, type Check, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
 /** Default maximum frame size (protocol.md: 64 KiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
@@ -9,6 +9,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
 export const MAX_MSG_ID_LENGTH = 64
 export const MAX_ROOM_ID_LENGTH = 128
 export const MAX_CONTENT_LENGTH = 200
+/** Deepest nesting of a `report` log or `cache_fields`. */
+export const MAX_REPORT_DEPTH = 8
 
 /** Why a frame was refused. `code` comes from the protocol's error codes. */
 export interface FrameError {
@@ -109,7 +111,8 @@ const roomCommand = { msg_id: msgId, room_id: roomId }
 
 const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
   ping: obj({ t: opt(num) }),
-  auth: obj({ msg_id: msgId, token: str(1, 4096) }),
+  // Any length here: the server refuses an over-long token as a token (4001 and close), not as a bad frame.
+  auth: obj({ msg_id: msgId, token: str(1, DEFAULT_MAX_FRAME_BYTES) }),
   join: obj({ ...roomCommand, since_seq: opt(int(0)), epoch: opt(str(1, 128)) }),
   leave: obj(roomCommand),
   // Length 1..200 is checked after trimming, by `normalizeContent`: here only the type and a hard bound.
@@ -123,7 +126,8 @@ const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
     default_image: (v, p) =>
       typeof v === 'string' && v.length <= 2048 && /^https:\/\/[^\s]+$/.test(v) ? null : `${p} must be an https URL`,
   }),
-  report: obj({ msg_id: msgId, logs: arr(anyObj, 1, 100), cache_fields: opt(anyObj) }),
+  // Analytics logs are flat records: 8 levels is generous, and bounds every walk over them.
+  report: obj({ msg_id: msgId, logs: arr(shallowObj(MAX_REPORT_DEPTH), 1, 100), cache_fields: opt(shallowObj(MAX_REPORT_DEPTH)) }),
 }
 
 function fail(code: number, reason: string, extra?: Partial<FrameError>): { ok: false; error: FrameError } {

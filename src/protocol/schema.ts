@@ -59,6 +59,24 @@ export const obj =
 /** Any JSON object (contents not checked beyond being an object). */
 export const anyObj: Check = (v, p) => (isPlainObject(v) ? null : `${p} must be an object`)
 
+/**
+ * A JSON object nested at most `maxDepth` levels (the object itself is level 1). Walked with an
+ * explicit stack: a hostile 20,000-deep value must not overflow the call stack here or later.
+ */
+export const shallowObj =
+  (maxDepth: number): Check =>
+  (v, p) => {
+    if (!isPlainObject(v)) return `${p} must be an object`
+    const stack: Array<[unknown, number]> = [[v, 1]]
+    while (stack.length > 0) {
+      const [value, depth] = stack.pop() as [unknown, number]
+      if (value === null || typeof value !== 'object') continue
+      if (depth > maxDepth) return `${p} is nested deeper than ${maxDepth} levels`
+      for (const child of Array.isArray(value) ? value : Object.values(value)) stack.push([child, depth + 1])
+    }
+    return null
+  }
+
 export const arr =
   (item: Check, min = 0, max = Infinity): Check =>
   (v, p) => {

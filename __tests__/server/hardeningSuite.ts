@@ -1,0 +1,231 @@
+/**
+ * The server against hostile clients (issue 11): every input bounded, nothing amplified, no
+ * ghost left behind. Written once, run against every engine.
+ */
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import type { LiveServer, ServerOptions } from '../../server/server'
+import { REPORT_WRITE_FACTOR } from '../../server/connection'
+import { type Frame, mid, RawClient } from '../helpers/rawClient'
+import { until } from '../helpers/wait'
+import { SECRET, token } from './conformanceSuite'
+import { signToken } from '../../server/token'
+
+export type StartServer = (options: Partial<ServerOptions>) => Promise<LiveServer>
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A metric's value from the server's registry (0 when the labelled series does not exist yet). */
+async function metric(server: LiveServer, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const data = await server.metrics.registry.getSingleMetric(name)?.get()
+  const value = data?.values.find((v) => Object.entries(labels).every(([k, l]) => String((v.labels as Record<string, unknown>)[k]) === l))
+  return value?.value ?? 0
+}
+
+export function hardeningSuite(engineName: string, start: StartServer): void {
+  describe(`server hardening (${engineName} engine)`, () => {
+    let server: LiveServer
+    let dataDir: string
+    const clients: RawClient[] = []
+
+    async function boot(options: Partial<ServerOptions> = {}): Promise<LiveServer> {
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-hardening-'))
+      server = await start({ dataDir, ...options })
+      return server
+    }
+    async function connect(t: string | undefined = token('u1')): Promise<RawClient> {
+      const c = await RawClient.connect(server.url, { token: t })
+      clients.push(c)
+      await c.type('init')
+      return c
+    }
+    async function joined(uid: string, room: string): Promise<RawClient> {
+      const c = await connect(token(uid))
+      expect((await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: room })).ok).toBe(true)
+      await c.type('snapshot')
+      return c
+    }
+    const reportFileBytes = async (): Promise<number> => {
+      await delay(50)
+      const file = path.join(dataDir, 'reports.jsonl')
+      return fs.existsSync(file) ? fs.statSync(file).size : 0
+    }
+
+    afterEach(async () => {
+      for (const c of clients.splice(0)) c.ws.terminate()
+      await server?.close()
+    })
+
+    describe('report (problem 1)', () => {
+      beforeEach(() => boot({ rateLimit: { perSecond: 1000, burst: 1000 } }))
+
+      it('refuses cache_fields over the per-connection cap and a report that would write more than a few times its size', async () => {
+        const c = await connect()
+        const big = await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ e: 1 }], cache_fields: { blob: 'x'.repeat(60000) } })
+        expect(big).toMatchObject({ ok: false, code: 4013, reason: expect.stringMatching(/cache_fields/) })
+        // Within the cache cap, but 100 tiny logs each carrying it.
+        const fields = { device: 'd'.repeat(900) }
+        const wide = await c.command({ msg_type: 'report', msg_id: mid('r'), logs: Array.from({ length: 100 }, () => ({})), cache_fields: fields })
+        expect(wide).toMatchObject({ ok: false, code: 4013, reason: expect.stringMatching(/would write/) })
+        expect(await reportFileBytes()).toBe(0)
+        // An ordinary report goes through, the cached fields merged into each log.
+        const ok = await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ event: 'enter_room', ms: 120 }, { event: 'like' }], cache_fields: { app: '1.2.0', os: 'iOS 17' } })
+        expect(ok).toMatchObject({ ok: true, accepted: 2 })
+        const lines = fs.readFileSync(path.join(dataDir, 'reports.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+        expect(lines).toEqual([
+          { app: '1.2.0', os: 'iOS 17', event: 'enter_room', ms: 120 },
+          { app: '1.2.0', os: 'iOS 17', event: 'like' },
+        ])
+      })
+
+      it('writes at most a small constant times the bytes an attacker sends', async () => {
+        const c = await connect()
+        let sent = 0
+        const frames: Array<Record<string, unknown>> = [
+          { msg_type: 'report', msg_id: mid('r'), logs: [{ a: 1 }], cache_fields: { k: 'v'.repeat(1000) } },
+          ...Array.from({ length: 74 }, () => ({ msg_type: 'report', msg_id: mid('r'), logs: Array.from({ length: 100 }, (_, i) => ({ i })) })),
+        ]
+        for (const frame of frames) {
+          sent += Buffer.byteLength(JSON.stringify(frame))
+          await c.command(frame)
+        }
+        const written = await reportFileBytes()
+        console.log(`[hardening ${engineName}] report flood: ${sent} B received, ${written} B written (${(written / sent).toFixed(2)}x)`)
+        expect(written).toBeLessThanOrEqual(REPORT_WRITE_FACTOR * sent + 1024)
+        expect(await metric(server, 'live_reports_refused_total')).toBeGreaterThan(0)
+      })
+
+      it('refuses a log nested deeper than 8 levels with 4000 and keeps serving the connection (point 7)', async () => {
+        const c = await connect()
+        const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`
+        c.send(`{"msg_type":"report","msg_id":"deep","logs":[{"x":${deep}}]}`)
+        expect(await c.next((f) => f.msg_id === 'deep')).toMatchObject({ ok: false, code: 4000, reason: expect.stringMatching(/nested deeper/) })
+        expect(await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ ok: true }] })).toMatchObject({ ok: true })
+      })
+
+      it('refuses __proto__ spelt with escapes in a log and writes nothing (point 7)', async () => {
+        const c = await connect()
+        c.send('{"msg_type":"report","msg_id":"esc","logs":[{"\\u005f_proto__":{"polluted":true}}]}')
+        expect(await c.next((f) => f.msg_id === 'esc')).toMatchObject({ ok: false, code: 4000, reason: expect.stringMatching(/forbidden key/) })
+        expect(await reportFileBytes()).toBe(0)
+      })
+    })
+
+    describe('joins', () => {
+      beforeEach(() => boot())
+
+      it('leaves no ghost when the link dies while the join reads the snapshot (problem 5)', async () => {
+        const engine = server.engine
+        const snapshot = engine.snapshot.bind(engine)
+        const recover = engine.recover.bind(engine)
+        engine.snapshot = async (roomId) => {
+          await delay(150)
+          return snapshot(roomId)
+        }
+        engine.recover = async (...args) => {
+          await delay(150)
+          return recover(...args)
+        }
+        const c = await connect(token('ghost'))
+        c.send({ msg_type: 'join', msg_id: 'j1', room_id: 'r1' })
+        await delay(30)
+        c.ws.terminate()
+        await until(() => server.connectionCount === 0, 'the server saw the link go')
+        await delay(300)
+        engine.snapshot = snapshot
+        engine.recover = recover
+        expect((await engine.snapshot('r1')).room.online_num).toBe(0)
+      })
+
+      it('keeps acks of two users apart whose uid and msg_id run together (point 7)', async () => {
+        const a = await joined('x:y', 'r1')
+        const b = await joined('x', 'r1')
+        const engine = server.engine
+        const apply = engine.apply.bind(engine)
+        engine.apply = async (...args) => {
+          await delay(100)
+          return apply(...args)
+        }
+        const [ackA, ackB] = await Promise.all([
+          a.command({ msg_type: 'message', msg_id: 'z', room_id: 'r1', content: 'from x:y' }),
+          b.command({ msg_type: 'message', msg_id: 'y:z', room_id: 'r1', content: 'from x' }),
+        ])
+        engine.apply = apply
+        expect(ackA).toMatchObject({ ok: true })
+        expect(ackB).toMatchObject({ ok: true })
+        expect(ackA.dup).toBeUndefined()
+        expect(ackB.dup).toBeUndefined()
+        expect(ackA.seq).not.toBe(ackB.seq)
+      })
+
+      it('limits purchases per user like comments (point 7)', async () => {
+        const anchor = await connect(signToken({ uid: 'a1', name: 'A', role: 'anchor', rooms: ['r1'], exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET))
+        await anchor.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r1' })
+        await anchor.command({ msg_type: 'on_off_shelf', msg_id: mid('s'), room_id: 'r1', goods_id: 'g1', goods_name: 'Tea', goods_price: 100, default_image: 'https://i.example.com/t.png', status: 'on' })
+        const buyer = await joined('buyer', 'r1')
+        const acks: Frame[] = []
+        for (let i = 0; i < 20; i++) acks.push(await buyer.command({ msg_type: 'buy', msg_id: mid('b'), room_id: 'r1', goods_id: 'g1' }))
+        const refused = acks.filter((a) => a.code === 4029)
+        expect(acks.filter((a) => a.ok)).toHaveLength(5)
+        expect(refused.length).toBeGreaterThanOrEqual(14)
+      })
+    })
+
+    describe('tokens and auth (point 7)', () => {
+      beforeEach(() => boot())
+
+      it('refuses a token over 4,096 characters with 4001 and closes with 4001', async () => {
+        const c = await connect(undefined)
+        const ack = await c.command({ msg_type: 'auth', msg_id: 'a1', token: 'x'.repeat(5000) })
+        expect(ack).toMatchObject({ ok: false, code: 4001, reason: expect.stringMatching(/longer than 4096/) })
+        expect(await c.closed).toMatchObject({ code: 4001 })
+      })
+
+      it('takes a fresh token of the same user on an authenticated connection, refuses another user\'s, and closes on garbage', async () => {
+        const c = await connect(token('same'))
+        expect(await c.command({ msg_type: 'auth', msg_id: 'a1', token: token('same') })).toMatchObject({ ok: true, user: { uid: 'same' } })
+        expect(await c.command({ msg_type: 'auth', msg_id: 'a2', token: token('other') })).toMatchObject({ ok: false, code: 4003 })
+        expect(await c.command({ msg_type: 'auth', msg_id: 'a3', token: 'garbage' })).toMatchObject({ ok: false, code: 4001 })
+        expect(await c.closed).toMatchObject({ code: 4001 })
+      })
+    })
+
+    describe('close accounting (point 7)', () => {
+      beforeEach(() => boot({ maxFrameBytes: 1024 }))
+
+      it('counts a frame over the limit as the 1009 it closed with, not 1006', async () => {
+        const before1006 = await metric(server, 'live_closes_total', { code: '1006' })
+        const c = await connect()
+        c.send('x'.repeat(5000))
+        expect((await c.closed).code).toBe(1009)
+        await until(() => server.connectionCount === 0, 'closed')
+        expect(await metric(server, 'live_closes_total', { code: '1009' })).toBe(1)
+        expect(await metric(server, 'live_closes_total', { code: '1006' })).toBe(before1006)
+      })
+    })
+  })
+}
+
+/** Token expiry on an open connection, on a clock the test moves (createServer's `now`). */
+export function expirySuite(engineName: string, start: StartServer): void {
+  describe(`token expiry on open connections (${engineName} engine)`, () => {
+    it('closes a connection with 4001 "token expired" once its exp passes (point 7)', async () => {
+      let now = Date.now()
+      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-exp-')), now: () => now, authTimeoutMs: 200 })
+      try {
+        const t = signToken({ uid: 'u', name: 'U', role: 'viewer', exp: Math.floor(now / 1000) + 60 }, SECRET)
+        const c = await RawClient.connect(server.url, { token: t })
+        await c.type('init')
+        expect((await c.command({ msg_type: 'join', msg_id: 'j', room_id: 'r1' })).ok).toBe(true)
+        now += 59000
+        await delay(150)
+        expect(c.ws.readyState).toBe(c.ws.OPEN)
+        now += 2000
+        expect(await c.closed).toEqual({ code: 4001, reason: 'token expired' })
+      } finally {
+        await server.close()
+      }
+    })
+  })
+}
