@@ -2,6 +2,12 @@ import { ErrorCode, type Goods, type MessageEvent, type RoomEvent, type RoomInfo
 
 /** Messages a snapshot carries (protocol.md: the last <= 50). */
 export const SNAPSHOT_MESSAGES = 50
+/**
+ * Goods on one shelf at most. With the protocol's field caps (id 128, name 256 characters, image
+ * URL 2,048) the largest possible snapshot is about 700 KB, inside the client's 1 MiB frame
+ * limit whatever the room holds (`room.test.ts` builds that room and measures it).
+ */
+export const MAX_SHELF_GOODS = 200
 
 /** A room as configured (`--rooms FILE`), before anything happened in it. */
 export interface RoomConfig {
@@ -117,6 +123,9 @@ export class RoomModel {
       case 'shelf': {
         const item = action.item
         if (item.status === 'on') {
+          if (!this.shelf.has(item.goods_id) && this.shelf.size >= MAX_SHELF_GOODS) {
+            return { ok: false, code: ErrorCode.tooLarge, reason: `the shelf holds ${MAX_SHELF_GOODS} goods at most: take some off first` }
+          }
           // Re-putting goods that are on the shelf updates them in place.
           this.shelf.set(item.goods_id, { ...item })
         } else if (!this.shelf.delete(item.goods_id)) {

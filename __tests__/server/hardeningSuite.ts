@@ -172,6 +172,38 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('shelf and snapshot (problem 3)', () => {
+      beforeEach(() => boot({ rateLimit: { perSecond: 10000, burst: 10000 }, messageRateLimit: { perSecond: 10000, burst: 10000 } }))
+
+      it('caps the shelf, and the fullest room still gives a snapshot inside the client frame limit', async () => {
+        const anchor = await connect(signToken({ uid: 'a1', name: 'A', role: 'anchor', rooms: ['big'], exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET))
+        await anchor.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'big' })
+        // Every field at its cap: ids of 128, names of 256 three-byte characters, 2,048-character image URLs.
+        const goods = (i: number) => ({
+          goods_id: `${i}`.padStart(128, 'g'),
+          goods_name: '茶'.repeat(256),
+          goods_price: 999999999,
+          default_image: `https://img.example.com/${'p'.repeat(2048 - 24)}`,
+          status: 'on',
+        })
+        const acks: Frame[] = []
+        for (let i = 0; i < 201; i++) acks.push(await anchor.command({ msg_type: 'on_off_shelf', msg_id: mid('s'), room_id: 'big', ...goods(i) }))
+        expect(acks.slice(0, 200).every((a) => a.ok)).toBe(true)
+        expect(acks[200]).toMatchObject({ ok: false, code: 4013, reason: expect.stringMatching(/200 goods at most/) })
+        // 50 comments at their caps too.
+        const talker = await joined('t'.repeat(128), 'big')
+        for (let i = 0; i < 50; i++) await talker.command({ msg_type: 'message', msg_id: mid('m'), room_id: 'big', content: '😀'.repeat(200) })
+        const viewer = await connect(token('late'))
+        viewer.send({ msg_type: 'join', msg_id: 'late-join', room_id: 'big' })
+        const snapshot = await viewer.type('snapshot', 10000)
+        const bytes = Buffer.byteLength(JSON.stringify(snapshot))
+        console.log(`[hardening ${engineName}] largest snapshot: ${bytes} B (200 goods and 50 comments, every field at its cap)`)
+        expect((snapshot.shelf as unknown[]).length).toBe(200)
+        expect(bytes).toBeLessThan(1024 * 1024)
+        expect(viewer.ws.readyState).toBe(viewer.ws.OPEN)
+      })
+    })
+
     describe('tokens and auth (point 7)', () => {
       beforeEach(() => boot())
 

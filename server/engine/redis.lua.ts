@@ -118,8 +118,11 @@ elseif op == 'buy' then
   return ok('{"msg_type":"buy","user":' .. ARGV[15] .. ',"goods_id":' .. cjson.encode(goods.goods_id) ..
     ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(ARGV[16] .. ' bought ' .. goods.goods_name))
 elseif op == 'shelf' then
-  -- 14 goods id, 15 'on' or 'off', 16 item JSON, 17 event body
+  -- 14 goods id, 15 'on' or 'off', 16 item JSON, 17 event body, 18 most goods on the shelf
   if ARGV[15] == 'on' then
+    if redis.call('HEXISTS', KEYS[7], ARGV[14]) == 0 and redis.call('HLEN', KEYS[7]) >= tonumber(ARGV[18]) then
+      return no(4013, 'the shelf holds ' .. ARGV[18] .. ' goods at most: take some off first')
+    end
     redis.call('HSET', KEYS[7], ARGV[14], ARGV[16])
     if not redis.call('ZSCORE', KEYS[8], ARGV[14]) then
       redis.call('ZADD', KEYS[8], redis.call('HINCRBY', KEYS[2], 'shelfn', 1), ARGV[14])

@@ -1,7 +1,7 @@
 import { randomBytes } from 'crypto'
 import Redis, { type RedisOptions } from 'ioredis'
 import type { AckFrame, MessageEvent, RoomEvent, ShelfItem, SnapshotFrame, UserRef } from 'miniprogram-live-store/protocol'
-import { type RoomAction, type RoomConfig, SNAPSHOT_MESSAGES } from '../room'
+import { MAX_SHELF_GOODS, type RoomAction, type RoomConfig, SNAPSHOT_MESSAGES } from '../room'
 import { LEASE_SCRIPT, ROOM_SCRIPT } from './redis.lua'
 import {
   type ApplyResult,
@@ -234,7 +234,7 @@ export class RedisEngine implements Engine {
       case 'shelf': {
         const item: ShelfItem = action.item
         const json = JSON.stringify(item)
-        args = [item.goods_id, item.status, json, `{"msg_type":"on_off_shelf",${json.slice(1, -1)}`]
+        args = [item.goods_id, item.status, json, `{"msg_type":"on_off_shelf",${json.slice(1, -1)}`, String(MAX_SHELF_GOODS)]
         break
       }
       case 'room_state':
