@@ -20,6 +20,9 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
                        e.g. redis://127.0.0.1:6379; without it rooms live in this process
   --redis-prefix P     prefix of the Redis keys and channels [live]
   --lease-ms N         a process silent this long counts as dead; its viewers leave [3000]
+  --room-creation M    who may open a room not open yet: anyone, anchors (an anchor whose
+                       token names it) or fixed (the --rooms list) [anyone; fixed with --rooms]
+  --idle-room-ms N     an empty room idle this long is freed from memory [600000]
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -41,6 +44,8 @@ export interface CliArgs {
   redis?: string
   redisPrefix?: string
   leaseMs?: number
+  roomCreation?: 'anyone' | 'anchors' | 'fixed'
+  idleRoomMs?: number
   dev: boolean
   help: boolean
 }
@@ -56,33 +61,48 @@ export function parseArgs(argv: string[]): CliArgs {
     dev: false,
     help: false,
   }
-  const number = (name: string, value: string | undefined): number => {
-    const n = Number(value)
-    if (value === undefined || !Number.isInteger(n) || n < 0) throw new Error(`${name} needs a whole number`)
+  // Strict: a value a client could not live with (a heartbeat of 0, a 1-byte frame limit, a
+  // rate of 5 with an empty burst) is refused at start with a message, not served.
+  const number = (name: string, value: string | undefined, min: number, max: number): number => {
+    const n = /^\d+$/.test(value ?? '') ? Number(value) : NaN
+    if (!(n >= min && n <= max)) throw new Error(`${name} must be a whole number from ${min} to ${max} (got ${value === undefined ? 'nothing' : JSON.stringify(value)})`)
     return n
   }
   const rate = (name: string, value: string | undefined): { perSecond: number; burst: number } => {
-    const [perSecond, burst] = (value ?? '').split(':')
-    const n = number(name, perSecond)
-    return { perSecond: n, burst: burst === undefined ? n : number(name, burst) }
+    const match = /^(\d+)(?::(\d+))?$/.exec(value ?? '')
+    if (match === null) throw new Error(`${name} must be N or N:B, whole numbers from 1 (got ${value === undefined ? 'nothing' : JSON.stringify(value)})`)
+    const perSecond = number(name, match[1], 1, 10000000)
+    return { perSecond, burst: match[2] === undefined ? perSecond : number(name, match[2], 1, 10000000) }
+  }
+  const text = (name: string, value: string | undefined): string => {
+    if (value === undefined || value === '' || value.startsWith('--')) throw new Error(`${name} needs a value`)
+    return value
   }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2)
     const value = (): string | undefined => inline ?? argv[++i]
     switch (flag) {
-      case '--port': args.port = number(flag, value()); break
-      case '--host': args.host = value() ?? args.host; break
-      case '--secret': args.secret = value(); break
-      case '--heartbeat-ms': args.heartbeatMs = number(flag, value()); break
-      case '--history': args.history = number(flag, value()); break
-      case '--max-frame-bytes': args.maxFrameBytes = number(flag, value()); break
-      case '--data-dir': args.dataDir = value() ?? args.dataDir; break
-      case '--rooms': args.roomsFile = value(); break
+      case '--port': args.port = number(flag, value(), 0, 65535); break
+      case '--host': args.host = text(flag, value()); break
+      case '--secret': args.secret = text(flag, value()); break
+      case '--heartbeat-ms': args.heartbeatMs = number(flag, value(), 1000, 600000); break
+      case '--history': args.history = number(flag, value(), 1, 1000000); break
+      // Room for an auth frame with a 4,096-character token, at the least.
+      case '--max-frame-bytes': args.maxFrameBytes = number(flag, value(), 8192, 16 * 1024 * 1024); break
+      case '--data-dir': args.dataDir = text(flag, value()); break
+      case '--rooms': args.roomsFile = text(flag, value()); break
       case '--rate-limit': args.rateLimit = rate(flag, value()); break
       case '--message-rate-limit': args.messageRateLimit = rate(flag, value()); break
-      case '--redis': args.redis = value(); break
-      case '--redis-prefix': args.redisPrefix = value(); break
-      case '--lease-ms': args.leaseMs = number(flag, value()); break
+      case '--redis': args.redis = text(flag, value()); break
+      case '--redis-prefix': args.redisPrefix = text(flag, value()); break
+      case '--lease-ms': args.leaseMs = number(flag, value(), 300, 600000); break
+      case '--room-creation': {
+        const mode = value()
+        if (mode !== 'anyone' && mode !== 'anchors' && mode !== 'fixed') throw new Error(`--room-creation must be anyone, anchors or fixed (got ${JSON.stringify(mode ?? '')})`)
+        args.roomCreation = mode
+        break
+      }
+      case '--idle-room-ms': args.idleRoomMs = number(flag, value(), 1000, 7 * 24 * 3600 * 1000); break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -114,6 +134,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     rooms,
     rateLimit: args.rateLimit,
     messageRateLimit: args.messageRateLimit,
+    roomCreation: args.roomCreation,
+    idleRoomMs: args.idleRoomMs,
     log: (line) => console.error(line),
   }
   const redisUrl = args.redis ?? env.LIVE_REDIS_URL

@@ -36,6 +36,8 @@ export interface ConnectionContext {
   messageRate: { perSecond: number; burst: number }
   /** Per-user message buckets, shared by every connection of the user in this process. */
   userBuckets: Map<string, TokenBucket>
+  /** Who may open a room that is not open yet: anyone, only an anchor of it, or nobody (the configured list). */
+  roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
   inflight: Map<string, Promise<AckFrame>>
   log: (line: string) => void
@@ -259,7 +261,8 @@ export class LiveConnection {
   private async join(frame: JoinCommand, user: TokenPayload): Promise<void> {
     const { engine } = this.ctx
     const roomId = frame.room_id
-    if (!(await engine.hasRoom(roomId))) return this.refuse(frame.msg_id, ErrorCode.notFound, `no room ${roomId}`)
+    const refusal = await this.mayOpen(roomId, user)
+    if (refusal !== undefined) return this.refuse(frame.msg_id, ErrorCode.notFound, refusal)
     // Rooms joined already keep being served; a new join would read a store that is not there.
     if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
     const existing = this.rooms.get(roomId)
@@ -327,6 +330,9 @@ export class LiveConnection {
     const { engine } = this.ctx
     if (frame.msg_type === 'on_off_shelf') {
       if (!this.isAnchorOf(roomId, user)) return no(ErrorCode.forbidden, 'only the anchor of this room may change its shelf')
+      // A shelf change must not open a room a join could not (an unlisted room of a fixed list).
+      const refusal = await this.mayOpen(roomId, user)
+      if (refusal !== undefined) return no(ErrorCode.notFound, refusal)
       const { msg_type: _t, msg_id: _m, room_id: _r, ...goods } = frame
       const result = await engine.apply(roomId, {
         type: 'shelf',
@@ -395,6 +401,15 @@ export class LiveConnection {
     this.ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
     this.ctx.metrics.reportBytes.inc({ direction: 'written' }, written)
     return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: lines.length }
+  }
+
+  /** Why this user may not open (or find) the room, or undefined when they may. */
+  private async mayOpen(roomId: string, user: TokenPayload): Promise<string | undefined> {
+    const { engine } = this.ctx
+    if (!(await engine.hasRoom(roomId))) return `no room ${roomId}`
+    if (this.ctx.roomCreation === 'anyone' || (await engine.isOpen(roomId))) return undefined
+    if (this.ctx.roomCreation === 'anchors' && this.isAnchorOf(roomId, user)) return undefined
+    return `room ${roomId} is not open: ${this.ctx.roomCreation === 'anchors' ? 'its anchor opens it' : 'not on the room list'}`
   }
 
   private isAnchorOf(roomId: string, user: TokenPayload): boolean {

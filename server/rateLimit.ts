@@ -12,6 +12,11 @@ export class TokenBucket {
     this.updatedAt = now()
   }
 
+  /** Full again: a fresh bucket would behave the same, so this one can be dropped. */
+  get full(): boolean {
+    return this.tokens + ((this.now() - this.updatedAt) / 1000) * this.ratePerSecond >= this.burst
+  }
+
   /** Takes one token; false when the bucket is empty. */
   take(): boolean {
     const now = this.now()

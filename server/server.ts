@@ -41,6 +41,14 @@ export interface ServerOptions {
   rooms?: RoomConfig[]
   /** Only the rooms in `rooms` exist (joins to others get 4004). Default: true when `rooms` is given. */
   fixedRooms?: boolean
+  /**
+   * Who may open a room that is not open yet: `'anyone'` (default without `rooms`), `'anchors'`
+   * (only an anchor whose token names the room; viewers of a room nobody opened get 4004), or
+   * `'fixed'` (only the `rooms` list: the default with `rooms`).
+   */
+  roomCreation?: 'anyone' | 'anchors' | 'fixed'
+  /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
+  idleRoomMs?: number
   /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
   authTimeoutMs?: number
   /** Per connection. Default 20 frames/s, bursts of 40. */
@@ -118,6 +126,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       rooms: options.rooms,
       fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
       likeWindowMs: options.likeWindowMs,
+      idleRoomMs: options.idleRoomMs,
       now,
     })
   const metrics = new ServerMetrics()
@@ -140,6 +149,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     userBuckets: new Map(),
+    roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
     log,
   }
@@ -220,6 +230,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const sweepMs = Math.max(20, Math.min(1000, Math.floor(Math.min(heartbeatMs, authTimeoutMs) / 4)))
   const sweep = setInterval(() => {
     const t = now()
+    // Per-user buckets are kept only while they matter: memory grows with active users, not all users ever seen.
+    for (const [uid, bucket] of ctx.userBuckets) if (bucket.full) ctx.userBuckets.delete(uid)
     for (const connection of connections) {
       if (!connection.authenticated && t - connection.openedAt > authTimeoutMs) {
         connection.close(CloseCode.unauthorized, 'not authenticated in time')

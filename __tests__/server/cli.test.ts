@@ -35,8 +35,9 @@ function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): { child
 describe('live-store-server CLI', () => {
   it('parses every documented flag', () => {
     expect(
-      parseArgs(['--port', '0', '--host=0.0.0.0', '--secret', 's', '--heartbeat-ms', '1000', '--history', '2000', '--max-frame-bytes', '1024', '--data-dir', '/tmp/x', '--rooms', 'r.json', '--dev']),
-    ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 1024, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
+      parseArgs(['--port', '0', '--host=0.0.0.0', '--secret', 's', '--heartbeat-ms', '1000', '--history', '2000', '--max-frame-bytes', '8192', '--data-dir', '/tmp/x', '--rooms', 'r.json', '--dev']),
+    ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 8192, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
+    expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000'])).toMatchObject({ roomCreation: 'anchors', idleRoomMs: 60000 })
     expect(
       parseArgs(['--redis', 'redis://127.0.0.1:6390', '--redis-prefix', 'p1', '--lease-ms', '2000', '--rate-limit', '50:100', '--message-rate-limit', '7']),
     ).toMatchObject({
@@ -49,6 +50,25 @@ describe('live-store-server CLI', () => {
     expect(() => parseArgs(['--rate-limit', 'fast'])).toThrow(/whole number/)
     expect(() => parseArgs(['--port', 'abc'])).toThrow(/whole number/)
     expect(() => parseArgs(['--bogus'])).toThrow(/unknown flag/)
+  })
+
+  it('refuses values no client could use, each with what it takes (issue 11, point 7)', () => {
+    expect(() => parseArgs(['--heartbeat-ms', '0'])).toThrow('--heartbeat-ms must be a whole number from 1000 to 600000 (got "0")')
+    expect(() => parseArgs(['--max-frame-bytes', '1'])).toThrow('--max-frame-bytes must be a whole number from 8192 to 16777216 (got "1")')
+    expect(() => parseArgs(['--rate-limit', '5:'])).toThrow('--rate-limit must be N or N:B, whole numbers from 1 (got "5:")')
+    expect(() => parseArgs(['--rate-limit', '0:10'])).toThrow(/--rate-limit must be a whole number from 1/)
+    expect(() => parseArgs(['--message-rate-limit', '5:0'])).toThrow(/from 1 to 10000000/)
+    expect(() => parseArgs(['--port', '70000'])).toThrow(/from 0 to 65535/)
+    expect(() => parseArgs(['--history', '-1'])).toThrow(/--history must be a whole number/)
+    expect(() => parseArgs(['--secret'])).toThrow('--secret needs a value')
+    expect(() => parseArgs(['--room-creation', 'everyone'])).toThrow(/anyone, anchors or fixed/)
+  })
+
+  it('exits 2 with the message when a value is refused', async () => {
+    const { child, output } = startCli(['--heartbeat-ms', '0'])
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+    expect(code).toBe(2)
+    expect(output()).toContain('live-store-server: --heartbeat-ms must be a whole number from 1000 to 600000 (got "0")')
   })
 
   it('exits 2 with a clear message when the Redis given with --redis cannot be reached', async () => {

@@ -204,6 +204,28 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('who opens a room (problem 2)', () => {
+      const anchorFor = (rooms: string[]) => signToken({ uid: 'a1', name: 'A', role: 'anchor', rooms, exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET)
+
+      it("with roomCreation 'anchors', a viewer cannot open a room; its anchor can, and then viewers join", async () => {
+        await boot({ roomCreation: 'anchors' })
+        const viewer = await connect(token('v1'))
+        expect(await viewer.command({ msg_type: 'join', msg_id: 'v-early', room_id: 'show' })).toMatchObject({ ok: false, code: 4004, reason: expect.stringMatching(/its anchor opens it/) })
+        expect(server.engine.roomCount).toBe(0)
+        const anchor = await connect(anchorFor(['show']))
+        expect(await anchor.command({ msg_type: 'join', msg_id: 'a-open', room_id: 'show' })).toMatchObject({ ok: true })
+        expect(await viewer.command({ msg_type: 'join', msg_id: 'v-late', room_id: 'show' })).toMatchObject({ ok: true })
+      })
+
+      it('with a fixed room list, a shelf change cannot create an unlisted room', async () => {
+        await boot({ rooms: [{ id: 'listed', title: 'Listed' }] })
+        const anchor = await connect(anchorFor(['listed', 'unlisted']))
+        const ack = await anchor.command({ msg_type: 'on_off_shelf', msg_id: mid('s'), room_id: 'unlisted', goods_id: 'g', goods_name: 'G', goods_price: 1, default_image: 'https://i.example.com/g.png', status: 'on' })
+        expect(ack).toMatchObject({ ok: false, code: 4004 })
+        expect(await server.engine.isOpen('unlisted')).toBe(false)
+      })
+    })
+
     describe('tokens and auth (point 7)', () => {
       beforeEach(() => boot())
 
@@ -255,6 +277,42 @@ export function expirySuite(engineName: string, start: StartServer): void {
         expect(c.ws.readyState).toBe(c.ws.OPEN)
         now += 2000
         expect(await c.closed).toEqual({ code: 4001, reason: 'token expired' })
+      } finally {
+        await server.close()
+      }
+    })
+  })
+}
+
+/** Idle rooms freed from memory (problem 2), on a clock the test moves. */
+export function idleRoomSuite(start: StartServer): void {
+  describe('idle rooms (in-memory engine)', () => {
+    it('frees rooms everyone left once idle, and a freed room comes back under an epoch of its own', async () => {
+      let now = Date.now()
+      // The rate limiter runs on the same frozen clock: give it room.
+      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')), now: () => now, idleRoomMs: 60000, rateLimit: { perSecond: 1000, burst: 1000 } })
+      const engine = server.engine as unknown as { freeIdleRooms(): number }
+      try {
+        const c = await RawClient.connect(server.url, { token: token('wanderer') })
+        await c.type('init')
+        // One viewer walks through 200 rooms (within every limit) and leaves each.
+        let first: Frame | undefined
+        for (let i = 0; i < 200; i++) {
+          const ack = await c.command({ msg_type: 'join', msg_id: `j${i}`, room_id: `room-${i}` })
+          first ??= ack
+          await c.command({ msg_type: 'leave', msg_id: `l${i}`, room_id: `room-${i}` })
+        }
+        expect(server.engine.roomCount).toBe(200)
+        now += 30000
+        expect(engine.freeIdleRooms()).toBe(0)
+        now += 31000
+        expect(engine.freeIdleRooms()).toBe(200)
+        expect(server.engine.roomCount).toBe(0)
+        // Back to the first room with what the client knew: a new epoch, so a snapshot, not a "recovery".
+        const back = await c.command({ msg_type: 'join', msg_id: 'back', room_id: 'room-0', since_seq: first?.seq, epoch: first?.epoch })
+        expect(back).toMatchObject({ ok: true, recovered: false })
+        expect(back.epoch).not.toBe(first?.epoch)
+        c.close()
       } finally {
         await server.close()
       }

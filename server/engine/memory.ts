@@ -15,6 +15,12 @@ export interface MemoryEngineOptions {
   /** Dedup window: acks remembered per user. */
   dedupMax?: number
   dedupTtlMs?: number
+  /**
+   * A room with nobody in it and no activity for this long is freed from memory. It comes
+   * back, if anyone joins it again, as a new room under an epoch of its own, so a client
+   * that knew the old one takes a snapshot instead of "recovering" into another seq. Default 10 min.
+   */
+  idleRoomMs?: number
   now?: () => number
 }
 
@@ -41,6 +47,9 @@ class History {
 }
 
 interface RoomEntry {
+  /** The engine's epoch, or (for a room created after rooms were freed) one of its own. */
+  epoch: string
+  lastActiveAt: number
   model: RoomModel
   seq: number
   history: History
@@ -63,7 +72,12 @@ export class MemoryEngine implements Engine {
   private readonly likeWindowMs: number
   private readonly dedupMax: number
   private readonly dedupTtlMs: number
+  private readonly idleRoomMs: number
   private readonly now: () => number
+  private readonly idleSweep: ReturnType<typeof setInterval>
+  /** Rooms freed so far; rooms created after the first carry an epoch of their own. */
+  private freed = 0
+  private created = 0
 
   constructor(private readonly options: MemoryEngineOptions = {}) {
     this.historySize = Math.max(1, options.history ?? 1000)
@@ -71,7 +85,30 @@ export class MemoryEngine implements Engine {
     this.dedupMax = options.dedupMax ?? 10000
     this.dedupTtlMs = options.dedupTtlMs ?? 10 * 60 * 1000
     this.now = options.now ?? Date.now
+    this.idleRoomMs = options.idleRoomMs ?? 10 * 60 * 1000
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
+    this.idleSweep = setInterval(() => this.freeIdleRooms(), Math.max(1000, Math.min(60000, this.idleRoomMs / 2)))
+    ;(this.idleSweep as { unref?: () => void }).unref?.()
+  }
+
+  /**
+   * Frees every room that is empty (no member, no subscriber, no likes waiting) and has been
+   * idle for `idleRoomMs`. Returns how many. Runs on a timer; callable directly.
+   */
+  freeIdleRooms(): number {
+    const cutoff = this.now() - this.idleRoomMs
+    let count = 0
+    for (const [roomId, room] of this.rooms) {
+      if (room.listeners.size > 0 || room.model.members.size > 0 || room.pendingLikes > 0 || room.lastActiveAt > cutoff) continue
+      this.rooms.delete(roomId)
+      count++
+    }
+    this.freed += count
+    return count
+  }
+
+  isOpen(roomId: string): Promise<boolean> {
+    return Promise.resolve(this.rooms.has(roomId) || this.configs.has(roomId))
   }
 
   get roomCount(): number {
@@ -104,16 +141,15 @@ export class MemoryEngine implements Engine {
   }
 
   recover(roomId: string, sinceSeq: number, epoch: string): Promise<Recovery | null> {
-    if (epoch !== this.epoch) return Promise.resolve(null)
     const room = this.room(roomId)
-    if (sinceSeq > room.seq) return Promise.resolve(null)
+    if (epoch !== room.epoch || sinceSeq > room.seq) return Promise.resolve(null)
     const events = room.history.since(sinceSeq, room.seq)
-    return Promise.resolve(events === null ? null : { epoch: this.epoch, head: room.seq, events })
+    return Promise.resolve(events === null ? null : { epoch: room.epoch, head: room.seq, events })
   }
 
   snapshot(roomId: string): Promise<SnapshotFrame> {
     const room = this.room(roomId)
-    return Promise.resolve(room.model.snapshot(this.epoch, room.seq))
+    return Promise.resolve(room.model.snapshot(room.epoch, room.seq))
   }
 
   subscribe(roomId: string, listener: RoomListener): () => void {
@@ -141,6 +177,7 @@ export class MemoryEngine implements Engine {
   }
 
   close(): Promise<void> {
+    clearInterval(this.idleSweep)
     for (const room of this.rooms.values()) if (room.likeTimer) clearTimeout(room.likeTimer)
     return Promise.resolve()
   }
@@ -148,7 +185,10 @@ export class MemoryEngine implements Engine {
   private room(roomId: string): RoomEntry {
     let room = this.rooms.get(roomId)
     if (room === undefined) {
+      this.created++
       room = {
+        epoch: this.freed === 0 ? this.epoch : `${this.epoch}.${this.created}`,
+        lastActiveAt: this.now(),
         model: new RoomModel(roomId, this.configs.get(roomId)),
         seq: 0,
         history: new History(this.historySize),
@@ -163,6 +203,7 @@ export class MemoryEngine implements Engine {
 
   private applyNow(roomId: string, action: RoomAction): ApplyResult {
     const room = this.room(roomId)
+    room.lastActiveAt = this.now()
     const decision = room.model.decide(action)
     if (!decision.ok) return decision
     if (decision.event === undefined) return { ok: true }

@@ -194,6 +194,10 @@ export class RedisEngine implements Engine {
     return Promise.resolve(!this.options.fixedRooms || this.configs.has(roomId))
   }
 
+  async isOpen(roomId: string): Promise<boolean> {
+    return this.configs.has(roomId) || (await this.cmd.exists(this.keys(roomId).meta)) === 1
+  }
+
   roomConfig(roomId: string): RoomConfig | undefined {
     return this.configs.get(roomId)
   }

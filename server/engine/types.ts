@@ -52,6 +52,8 @@ export interface Engine {
   readonly epoch: string
   /** The room exists or may be created (false: unknown room of a fixed room list). */
   hasRoom(roomId: string): Promise<boolean>
+  /** The room is open now: configured, or created by someone and not freed since. */
+  isOpen(roomId: string): Promise<boolean>
   /** The room's configuration (anchor, catalogue), if it has one. */
   roomConfig(roomId: string): RoomConfig | undefined
   /**
