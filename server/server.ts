@@ -64,7 +64,7 @@ export interface ServerOptions {
    * Share rooms with other server processes through Redis (`redis://host:port`), or
    * `{ url, prefix, leaseMs }`. Without it rooms live in this process's memory.
    */
-  redis?: string | { url: string; prefix?: string; leaseMs?: number; dedupTtlMs?: number }
+  redis?: string | { url: string; prefix?: string; leaseMs?: number; dedupTtlMs?: number; commandTimeoutMs?: number }
   log?: (line: string) => void
   now?: () => number
 }
@@ -113,6 +113,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
           prefix: redis.prefix,
           leaseMs: redis.leaseMs,
           dedupTtlMs: redis.dedupTtlMs,
+          commandTimeoutMs: redis.commandTimeoutMs,
           history: options.history,
           rooms: options.rooms,
           fixedRooms: options.fixedRooms ?? options.rooms !== undefined,

@@ -215,6 +215,10 @@ describe('Redis engine', () => {
       const res = await fetch(`http://127.0.0.1:${server.port}/healthz`)
       return { status: res.status, body: (await res.json()) as Record<string, unknown> }
     }
+    const metricValue = async (server: LiveServer, name: string): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text()
+      return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0)
+    }
     let prefixNow = ''
     beforeEach(() => {
       prefixNow = prefix()
@@ -279,6 +283,36 @@ describe('Redis engine', () => {
       } finally {
         await proxy.close()
       }
+    })
+
+    it('reports a stalled Redis (stopped, TCP up) within the lease, answers 4500 instead of hanging, and sweeps nobody (issue 11, problem 4)', async () => {
+      const a = await boot(redis.url, { redis: { url: redis.url, prefix: prefixNow, leaseMs: 600, commandTimeoutMs: 300 } })
+      const b = await boot(redis.url, { redis: { url: redis.url, prefix: prefixNow, leaseMs: 600, commandTimeoutMs: 300 } })
+      const { c: alice } = await joinedClient(a, 'alice', 's')
+      await alice.type('snapshot')
+      const { c: bob } = await joinedClient(b, 'bob', 's')
+      await bob.type('snapshot')
+      expect((await health(a)).status).toBe(200)
+      const pid = redis.process.pid as number
+      process.kill(pid, 'SIGSTOP')
+      let stalledAck: Record<string, unknown> | undefined
+      try {
+        await until(() => !a.engine.healthy, 'unhealthy while Redis is stopped', 3000)
+        expect((await health(a)).status).toBe(503)
+        stalledAck = await alice.command({ msg_type: 'message', msg_id: mid('stall'), room_id: 's', content: 'while stalled' }, 3000)
+        // Stopped for several leases: every process's lease runs out meanwhile.
+        await new Promise((resolve) => setTimeout(resolve, 2000))
+      } finally {
+        process.kill(pid, 'SIGCONT')
+      }
+      expect(stalledAck).toMatchObject({ ok: false, code: 4500 })
+      await until(() => a.engine.healthy && b.engine.healthy, 'healthy again', 5000)
+      // Two more leases: time enough for a wrong sweep to happen, had it been going to.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(bob.all('leave').map((f) => (f.user as { uid: string }).uid)).not.toContain('alice')
+      expect(alice.all('leave').map((f) => (f.user as { uid: string }).uid)).not.toContain('bob')
+      expect((await a.engine.snapshot('s')).room.online_num).toBe(2)
+      expect(Number(await metricValue(a, 'live_engine_swept_connections_total')) + Number(await metricValue(b, 'live_engine_swept_connections_total'))).toBe(0)
     })
 
     it('reads back from the Stream what its subscription missed while cut off: clients on it see no gap', async () => {

@@ -33,6 +33,11 @@ export interface RedisEngineOptions {
   leaseMs?: number
   /** How long `connect` waits for Redis at start. Default 5000 ms. */
   connectTimeoutMs?: number
+  /**
+   * A Redis command that has not answered in this long fails (the socket layer answers 4500):
+   * a stalled Redis (process stopped, TCP up) must not hold commands forever. Default 2000 ms.
+   */
+  commandTimeoutMs?: number
   now?: () => number
   log?: (line: string) => void
 }
@@ -97,6 +102,10 @@ export class RedisEngine implements Engine {
   private leaseTimer: NodeJS.Timeout | undefined
   private wasDown = false
   private renewing = false
+  /** When this process last renewed its lease (its own clock). */
+  private renewedAt = -Infinity
+  /** Since when this process has renewed without a gap: it may take others for dead only after a lease of that. */
+  private renewingSince = Infinity
   private closed = false
 
   private constructor(private readonly options: RedisEngineOptions) {
@@ -111,6 +120,7 @@ export class RedisEngine implements Engine {
     const base: RedisOptions = {
       // Fail fast while Redis is away: the socket layer refuses, the client retries.
       enableOfflineQueue: false,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: true,
@@ -119,7 +129,9 @@ export class RedisEngine implements Engine {
       typeof options.redis === 'string' ? new Redis(options.redis, base) : new Redis({ ...options.redis, ...base })
     this.cmd = make() as RedisWithScripts
     // The subscriber may queue its SUBSCRIBEs until it is connected.
-    this.sub = typeof options.redis === 'string' ? new Redis(options.redis, { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null }) : new Redis({ ...options.redis, ...base, enableOfflineQueue: true, maxRetriesPerRequest: null })
+    // (No command timeout on the subscriber: SUBSCRIBE waits for its connection by design.)
+    const subscriber: RedisOptions = { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined }
+    this.sub = typeof options.redis === 'string' ? new Redis(options.redis, subscriber) : new Redis({ ...options.redis, ...subscriber })
     this.cmd.defineCommand('liveRoom', { lua: ROOM_SCRIPT })
     this.cmd.defineCommand('liveLease', { lua: LEASE_SCRIPT })
     for (const client of [this.cmd, this.sub]) {
@@ -169,8 +181,13 @@ export class RedisEngine implements Engine {
     return this.currentEpoch
   }
 
+  /**
+   * Connected, and the lease renewed within `leaseMs`: a Redis that stopped answering with its
+   * TCP connection up is unhealthy within `leaseMs` (renewals run every third of it and each
+   * fails after `commandTimeoutMs`).
+   */
   get healthy(): boolean {
-    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready'
+    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready' && this.now() - this.renewedAt <= this.leaseMs
   }
 
   get roomCount(): number {
@@ -509,6 +526,9 @@ export class RedisEngine implements Engine {
     this.renewing = true
     try {
       await this.renewLeaseNow()
+    } catch (error) {
+      this.renewingSince = Infinity
+      throw error
     } finally {
       this.renewing = false
     }
@@ -518,12 +538,17 @@ export class RedisEngine implements Engine {
     const stored = await this.cmd.get(this.key('epoch'))
     if (stored !== this.currentEpoch) await this.epochLost(stored)
     const [added, ...dead] = await this.cmd.liveLease(1, this.key('procs'), this.processId, this.leaseMs)
+    const now = this.now()
+    // A gap in our own renewals means Redis (or this process) stalled: the others could not
+    // renew either. Take nobody for dead until we have renewed for a whole lease without a gap.
+    if (now - this.renewedAt > this.leaseMs / 2) this.renewingSince = now
+    this.renewedAt = now
     // Taken for dead while alive (a long pause): the others swept our members; put them back.
     if (added === 1 && this.members.size > 0) {
       this.log('redis: this process had lost its lease; putting its members back')
       for (const roomId of this.members.keys()) await this.resync(roomId)
     }
-    for (const id of dead) await this.sweep(id)
+    if (now - this.renewingSince >= this.leaseMs) for (const id of dead) await this.sweep(id)
     for (const room of this.rooms.values()) {
       // A like window whose flusher died is flushed by whoever serves the room.
       await this.flushLikes(room.id, true).catch(() => undefined)
