@@ -23,6 +23,7 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --room-creation M    who may open a room not open yet: anyone, anchors (an anchor whose
                        token names it) or fixed (the --rooms list) [anyone; fixed with --rooms]
   --idle-room-ms N     an empty room idle this long is freed from memory [600000]
+  --max-connections-per-user N  connections one user may hold in this process [10]
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -46,6 +47,7 @@ export interface CliArgs {
   leaseMs?: number
   roomCreation?: 'anyone' | 'anchors' | 'fixed'
   idleRoomMs?: number
+  maxConnectionsPerUser?: number
   dev: boolean
   help: boolean
 }
@@ -103,6 +105,7 @@ export function parseArgs(argv: string[]): CliArgs {
         break
       }
       case '--idle-room-ms': args.idleRoomMs = number(flag, value(), 1000, 7 * 24 * 3600 * 1000); break
+      case '--max-connections-per-user': args.maxConnectionsPerUser = number(flag, value(), 1, 1000); break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -136,6 +139,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     messageRateLimit: args.messageRateLimit,
     roomCreation: args.roomCreation,
     idleRoomMs: args.idleRoomMs,
+    maxConnectionsPerUser: args.maxConnectionsPerUser,
     log: (line) => console.error(line),
   }
   const redisUrl = args.redis ?? env.LIVE_REDIS_URL

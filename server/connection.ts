@@ -36,6 +36,9 @@ export interface ConnectionContext {
   messageRate: { perSecond: number; burst: number }
   /** Per-user message buckets, shared by every connection of the user in this process. */
   userBuckets: Map<string, TokenBucket>
+  /** Authenticated connections per user in this process, and the most one user may hold. */
+  userConnections: Map<string, number>
+  maxConnectionsPerUser: number
   /** Who may open a room that is not open yet: anyone, only an anchor of it, or nobody (the configured list). */
   roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
@@ -90,9 +93,10 @@ export class LiveConnection {
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
     this.floods = new WindowCounter(FLOOD_LIMIT, ABUSE_WINDOW_MS, ctx.now)
     this.garbage = new WindowCounter(GARBAGE_LIMIT, ABUSE_WINDOW_MS, ctx.now)
+    let overLimit = false
     if (headerToken !== undefined) {
       const check = verifyToken(headerToken, ctx.secret, ctx.now())
-      if (check.ok) this.user = check.payload
+      if (check.ok) overLimit = !this.claim(check.payload)
     }
     this.send({
       msg_type: 'init',
@@ -104,6 +108,24 @@ export class LiveConnection {
       ...(this.user ? { user: this.publicUser(this.user) } : {}),
     })
     ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
+    if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
+  }
+
+  /** Counts this connection against its user's limit; false (and not authenticated) when over it. */
+  private claim(user: TokenPayload): boolean {
+    const held = this.ctx.userConnections.get(user.uid) ?? 0
+    if (held >= this.ctx.maxConnectionsPerUser) return false
+    this.ctx.userConnections.set(user.uid, held + 1)
+    this.user = user
+    return true
+  }
+
+  private unclaim(): void {
+    const uid = this.user?.uid
+    if (uid === undefined) return
+    const held = (this.ctx.userConnections.get(uid) ?? 1) - 1
+    if (held > 0) this.ctx.userConnections.set(uid, held)
+    else this.ctx.userConnections.delete(uid)
   }
 
   get authenticated(): boolean {
@@ -130,6 +152,7 @@ export class LiveConnection {
     if (!this.closed) this.ctx.metrics.closes.inc({ code: String(code) })
     this.closed = true
     const user = this.user
+    this.unclaim()
     const rooms = [...this.rooms.entries()]
     this.rooms.clear()
     for (const [roomId, membership] of rooms) {
@@ -249,7 +272,13 @@ export class LiveConnection {
       this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.forbidden, reason: 'this connection belongs to another user' })
       return
     }
-    this.user = check.payload
+    if (this.user !== undefined) this.user = check.payload
+    else if (!this.claim(check.payload)) {
+      const reason = `more than ${this.ctx.maxConnectionsPerUser} connections for this user`
+      this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.rateLimited, reason })
+      this.close(CloseCode.policyViolation, reason)
+      return
+    }
     this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: this.publicUser(check.payload) })
   }
 

@@ -49,6 +49,8 @@ export interface ServerOptions {
   roomCreation?: 'anyone' | 'anchors' | 'fixed'
   /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
   idleRoomMs?: number
+  /** Connections one user may hold in this process; more are closed with 1008. Default 10. */
+  maxConnectionsPerUser?: number
   /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
   authTimeoutMs?: number
   /** Per connection. Default 20 frames/s, bursts of 40. */
@@ -150,6 +152,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     userBuckets: new Map(),
+    userConnections: new Map(),
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
     log,

@@ -34,8 +34,9 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       server = await start({ dataDir, ...options })
       return server
     }
-    async function connect(t: string | undefined = token('u1')): Promise<RawClient> {
-      const c = await RawClient.connect(server.url, { token: t })
+    /** Connects with a header token (`null`: none, to authenticate by frame). */
+    async function connect(t: string | null = token('u1')): Promise<RawClient> {
+      const c = await RawClient.connect(server.url, { token: t ?? undefined })
       clients.push(c)
       await c.type('init')
       return c
@@ -226,11 +227,32 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('connections per user (problem 6)', () => {
+      beforeEach(() => boot({ maxConnectionsPerUser: 3 }))
+
+      it('closes a user\'s connection past the limit with 1008, by header or by auth frame, and frees a place on close', async () => {
+        const held = [await connect(token('many')), await connect(token('many')), await connect(token('many'))]
+        const fourth = await RawClient.connect(server.url, { token: token('many') })
+        clients.push(fourth)
+        expect(await fourth.closed).toEqual({ code: 1008, reason: 'more than 3 connections for this user' })
+        const byFrame = await connect(null)
+        expect(await byFrame.command({ msg_type: 'auth', msg_id: 'a', token: token('many') })).toMatchObject({ ok: false, code: 4029 })
+        expect((await byFrame.closed).code).toBe(1008)
+        // Another user is not affected.
+        expect((await (await connect(token('other'))).command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r' })).ok).toBe(true)
+        held[0].close()
+        await held[0].closed
+        await until(() => server.connectionCount === 3, 'the place freed')
+        const again = await connect(token('many'))
+        expect((await again.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r' })).ok).toBe(true)
+      })
+    })
+
     describe('tokens and auth (point 7)', () => {
       beforeEach(() => boot())
 
       it('refuses a token over 4,096 characters with 4001 and closes with 4001', async () => {
-        const c = await connect(undefined)
+        const c = await connect(null)
         const ack = await c.command({ msg_type: 'auth', msg_id: 'a1', token: 'x'.repeat(5000) })
         expect(ack).toMatchObject({ ok: false, code: 4001, reason: expect.stringMatching(/longer than 4096/) })
         expect(await c.closed).toMatchObject({ code: 4001 })
