@@ -130,6 +130,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
       likeWindowMs: options.likeWindowMs,
       idleRoomMs: options.idleRoomMs,
+      // The dedup window outlives a restart: resends after it are answered, not applied again.
+      dedupFile: path.join(path.resolve(options.dataDir ?? 'data'), 'dedup.jsonl'),
       now,
     })
   const metrics = new ServerMetrics()

@@ -1,7 +1,27 @@
 import { createServer } from '../../server/server'
 import { SECRET } from './conformanceSuite'
-import { expirySuite, hardeningSuite, idleRoomSuite } from './hardeningSuite'
+import { MemoryEngine } from '../../server/engine/memory'
+import { dedupSuite, expirySuite, hardeningSuite, idleRoomSuite } from './hardeningSuite'
 
 hardeningSuite('in-memory', (options) => createServer({ port: 0, secret: SECRET, ...options }))
 expirySuite('in-memory', (options) => createServer({ port: 0, secret: SECRET, ...options }))
 idleRoomSuite((options) => createServer({ port: 0, secret: SECRET, ...options }))
+dedupSuite((options) => createServer({ port: 0, secret: SECRET, ...options }))
+
+describe('MemoryEngine dedup memory', () => {
+  it('forgets acks past the window, and users left with none (memory follows the rate, not the age)', async () => {
+    let now = 0
+    const engine = new MemoryEngine({ now: () => now, dedupTtlMs: 1000 })
+    try {
+      for (let i = 0; i < 3; i++) await engine.rememberAck(`u${i}`, 'm', { msg_type: 'ack', msg_id: 'm', ok: true })
+      now = 600
+      await engine.rememberAck('u0', 'm2', { msg_type: 'ack', msg_id: 'm2', ok: true })
+      now = 1200
+      expect(engine.forgetOldAcks()).toBe(3)
+      expect(await engine.recallAck('u1', 'm')).toBeUndefined()
+      expect(await engine.recallAck('u0', 'm2')).toMatchObject({ msg_id: 'm2' })
+    } finally {
+      await engine.close()
+    }
+  })
+})

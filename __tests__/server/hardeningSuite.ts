@@ -341,3 +341,36 @@ export function idleRoomSuite(start: StartServer): void {
     })
   })
 }
+
+/** The in-memory engine's dedup window across a restart and over a long life (point 7). */
+export function dedupSuite(start: StartServer): void {
+  describe('dedup window (in-memory engine)', () => {
+    it('answers a msg_id resent after a restart on the same data dir with its first ack, not a second comment', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-dedup-'))
+      const first = await start({ dataDir: dir })
+      let firstAck: Frame
+      try {
+        const c = await RawClient.connect(first.url, { token: token('resender') })
+        await c.type('init')
+        await c.command({ msg_type: 'join', msg_id: 'j1', room_id: 'r' })
+        firstAck = await c.command({ msg_type: 'message', msg_id: 'm-once', room_id: 'r', content: 'only once' })
+        expect(firstAck).toMatchObject({ ok: true })
+        c.ws.terminate()
+      } finally {
+        await first.close()
+      }
+      const second = await start({ dataDir: dir })
+      try {
+        const c = await RawClient.connect(second.url, { token: token('resender') })
+        await c.type('init')
+        await c.command({ msg_type: 'join', msg_id: 'j2', room_id: 'r' })
+        const resent = await c.command({ msg_type: 'message', msg_id: 'm-once', room_id: 'r', content: 'only once' })
+        expect(resent).toMatchObject({ ok: true, dup: true, seq: firstAck.seq })
+        expect((await second.engine.snapshot('r')).message_list).toEqual([])
+        c.ws.terminate()
+      } finally {
+        await second.close()
+      }
+    })
+  })
+}

@@ -1,4 +1,6 @@
 import { randomBytes } from 'crypto'
+import * as fs from 'fs'
+import * as path from 'path'
 import type { AckFrame, RoomEvent, SnapshotFrame } from 'miniprogram-live-store/protocol'
 import { RoomModel, type RoomAction, type RoomConfig } from '../room'
 import type { ApplyResult, Engine, Recovery, RoomListener } from './types'
@@ -21,6 +23,11 @@ export interface MemoryEngineOptions {
    * that knew the old one takes a snapshot instead of "recovering" into another seq. Default 10 min.
    */
   idleRoomMs?: number
+  /**
+   * Keep the dedup window in this file (JSON lines, compacted at start): a restarted server
+   * still answers a resent `msg_id` with its first ack instead of applying it again.
+   */
+  dedupFile?: string
   now?: () => number
 }
 
@@ -75,6 +82,7 @@ export class MemoryEngine implements Engine {
   private readonly idleRoomMs: number
   private readonly now: () => number
   private readonly idleSweep: ReturnType<typeof setInterval>
+  private dedupLog: fs.WriteStream | undefined
   /** Rooms freed so far; rooms created after the first carry an epoch of their own. */
   private freed = 0
   private created = 0
@@ -87,7 +95,11 @@ export class MemoryEngine implements Engine {
     this.now = options.now ?? Date.now
     this.idleRoomMs = options.idleRoomMs ?? 10 * 60 * 1000
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
-    this.idleSweep = setInterval(() => this.freeIdleRooms(), Math.max(1000, Math.min(60000, this.idleRoomMs / 2)))
+    if (options.dedupFile !== undefined) this.loadDedup(options.dedupFile)
+    this.idleSweep = setInterval(() => {
+      this.freeIdleRooms()
+      this.forgetOldAcks()
+    }, Math.max(1000, Math.min(60000, this.idleRoomMs / 2)))
     ;(this.idleSweep as { unref?: () => void }).unref?.()
   }
 
@@ -165,21 +177,73 @@ export class MemoryEngine implements Engine {
   }
 
   rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void> {
+    const at = this.now()
+    this.keepAck(uid, msgId, ack, at)
+    this.dedupLog?.write(`${JSON.stringify([uid, msgId, ack, at])}\n`)
+    return Promise.resolve()
+  }
+
+  /**
+   * Drops acks older than the dedup window (and users left with none): the window's memory
+   * follows the command rate, not the server's age. Runs on the engine's timer.
+   */
+  forgetOldAcks(): number {
+    const cutoff = this.now() - this.dedupTtlMs
+    let dropped = 0
+    for (const [uid, forUser] of this.acks) {
+      // Maps keep insertion order: the oldest first.
+      for (const [msgId, entry] of forUser) {
+        if (entry.at > cutoff) break
+        forUser.delete(msgId)
+        dropped++
+      }
+      if (forUser.size === 0) this.acks.delete(uid)
+    }
+    return dropped
+  }
+
+  private keepAck(uid: string, msgId: string, ack: AckFrame, at: number): void {
     let forUser = this.acks.get(uid)
     if (forUser === undefined) {
       forUser = new Map()
       this.acks.set(uid, forUser)
     }
-    forUser.set(msgId, { ack, at: this.now() })
-    // Maps keep insertion order: the first key is the oldest.
+    forUser.set(msgId, { ack, at })
     while (forUser.size > this.dedupMax) forUser.delete(forUser.keys().next().value as string)
-    return Promise.resolve()
+  }
+
+  /** Reads what the last run remembered (within the window), rewrites the file compacted, appends from here. */
+  private loadDedup(file: string): void {
+    const cutoff = this.now() - this.dedupTtlMs
+    let text = ''
+    try {
+      text = fs.readFileSync(file, 'utf8')
+    } catch {
+      // No file yet: the first run.
+    }
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      try {
+        const [uid, msgId, ack, at] = JSON.parse(line) as [string, string, AckFrame, number]
+        if (typeof uid === 'string' && typeof msgId === 'string' && typeof at === 'number' && at > cutoff && ack?.msg_type === 'ack') this.keepAck(uid, msgId, ack, at)
+      } catch {
+        // A line cut short by a crash: skip it.
+      }
+    }
+    const kept: string[] = []
+    for (const [uid, forUser] of this.acks) for (const [msgId, { ack, at }] of forUser) kept.push(JSON.stringify([uid, msgId, ack, at]))
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.writeFileSync(file, kept.length > 0 ? `${kept.join('\n')}\n` : '')
+    this.dedupLog = fs.createWriteStream(file, { flags: 'a' })
+    this.dedupLog.on('error', () => undefined)
   }
 
   close(): Promise<void> {
     clearInterval(this.idleSweep)
     for (const room of this.rooms.values()) if (room.likeTimer) clearTimeout(room.likeTimer)
-    return Promise.resolve()
+    const log = this.dedupLog
+    this.dedupLog = undefined
+    return log === undefined ? Promise.resolve() : new Promise((resolve) => log.end(() => resolve()))
   }
 
   private room(roomId: string): RoomEntry {
