@@ -24,6 +24,8 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
                        token names it) or fixed (the --rooms list) [anyone; fixed with --rooms]
   --idle-room-ms N     an empty room idle this long is freed from memory [600000]
   --max-connections-per-user N  connections one user may hold in this process [10]
+  --crowded-room-size N  past this many members, join/leave notices are thinned [100]
+  --presence-window-ms N  in a crowded room, one join/leave notice per window [1000]
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -48,6 +50,8 @@ export interface CliArgs {
   roomCreation?: 'anyone' | 'anchors' | 'fixed'
   idleRoomMs?: number
   maxConnectionsPerUser?: number
+  crowdedRoomSize?: number
+  presenceWindowMs?: number
   dev: boolean
   help: boolean
 }
@@ -106,6 +110,8 @@ export function parseArgs(argv: string[]): CliArgs {
       }
       case '--idle-room-ms': args.idleRoomMs = number(flag, value(), 1000, 7 * 24 * 3600 * 1000); break
       case '--max-connections-per-user': args.maxConnectionsPerUser = number(flag, value(), 1, 1000); break
+      case '--crowded-room-size': args.crowdedRoomSize = number(flag, value(), 1, 1000000); break
+      case '--presence-window-ms': args.presenceWindowMs = number(flag, value(), 10, 60000); break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -140,6 +146,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     roomCreation: args.roomCreation,
     idleRoomMs: args.idleRoomMs,
     maxConnectionsPerUser: args.maxConnectionsPerUser,
+    crowdedRoomSize: args.crowdedRoomSize,
+    presenceWindowMs: args.presenceWindowMs,
     log: (line) => console.error(line),
   }
   const redisUrl = args.redis ?? env.LIVE_REDIS_URL

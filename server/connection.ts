@@ -18,6 +18,7 @@ import {
 import { type Engine, EngineUnavailableError } from './engine/types'
 import type { ServerMetrics } from './metrics'
 import { TokenBucket, WindowCounter } from './rateLimit'
+import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
 import type { RoomAction } from './room'
 import { type TokenPayload, verifyToken } from './token'
@@ -39,6 +40,8 @@ export interface ConnectionContext {
   /** Authenticated connections per user in this process, and the most one user may hold. */
   userConnections: Map<string, number>
   maxConnectionsPerUser: number
+  /** Join and leave notices, thinned in crowded rooms. */
+  presence: PresenceThinner
   /** Who may open a room that is not open yet: anyone, only an anchor of it, or nobody (the configured list). */
   roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
@@ -157,7 +160,7 @@ export class LiveConnection {
     this.rooms.clear()
     for (const [roomId, membership] of rooms) {
       membership.unsubscribe()
-      if (user) await this.ctx.engine.apply(roomId, { type: 'leave', connId: this.id, user: this.ref(user) }).catch(() => undefined)
+      if (user) await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: this.ref(user) }).catch(() => undefined)
     }
   }
 
@@ -327,9 +330,9 @@ export class LiveConnection {
     }
     if (existing === undefined) {
       const ref = this.ref(user)
-      await engine.apply(roomId, { type: 'join', connId: this.id, user: ref, anchor: this.isAnchorOf(roomId, user) })
+      await this.ctx.presence.change(roomId, { type: 'join', connId: this.id, user: ref, anchor: this.isAnchorOf(roomId, user) })
       // Closed while the join was being applied: the close handler's leave may have gone first.
-      if (this.closed) await engine.apply(roomId, { type: 'leave', connId: this.id, user: ref })
+      if (this.closed) await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: ref })
     }
   }
 
@@ -345,7 +348,7 @@ export class LiveConnection {
     if (membership === undefined) return
     this.rooms.delete(roomId)
     membership.unsubscribe()
-    await this.ctx.engine.apply(roomId, { type: 'leave', connId: this.id, user: this.ref(user) })
+    await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: this.ref(user) })
   }
 
   private async apply(frame: ClientCommand, user: TokenPayload, frameBytes: number): Promise<AckFrame> {

@@ -20,8 +20,11 @@ export interface RoomConfig {
 
 /** What happens to a room. The engine turns each into at most one event with the next seq. */
 export type RoomAction =
-  | { type: 'join'; connId: string; user: UserRef; anchor?: boolean }
-  | { type: 'leave'; connId: string; user: UserRef }
+  /** `quietAbove`: with more members than this, the change is applied without a notice. */
+  | { type: 'join'; connId: string; user: UserRef; anchor?: boolean; quietAbove?: number }
+  | { type: 'leave'; connId: string; user: UserRef; quietAbove?: number }
+  /** The notice for quiet membership changes: a `join` or `leave` event with the count as it is now. */
+  | { type: 'presence'; kind: 'join' | 'leave'; user: UserRef }
   | { type: 'message'; msgId: string; user: UserRef; content: string }
   | { type: 'like'; delta: number }
   | { type: 'subscribe'; user: UserRef }
@@ -32,7 +35,7 @@ export type RoomAction =
 /** An event before the engine stamps it with `room_id`, `seq` and `ts`. */
 export type EventBody = RoomEvent extends infer E ? (E extends RoomEvent ? Omit<E, 'room_id' | 'seq' | 'ts'> : never) : never
 
-export type Decision = { ok: true; event?: EventBody } | { ok: false; code: number; reason: string }
+export type Decision = { ok: true; event?: EventBody; quiet?: true } | { ok: false; code: number; reason: string }
 
 /** One room's state in memory. */
 export class RoomModel {
@@ -75,6 +78,7 @@ export class RoomModel {
         if (action.anchor && this.anchor.uid === '') this.anchor = { ...action.user }
         if (this.members.has(action.connId)) return { ok: true }
         this.members.set(action.connId, action.user)
+        if (action.quietAbove !== undefined && this.members.size > action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
           event: { msg_type: 'join', user: action.user, online_num: this.members.size, msg_content: `${action.user.name} joined` },
@@ -85,10 +89,15 @@ export class RoomModel {
         const user = this.members.get(action.connId)
         if (user === undefined) return { ok: true }
         this.members.delete(action.connId)
+        if (action.quietAbove !== undefined && this.members.size >= action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
           event: { msg_type: 'leave', user, online_num: this.members.size, msg_content: `${user.name} left` },
         }
+      }
+      case 'presence': {
+        const { kind, user } = action
+        return { ok: true, event: { msg_type: kind, user, online_num: this.members.size, msg_content: `${user.name} ${kind === 'join' ? 'joined' : 'left'}` } }
       }
       case 'message':
         return {

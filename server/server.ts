@@ -9,6 +9,7 @@ import { MemoryEngine } from './engine/memory'
 import { RedisEngine } from './engine/redis'
 import type { Engine } from './engine/types'
 import { ServerMetrics } from './metrics'
+import { PresenceThinner } from './presence'
 import { ReportSink } from './reports'
 import type { RoomConfig } from './room'
 
@@ -51,6 +52,10 @@ export interface ServerOptions {
   idleRoomMs?: number
   /** Connections one user may hold in this process; more are closed with 1008. Default 10. */
   maxConnectionsPerUser?: number
+  /** Above this many members a room's joins and leaves are thinned: one notice per `presenceWindowMs`. Default 100. */
+  crowdedRoomSize?: number
+  /** Default 1000. */
+  presenceWindowMs?: number
   /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
   authTimeoutMs?: number
   /** Per connection. Default 20 frames/s, bursts of 40. */
@@ -155,6 +160,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     userBuckets: new Map(),
     userConnections: new Map(),
+    presence: new PresenceThinner(engine, { crowdedRoomSize: options.crowdedRoomSize ?? 100, windowMs: options.presenceWindowMs ?? 1000 }),
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
@@ -285,6 +291,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
         while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
         for (const ws of wss.clients) ws.terminate()
         await reports.flush()
+        ctx.presence.close()
         await engine.close()
         await new Promise<void>((resolve) => wss.close(() => resolve()))
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()))

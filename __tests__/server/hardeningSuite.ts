@@ -227,6 +227,28 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('crowded rooms (problem 6)', () => {
+      beforeEach(() => boot({ crowdedRoomSize: 5, presenceWindowMs: 100 }))
+
+      it('thins join and leave notices past the crowd size: arrivals cost O(N) frames, and the count stays exact', async () => {
+        const first = await joined('first', 'crowd')
+        const others: RawClient[] = []
+        for (let i = 0; i < 30; i++) others.push(await joined(`v${i}`, 'crowd'))
+        // The last notice of the window carries the absolute count.
+        await first.next((f) => f.msg_type === 'join' && f.online_num === 31, 3000)
+        const joins = first.all('join')
+        const framesOut = await metric(server, 'live_frames_out_total', { type: 'join' })
+        console.log(`[hardening ${engineName}] 31 viewers joined a room thinned past 5: the first viewer got ${joins.length} join notices; ${framesOut} join frames sent in all`)
+        // Without thinning: 30 notices to the first viewer and 30 * 31 / 2 = 465 frames in all.
+        expect(joins.length).toBeLessThan(15)
+        expect(framesOut).toBeLessThan(200)
+        for (const c of others.slice(0, 20)) c.close()
+        await first.next((f) => f.msg_type === 'leave' && f.online_num === 11, 3000)
+        expect(first.all('leave').length).toBeLessThan(10)
+        expect((await server.engine.snapshot('crowd')).room.online_num).toBe(11)
+      })
+    })
+
     describe('connections per user (problem 6)', () => {
       beforeEach(() => boot({ maxConnectionsPerUser: 3 }))
 

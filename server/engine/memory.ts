@@ -270,7 +270,7 @@ export class MemoryEngine implements Engine {
     room.lastActiveAt = this.now()
     const decision = room.model.decide(action)
     if (!decision.ok) return decision
-    if (decision.event === undefined) return { ok: true }
+    if (decision.event === undefined) return decision.quiet ? { ok: true, quiet: true } : { ok: true }
     room.seq++
     const event = { ...decision.event, room_id: roomId, seq: room.seq, ts: this.now() } as RoomEvent
     room.history.push(event)

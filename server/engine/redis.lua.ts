@@ -71,20 +71,38 @@ local function leaveBody(user)
   return '{"msg_type":"leave","user":' .. user .. ',"online_num":' .. online(-1) .. ',"msg_content":' .. cjson.encode(name .. ' left')
 end
 
+-- A membership change without a notice (a crowded room): counted, no seq, no event.
+local function quiet()
+  if dedup then redis.call('SET', KEYS[13], ARGV[9] .. '}', 'PX', ARGV[8]) end
+  return {'QUIET', ''}
+end
+
 if op == 'join' then
-  -- 14 conn id, 15 user JSON, 16 '1' when an anchor of the room, 17 head, 18 tail
+  -- 14 conn id, 15 user JSON, 16 '1' when an anchor of the room, 17 head, 18 tail, 19 quiet above ('' never)
   if ARGV[16] == '1' and redis.call('HGET', KEYS[2], 'anchor_uid') == '' then
     redis.call('HSET', KEYS[2], 'anchor', ARGV[15], 'anchor_uid', cjson.decode(ARGV[15]).uid)
   end
   if redis.call('HSETNX', KEYS[5], ARGV[14], ARGV[15]) == 0 then return ok(nil) end
   redis.call('SADD', KEYS[10], ARGV[7])
-  return ok(ARGV[17] .. ',"online_num":' .. online(1) .. ARGV[18])
+  local n = online(1)
+  if ARGV[19] ~= '' and n > tonumber(ARGV[19]) then return quiet() end
+  return ok(ARGV[17] .. ',"online_num":' .. n .. ARGV[18])
 elseif op == 'leave' then
-  -- 14 conn id
+  -- 14 conn id, 15 quiet above ('' never)
   local user = redis.call('HGET', KEYS[5], ARGV[14])
   if not user then return ok(nil) end
   redis.call('HDEL', KEYS[5], ARGV[14])
+  if ARGV[15] ~= '' then
+    local n = online(-1)
+    if n >= tonumber(ARGV[15]) then return quiet() end
+    online(1)
+  end
   return ok(leaveBody(user))
+elseif op == 'presence' then
+  -- 14 event head (msg_type and user), 15 tail (msg_content): the count as it is now
+  local n = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if n < 0 then n = 0 end
+  return ok(ARGV[14] .. ',"online_num":' .. n .. ARGV[15])
 elseif op == 'message' then
   -- 14 event body
   local r = ok(ARGV[14])

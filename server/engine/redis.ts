@@ -227,13 +227,13 @@ export class RedisEngine implements Engine {
         let members = this.members.get(roomId)
         if (members === undefined) this.members.set(roomId, (members = new Map()))
         members.set(action.connId, action.user)
-        args = [action.connId, user, action.anchor ? '1' : '0', `{"msg_type":"join","user":${user}`, `,"msg_content":${jsonString(`${action.user.name} joined`)}`]
+        args = [action.connId, user, action.anchor ? '1' : '0', `{"msg_type":"join","user":${user}`, `,"msg_content":${jsonString(`${action.user.name} joined`)}`, action.quietAbove === undefined ? '' : String(action.quietAbove)]
         break
       }
       case 'leave':
         this.members.get(roomId)?.delete(action.connId)
         if (this.members.get(roomId)?.size === 0) this.members.delete(roomId)
-        args = [action.connId]
+        args = [action.connId, action.quietAbove === undefined ? '' : String(action.quietAbove)]
         break
       case 'message':
         args = [
@@ -261,6 +261,11 @@ export class RedisEngine implements Engine {
       case 'room_state':
         args = [action.status, action.title !== undefined ? '1' : '0', action.title ?? '']
         break
+      case 'presence': {
+        const user = JSON.stringify(action.user)
+        args = [`{"msg_type":"${action.kind}","user":${user}`, `,"msg_content":${jsonString(`${action.user.name} ${action.kind === 'join' ? 'joined' : 'left'}`)}`]
+        break
+      }
     }
     const reply = await this.run(roomId, action.type, args, command)
     return this.toResult(reply)
@@ -668,6 +673,8 @@ export class RedisEngine implements Engine {
     switch (reply[0]) {
       case 'OK':
         return reply[1] === '' ? { ok: true } : { ok: true, event: JSON.parse(String(reply[1])) as RoomEvent }
+      case 'QUIET':
+        return { ok: true, quiet: true }
       case 'NO':
         return { ok: false, code: Number(reply[1]), reason: String(reply[2]) }
       case 'DUP':

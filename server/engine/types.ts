@@ -14,7 +14,8 @@ export interface Recovery {
  * process); nothing changed and `repeat` is the ack it got then.
  */
 export type ApplyResult =
-  | { ok: true; event?: RoomEvent }
+  /** `quiet`: a membership change applied without a notice (a crowded room): a later `presence` tells the count. */
+  | { ok: true; event?: RoomEvent; quiet?: true }
   | { ok: false; code: number; reason: string }
   | { ok?: undefined; repeat: AckFrame }
 
