@@ -26,6 +26,7 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --max-connections-per-user N  connections one user may hold in this process [10]
   --crowded-room-size N  past this many members, join/leave notices are thinned [100]
   --presence-window-ms N  in a crowded room, one join/leave notice per window [1000]
+  --dedup-ttl-ms N     how long a command's ack is remembered against resends [600000]
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -52,6 +53,7 @@ export interface CliArgs {
   maxConnectionsPerUser?: number
   crowdedRoomSize?: number
   presenceWindowMs?: number
+  dedupTtlMs?: number
   dev: boolean
   help: boolean
 }
@@ -112,6 +114,7 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--max-connections-per-user': args.maxConnectionsPerUser = number(flag, value(), 1, 1000); break
       case '--crowded-room-size': args.crowdedRoomSize = number(flag, value(), 1, 1000000); break
       case '--presence-window-ms': args.presenceWindowMs = number(flag, value(), 10, 60000); break
+      case '--dedup-ttl-ms': args.dedupTtlMs = number(flag, value(), 1000, 24 * 3600 * 1000); break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -148,10 +151,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxConnectionsPerUser: args.maxConnectionsPerUser,
     crowdedRoomSize: args.crowdedRoomSize,
     presenceWindowMs: args.presenceWindowMs,
+    dedupTtlMs: args.dedupTtlMs,
     log: (line) => console.error(line),
   }
   const redisUrl = args.redis ?? env.LIVE_REDIS_URL
-  if (redisUrl) options.redis = { url: redisUrl, prefix: args.redisPrefix, leaseMs: args.leaseMs }
+  if (redisUrl) options.redis = { url: redisUrl, prefix: args.redisPrefix, leaseMs: args.leaseMs, dedupTtlMs: args.dedupTtlMs }
   const server = await createServer(options)
   const engine = redisUrl ? `Redis engine at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-memory engine'
   console.log(`live-store-server listening on ${server.url} (${engine}; health: http://${args.host}:${server.port}/healthz)`)
@@ -178,6 +182,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // For memory soaks: with node --expose-gc, SIGUSR2 runs a full collection (RSS then shows what is really held).
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc !== undefined) process.on('SIGUSR2', () => gc())
 }
 
 if (require.main === module) {

@@ -56,6 +56,8 @@ export interface ServerOptions {
   crowdedRoomSize?: number
   /** Default 1000. */
   presenceWindowMs?: number
+  /** How long an ack is remembered for a resent `msg_id` (protocol.md: at least 10 minutes). Default 600000. */
+  dedupTtlMs?: number
   /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
   authTimeoutMs?: number
   /** Per connection. Default 20 frames/s, bursts of 40. */
@@ -135,6 +137,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
       likeWindowMs: options.likeWindowMs,
       idleRoomMs: options.idleRoomMs,
+      dedupTtlMs: options.dedupTtlMs,
       // The dedup window outlives a restart: resends after it are answered, not applied again.
       dedupFile: path.join(path.resolve(options.dataDir ?? 'data'), 'dedup.jsonl'),
       now,

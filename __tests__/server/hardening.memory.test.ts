@@ -1,5 +1,8 @@
 import { createServer } from '../../server/server'
 import { SECRET } from './conformanceSuite'
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
 import { MemoryEngine } from '../../server/engine/memory'
 import { dedupSuite, expirySuite, hardeningSuite, idleRoomSuite } from './hardeningSuite'
 
@@ -20,6 +23,27 @@ describe('MemoryEngine dedup memory', () => {
       expect(engine.forgetOldAcks()).toBe(3)
       expect(await engine.recallAck('u1', 'm')).toBeUndefined()
       expect(await engine.recallAck('u0', 'm2')).toMatchObject({ msg_id: 'm2' })
+    } finally {
+      await engine.close()
+    }
+  })
+})
+
+describe('MemoryEngine dedup file', () => {
+  it('keeps the file about as large as the window, however long the server lives', async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'live-dedupfile-')), 'dedup.jsonl')
+    let now = 0
+    const engine = new MemoryEngine({ now: () => now, dedupTtlMs: 1000, dedupFile: file })
+    try {
+      for (let i = 0; i < 25000; i++) await engine.rememberAck(`u${i % 50}`, `m${i}`, { msg_type: 'ack', msg_id: `m${i}`, ok: true })
+      now = 500
+      for (let i = 0; i < 10; i++) await engine.rememberAck('late', `k${i}`, { msg_type: 'ack', msg_id: `k${i}`, ok: true })
+      now = 1400
+      expect(engine.forgetOldAcks()).toBe(25000)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      const lines = fs.readFileSync(file, 'utf8').trim().split('\n')
+      expect(lines).toHaveLength(10)
+      expect(JSON.parse(lines[0])[0]).toBe('late')
     } finally {
       await engine.close()
     }

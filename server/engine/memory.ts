@@ -83,6 +83,8 @@ export class MemoryEngine implements Engine {
   private readonly now: () => number
   private readonly idleSweep: ReturnType<typeof setInterval>
   private dedupLog: fs.WriteStream | undefined
+  /** Lines appended since the file was last compacted: past twice what is kept, it is compacted again. */
+  private dedupAppended = 0
   /** Rooms freed so far; rooms created after the first carry an epoch of their own. */
   private freed = 0
   private created = 0
@@ -179,7 +181,10 @@ export class MemoryEngine implements Engine {
   rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void> {
     const at = this.now()
     this.keepAck(uid, msgId, ack, at)
-    this.dedupLog?.write(`${JSON.stringify([uid, msgId, ack, at])}\n`)
+    if (this.dedupLog !== undefined) {
+      this.dedupLog.write(`${JSON.stringify([uid, msgId, ack, at])}\n`)
+      this.dedupAppended++
+    }
     return Promise.resolve()
   }
 
@@ -199,7 +204,15 @@ export class MemoryEngine implements Engine {
       }
       if (forUser.size === 0) this.acks.delete(uid)
     }
+    // The file follows the window too: its size stays about twice what the window holds.
+    if (this.options.dedupFile !== undefined && this.dedupAppended > Math.max(10000, 2 * this.keptAcks())) this.compactDedup(this.options.dedupFile)
     return dropped
+  }
+
+  private keptAcks(): number {
+    let count = 0
+    for (const forUser of this.acks.values()) count += forUser.size
+    return count
   }
 
   private keepAck(uid: string, msgId: string, ack: AckFrame, at: number): void {
@@ -230,10 +243,17 @@ export class MemoryEngine implements Engine {
         // A line cut short by a crash: skip it.
       }
     }
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    this.compactDedup(file)
+  }
+
+  /** Rewrites the file with what the window holds now, and appends from there. */
+  private compactDedup(file: string): void {
+    this.dedupLog?.end()
     const kept: string[] = []
     for (const [uid, forUser] of this.acks) for (const [msgId, { ack, at }] of forUser) kept.push(JSON.stringify([uid, msgId, ack, at]))
-    fs.mkdirSync(path.dirname(file), { recursive: true })
     fs.writeFileSync(file, kept.length > 0 ? `${kept.join('\n')}\n` : '')
+    this.dedupAppended = 0
     this.dedupLog = fs.createWriteStream(file, { flags: 'a' })
     this.dedupLog.on('error', () => undefined)
   }
