@@ -82,7 +82,10 @@ export class MemoryEngine implements Engine {
   private readonly idleRoomMs: number
   private readonly now: () => number
   private readonly idleSweep: ReturnType<typeof setInterval>
-  private dedupLog: fs.WriteStream | undefined
+  /** Writes to the dedup file, in order: appends and compactions. */
+  private dedupChain: Promise<void> = Promise.resolve()
+  private dedupBuffer: string[] = []
+  private dedupFlushQueued = false
   /** Lines appended since the file was last compacted: past twice what is kept, it is compacted again. */
   private dedupAppended = 0
   /** Rooms freed so far; rooms created after the first carry an epoch of their own. */
@@ -181,9 +184,24 @@ export class MemoryEngine implements Engine {
   rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void> {
     const at = this.now()
     this.keepAck(uid, msgId, ack, at)
-    if (this.dedupLog !== undefined) {
-      this.dedupLog.write(`${JSON.stringify([uid, msgId, ack, at])}\n`)
+    const file = this.options.dedupFile
+    if (file !== undefined) {
+      this.dedupBuffer.push(`${JSON.stringify([uid, msgId, ack, at])}\n`)
       this.dedupAppended++
+      if (!this.dedupFlushQueued) {
+        this.dedupFlushQueued = true
+        // This flush owns this batch: a compaction meanwhile starts a new one, queued after it.
+        const batch = this.dedupBuffer
+        this.dedupChain = this.dedupChain
+          .then(() => {
+            if (batch === this.dedupBuffer) {
+              this.dedupFlushQueued = false
+              this.dedupBuffer = []
+            }
+            return batch.length === 0 ? undefined : fs.promises.appendFile(file, batch.join(''))
+          })
+          .catch(() => undefined)
+      }
     }
     return Promise.resolve()
   }
@@ -244,26 +262,32 @@ export class MemoryEngine implements Engine {
       }
     }
     fs.mkdirSync(path.dirname(file), { recursive: true })
-    this.compactDedup(file)
+    fs.writeFileSync(file, this.dedupText())
   }
 
-  /** Rewrites the file with what the window holds now, and appends from there. */
-  private compactDedup(file: string): void {
-    this.dedupLog?.end()
+  /** What the window holds now, as the file's lines. */
+  private dedupText(): string {
     const kept: string[] = []
-    for (const [uid, forUser] of this.acks) for (const [msgId, { ack, at }] of forUser) kept.push(JSON.stringify([uid, msgId, ack, at]))
-    fs.writeFileSync(file, kept.length > 0 ? `${kept.join('\n')}\n` : '')
+    for (const [uid, forUser] of this.acks) for (const [msgId, { ack, at }] of forUser) kept.push(`${JSON.stringify([uid, msgId, ack, at])}\n`)
+    return kept.join('')
+  }
+
+  /**
+   * Rewrites the file with what the window holds now, after the writes before it and before
+   * the ones after it (lines still buffered are in the window, so in the rewrite).
+   */
+  private compactDedup(file: string): void {
+    const text = this.dedupText()
+    this.dedupBuffer = []
+    this.dedupFlushQueued = false
     this.dedupAppended = 0
-    this.dedupLog = fs.createWriteStream(file, { flags: 'a' })
-    this.dedupLog.on('error', () => undefined)
+    this.dedupChain = this.dedupChain.then(() => fs.promises.writeFile(file, text)).catch(() => undefined)
   }
 
   close(): Promise<void> {
     clearInterval(this.idleSweep)
     for (const room of this.rooms.values()) if (room.likeTimer) clearTimeout(room.likeTimer)
-    const log = this.dedupLog
-    this.dedupLog = undefined
-    return log === undefined ? Promise.resolve() : new Promise((resolve) => log.end(() => resolve()))
+    return this.dedupChain
   }
 
   private room(roomId: string): RoomEntry {
