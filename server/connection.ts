@@ -244,6 +244,12 @@ export class LiveConnection {
     const key = JSON.stringify([user.uid, frame.msg_id])
     const earlier = (await this.ctx.engine.recallAck(user.uid, frame.msg_id)) ?? (await this.ctx.inflight.get(key))
     if (earlier !== undefined) return this.ack({ ...earlier, dup: true })
+    // A report changes no room state an engine could make atomic with its dedup: claim it
+    // across processes first, or two processes given the same msg_id at once both write it.
+    if (frame.msg_type === 'report' && this.ctx.engine.claimCommand !== undefined && !(await this.ctx.engine.claimCommand(user.uid, frame.msg_id))) {
+      const ack = await this.waitForAck(user.uid, frame.msg_id)
+      return ack !== undefined ? this.ack({ ...ack, dup: true }) : this.refuse(frame.msg_id, ErrorCode.internal, 'the same report is being written by another server, try again')
+    }
     const applying = this.apply(frame, user, frameBytes)
     this.ctx.inflight.set(key, applying)
     try {
@@ -433,6 +439,16 @@ export class LiveConnection {
     this.ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
     this.ctx.metrics.reportBytes.inc({ direction: 'written' }, written)
     return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: lines.length }
+  }
+
+  /** The ack another process is about to record for a claimed command (polls for up to 5 s). */
+  private async waitForAck(uid: string, msgId: string): Promise<AckFrame | undefined> {
+    for (let i = 0; i < 50; i++) {
+      const ack = await this.ctx.engine.recallAck(uid, msgId)
+      if (ack !== undefined) return ack
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    return undefined
   }
 
   /** Why this user may not open (or find) the room, or undefined when they may. */

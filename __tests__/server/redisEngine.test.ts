@@ -315,6 +315,34 @@ describe('Redis engine', () => {
       expect(Number(await metricValue(a, 'live_engine_swept_connections_total')) + Number(await metricValue(b, 'live_engine_swept_connections_total'))).toBe(0)
     })
 
+    it('writes a report sent to two processes at once with the same msg_id once (issue 11, point 7)', async () => {
+      const dirs = [fs.mkdtempSync(path.join(os.tmpdir(), 'live-rep-a-')), fs.mkdtempSync(path.join(os.tmpdir(), 'live-rep-b-'))]
+      const a = await boot(redis.url, { dataDir: dirs[0], rateLimit: { perSecond: 1000, burst: 1000 } })
+      const b = await boot(redis.url, { dataDir: dirs[1], rateLimit: { perSecond: 1000, burst: 1000 } })
+      const ca = await RawClient.connect(a.url, { token: token('reporter') })
+      const cb = await RawClient.connect(b.url, { token: token('reporter') })
+      clients.push(ca, cb)
+      await Promise.all([ca.type('init'), cb.type('init')])
+      const pairs = 30
+      const acks = await Promise.all(
+        Array.from({ length: pairs }, (_, i) => {
+          const frame = { msg_type: 'report', msg_id: `rep-${i}`, logs: [{ n: i }] }
+          return Promise.all([ca.command(frame, 8000), cb.command(frame, 8000)])
+        }),
+      )
+      await Promise.all([a.close(), b.close()])
+      const lines = dirs.flatMap((dir) => {
+        const file = path.join(dir, 'reports.jsonl')
+        return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '') : []
+      })
+      expect(lines).toHaveLength(pairs)
+      expect(new Set(lines).size).toBe(pairs)
+      for (const [x, y] of acks) {
+        expect(x.ok && y.ok).toBe(true)
+        expect([x.dup, y.dup].filter((d) => d === true)).toHaveLength(1)
+      }
+    })
+
     it('reads back from the Stream what its subscription missed while cut off: clients on it see no gap', async () => {
       const proxy = await startTcpProxy(redis.port)
       try {

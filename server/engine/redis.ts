@@ -42,6 +42,9 @@ export interface RedisEngineOptions {
   log?: (line: string) => void
 }
 
+/** The dedup key's value while a `report` is being written by the process that claimed it. */
+const CLAIMED = 'claimed'
+
 type ScriptReply = [string, string | number, string?]
 
 interface RedisWithScripts extends Redis {
@@ -356,7 +359,14 @@ export class RedisEngine implements Engine {
 
   async recallAck(uid: string, msgId: string): Promise<AckFrame | undefined> {
     const text = await this.guard(this.cmd.get(this.dedupKey(uid, msgId)))
-    return text === null ? undefined : (JSON.parse(text) as AckFrame)
+    // A claim in progress (another process is writing that report) is not an ack yet.
+    return text === null || text === CLAIMED ? undefined : (JSON.parse(text) as AckFrame)
+  }
+
+  async claimCommand(uid: string, msgId: string): Promise<boolean> {
+    // The claim lasts while the first process works; if it dies meanwhile, a resend may go after it.
+    const set = await this.guard(this.cmd.set(this.dedupKey(uid, msgId), CLAIMED, 'PX', Math.max(5000, this.leaseMs * 2), 'NX'))
+    return set === 'OK'
   }
 
   async rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void> {

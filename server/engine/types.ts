@@ -77,6 +77,12 @@ export interface Engine {
   /** The ack given earlier to this user's `msg_id`, within the dedup window. */
   recallAck(uid: string, msgId: string): Promise<AckFrame | undefined>
   rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void>
+  /**
+   * Claims a command that has no room state of its own (`report`) for this process, atomically
+   * across processes: false when another process holds it (its ack follows). An engine that
+   * serves one process need not implement it.
+   */
+  claimCommand?(uid: string, msgId: string): Promise<boolean>
   /** Rooms with state right now. */
   readonly roomCount: number
   /** Ready to serve (false while a backing store is unreachable). */
