@@ -123,6 +123,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
           leaseMs: redis.leaseMs,
           dedupTtlMs: redis.dedupTtlMs,
           commandTimeoutMs: redis.commandTimeoutMs,
+          idleRoomMs: options.idleRoomMs,
           history: options.history,
           rooms: options.rooms,
           fixedRooms: options.fixedRooms ?? options.rooms !== undefined,

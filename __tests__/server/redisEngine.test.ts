@@ -315,6 +315,34 @@ describe('Redis engine', () => {
       expect(Number(await metricValue(a, 'live_engine_swept_connections_total')) + Number(await metricValue(b, 'live_engine_swept_connections_total'))).toBe(0)
     })
 
+    it('lets an empty room\'s keys expire, keeps a room with members, and gives a room created again an epoch of its own (issue 11, problem 2)', async () => {
+      const server = await boot(redis.url, { idleRoomMs: 400 })
+      const raw = new Redis(redis.url)
+      try {
+        const meta = (room: string): string => `${prefixNow}:room:{${room}}:meta`
+        const { c: stayer } = await joinedClient(server, 'stayer', 'kept')
+        await stayer.type('snapshot')
+        const { c: visitor, ack: first } = await joinedClient(server, 'visitor', 'gone')
+        await visitor.type('snapshot')
+        const sent = await visitor.command({ msg_type: 'message', msg_id: mid('m'), room_id: 'gone', content: 'before' })
+        expect(sent.ok).toBe(true)
+        await visitor.command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'gone' })
+        expect(await raw.pttl(meta('gone'))).toBeGreaterThan(0)
+        expect(await raw.pttl(meta('kept'))).toBe(-1)
+        await until(() => false, 'nothing', 900).catch(() => undefined)
+        expect(await raw.exists(meta('gone'))).toBe(0)
+        expect(await raw.exists(meta('kept'))).toBe(1)
+        // Back with what the client knew: a new epoch, so a snapshot, never a "recovery" into the new seq.
+        const back = await visitor.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'gone', since_seq: sent.seq, epoch: first.epoch })
+        expect(back).toMatchObject({ ok: true, recovered: false })
+        expect(back.epoch).not.toBe(first.epoch)
+        const snapshot = await visitor.next((f) => f.msg_type === 'snapshot' && f.room_id === 'gone' && f.epoch === back.epoch)
+        expect(snapshot.message_list).toEqual([])
+      } finally {
+        raw.disconnect()
+      }
+    })
+
     it('writes a report sent to two processes at once with the same msg_id once (issue 11, point 7)', async () => {
       const dirs = [fs.mkdtempSync(path.join(os.tmpdir(), 'live-rep-a-')), fs.mkdtempSync(path.join(os.tmpdir(), 'live-rep-b-'))]
       const a = await boot(redis.url, { dataDir: dirs[0], rateLimit: { perSecond: 1000, burst: 1000 } })

@@ -7,9 +7,10 @@
  *
  * KEYS  1 epoch  2 meta  3 hist  4 online  5 members (of one process)  6 subs  7 shelf
  *       8 shelf order  9 msgs  10 rooms of that process  11 pending likes  12 like window  13 dedup
+ *       14 room generation (how often the room was created; lives a day)
  * ARGV  1 op  2 epoch  3 history length  4 channel  5 now (ms)  6 ',"room_id":<json>'  7 room id
  *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 refusal-ack head  11 config title
- *       12 config anchor JSON  13 config anchor uid  14.. op arguments
+ *       12 config anchor JSON  13 config anchor uid  14 idle room ms ('0': never expire)  15.. op arguments
  *
  * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'EPOCH', epoch or ''}.
  * `sweep` and `resync` reply {'OK', n} with the number of members removed.
@@ -27,8 +28,24 @@ if dedup then
 end
 
 if redis.call('EXISTS', KEYS[2]) == 0 then
+  -- A room created again after its keys expired gets an epoch of its own: a client that
+  -- knew the old one must take a snapshot, not "recover" into a new seq.
+  local gen = redis.call('INCR', KEYS[14])
+  redis.call('PEXPIRE', KEYS[14], 86400000)
+  local roomEpoch = ARGV[2]
+  if gen > 1 then roomEpoch = ARGV[2] .. '.' .. gen end
   redis.call('HSET', KEYS[2], 'seq', 0, 'title', ARGV[11], 'status', 'live', 'anchor', ARGV[12],
-    'anchor_uid', ARGV[13], 'like_num', 0, 'shelfn', 0)
+    'anchor_uid', ARGV[13], 'like_num', 0, 'shelfn', 0, 'epoch', roomEpoch)
+end
+
+-- An empty room's keys expire after ARGV[14] ms without a change; a room with members keeps them.
+local function refresh()
+  local idle = tonumber(ARGV[14])
+  if idle <= 0 then return end
+  local n = tonumber(redis.call('GET', KEYS[4]) or '0')
+  for _, k in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11]}) do
+    if n > 0 then redis.call('PERSIST', k) else redis.call('PEXPIRE', k, idle) end
+  end
 end
 
 local function emit(body)
@@ -77,85 +94,89 @@ local function quiet()
   return {'QUIET', ''}
 end
 
-if op == 'join' then
-  -- 14 conn id, 15 user JSON, 16 '1' when an anchor of the room, 17 head, 18 tail, 19 quiet above ('' never)
-  if ARGV[16] == '1' and redis.call('HGET', KEYS[2], 'anchor_uid') == '' then
-    redis.call('HSET', KEYS[2], 'anchor', ARGV[15], 'anchor_uid', cjson.decode(ARGV[15]).uid)
+local function dispatch()
+if op == 'open' then
+  -- Creates the room (above) so that a snapshot read before the first join has its epoch.
+  return {'OK', ''}
+elseif op == 'join' then
+  -- 15 conn id, 16 user JSON, 17 '1' when an anchor of the room, 18 head, 19 tail, 20 quiet above ('' never)
+  if ARGV[17] == '1' and redis.call('HGET', KEYS[2], 'anchor_uid') == '' then
+    redis.call('HSET', KEYS[2], 'anchor', ARGV[16], 'anchor_uid', cjson.decode(ARGV[16]).uid)
   end
-  if redis.call('HSETNX', KEYS[5], ARGV[14], ARGV[15]) == 0 then return ok(nil) end
+  if redis.call('HSETNX', KEYS[5], ARGV[15], ARGV[16]) == 0 then return ok(nil) end
   redis.call('SADD', KEYS[10], ARGV[7])
   local n = online(1)
-  if ARGV[19] ~= '' and n > tonumber(ARGV[19]) then return quiet() end
-  return ok(ARGV[17] .. ',"online_num":' .. n .. ARGV[18])
+  if ARGV[20] ~= '' and n > tonumber(ARGV[20]) then return quiet() end
+  return ok(ARGV[18] .. ',"online_num":' .. n .. ARGV[19])
 elseif op == 'leave' then
-  -- 14 conn id, 15 quiet above ('' never)
-  local user = redis.call('HGET', KEYS[5], ARGV[14])
+  -- 15 conn id, 16 quiet above ('' never)
+  local user = redis.call('HGET', KEYS[5], ARGV[15])
   if not user then return ok(nil) end
-  redis.call('HDEL', KEYS[5], ARGV[14])
-  if ARGV[15] ~= '' then
+  redis.call('HDEL', KEYS[5], ARGV[15])
+  if ARGV[16] ~= '' then
     local n = online(-1)
-    if n >= tonumber(ARGV[15]) then return quiet() end
+    if n >= tonumber(ARGV[16]) then return quiet() end
     online(1)
   end
   return ok(leaveBody(user))
 elseif op == 'presence' then
-  -- 14 event head (msg_type and user), 15 tail (msg_content): the count as it is now
+  -- 15 event head (msg_type and user), 16 tail (msg_content): the count as it is now
   local n = tonumber(redis.call('GET', KEYS[4]) or '0')
   if n < 0 then n = 0 end
-  return ok(ARGV[14] .. ',"online_num":' .. n .. ARGV[15])
+  return ok(ARGV[15] .. ',"online_num":' .. n .. ARGV[16])
 elseif op == 'message' then
-  -- 14 event body
-  local r = ok(ARGV[14])
+  -- 15 event body
+  local r = ok(ARGV[15])
   redis.call('RPUSH', KEYS[9], r[2])
   redis.call('LTRIM', KEYS[9], -50, -1)
   return r
 elseif op == 'likeAdd' then
-  -- 14 count, 15 window ms. Replies {'OK', '1'} when the caller must flush the window.
-  redis.call('INCRBY', KEYS[11], ARGV[14])
-  local flusher = redis.call('SET', KEYS[12], '1', 'NX', 'PX', ARGV[15])
+  -- 15 count, 16 window ms. Replies {'OK', '1'} when the caller must flush the window.
+  redis.call('INCRBY', KEYS[11], ARGV[15])
+  local flusher = redis.call('SET', KEYS[12], '1', 'NX', 'PX', ARGV[16])
   if dedup then redis.call('SET', KEYS[13], ARGV[9] .. '}', 'PX', ARGV[8]) end
   if flusher then return {'OK', '1'} end
   return {'OK', ''}
 elseif op == 'likeFlush' then
-  -- 14 '1': only when no window is open (a flusher died)
-  if ARGV[14] == '1' and redis.call('EXISTS', KEYS[12]) == 1 then return {'OK', ''} end
+  -- 15 '1': only when no window is open (a flusher died)
+  if ARGV[15] == '1' and redis.call('EXISTS', KEYS[12]) == 1 then return {'OK', ''} end
   local delta = tonumber(redis.call('GET', KEYS[11]) or '0')
   redis.call('DEL', KEYS[11])
   if delta <= 0 then return {'OK', ''} end
   local total = redis.call('HINCRBY', KEYS[2], 'like_num', delta)
   return ok('{"msg_type":"like","like_num":' .. total .. ',"delta":' .. delta)
 elseif op == 'subscribe' then
-  -- 14 uid, 15 head, 16 tail
-  if redis.call('SADD', KEYS[6], ARGV[14]) == 0 then return ok(nil) end
-  return ok(ARGV[15] .. ',"subscribe_num":' .. redis.call('SCARD', KEYS[6]) .. ARGV[16])
+  -- 15 uid, 16 head, 17 tail
+  if redis.call('SADD', KEYS[6], ARGV[15]) == 0 then return ok(nil) end
+  return ok(ARGV[16] .. ',"subscribe_num":' .. redis.call('SCARD', KEYS[6]) .. ARGV[17])
 elseif op == 'buy' then
-  -- 14 goods id, 15 user JSON, 16 user name
-  local item = redis.call('HGET', KEYS[7], ARGV[14])
-  if not item then return no(4004, 'goods ' .. ARGV[14] .. ' is not on the shelf') end
+  -- 15 goods id, 16 user JSON, 17 user name
+  local item = redis.call('HGET', KEYS[7], ARGV[15])
+  if not item then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
   local goods = cjson.decode(item)
-  return ok('{"msg_type":"buy","user":' .. ARGV[15] .. ',"goods_id":' .. cjson.encode(goods.goods_id) ..
-    ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(ARGV[16] .. ' bought ' .. goods.goods_name))
+  return ok('{"msg_type":"buy","user":' .. ARGV[16] .. ',"goods_id":' .. cjson.encode(goods.goods_id) ..
+    ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(ARGV[17] .. ' bought ' .. goods.goods_name))
 elseif op == 'shelf' then
-  -- 14 goods id, 15 'on' or 'off', 16 item JSON, 17 event body, 18 most goods on the shelf
-  if ARGV[15] == 'on' then
-    if redis.call('HEXISTS', KEYS[7], ARGV[14]) == 0 and redis.call('HLEN', KEYS[7]) >= tonumber(ARGV[18]) then
-      return no(4013, 'the shelf holds ' .. ARGV[18] .. ' goods at most: take some off first')
+  -- 15 goods id, 16 'on' or 'off', 17 item JSON, 18 event body, 19 most goods on the shelf
+  if ARGV[16] == 'on' then
+    if redis.call('HEXISTS', KEYS[7], ARGV[15]) == 0 and redis.call('HLEN', KEYS[7]) >= tonumber(ARGV[19]) then
+      return no(4013, 'the shelf holds ' .. ARGV[19] .. ' goods at most: take some off first')
     end
-    redis.call('HSET', KEYS[7], ARGV[14], ARGV[16])
-    if not redis.call('ZSCORE', KEYS[8], ARGV[14]) then
-      redis.call('ZADD', KEYS[8], redis.call('HINCRBY', KEYS[2], 'shelfn', 1), ARGV[14])
+    redis.call('HSET', KEYS[7], ARGV[15], ARGV[17])
+    if not redis.call('ZSCORE', KEYS[8], ARGV[15]) then
+      redis.call('ZADD', KEYS[8], redis.call('HINCRBY', KEYS[2], 'shelfn', 1), ARGV[15])
     end
   else
-    if redis.call('HDEL', KEYS[7], ARGV[14]) == 0 then return no(4004, 'goods ' .. ARGV[14] .. ' is not on the shelf') end
-    redis.call('ZREM', KEYS[8], ARGV[14])
+    if redis.call('HDEL', KEYS[7], ARGV[15]) == 0 then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
+    redis.call('ZREM', KEYS[8], ARGV[15])
   end
-  return ok(ARGV[17])
+  return ok(ARGV[18])
 elseif op == 'room_state' then
-  -- 14 status, 15 '1' when a title is given, 16 title
-  redis.call('HSET', KEYS[2], 'status', ARGV[14])
-  if ARGV[15] == '1' then redis.call('HSET', KEYS[2], 'title', ARGV[16]) end
+  -- 15 status, 16 '1' when a title is given, 17 title
+  redis.call('HSET', KEYS[2], 'status', ARGV[15])
+  if ARGV[16] == '1' then redis.call('HSET', KEYS[2], 'title', ARGV[17]) end
   local title = redis.call('HGET', KEYS[2], 'title')
-  return ok('{"msg_type":"room_state","status":' .. cjson.encode(ARGV[14]) .. ',"title":' .. cjson.encode(title))
+  return ok('{"msg_type":"room_state","status":' .. cjson.encode(ARGV[15]) .. ',"title":' .. cjson.encode(title))
 elseif op == 'sweep' then
   -- The process owning KEYS[5] is dead: each of its members leaves, with an event.
   local members = redis.call('HGETALL', KEYS[5])
@@ -168,10 +189,10 @@ elseif op == 'sweep' then
   redis.call('SREM', KEYS[10], ARGV[7])
   return {'OK', n}
 elseif op == 'resync' then
-  -- 14.. conn id, user JSON pairs: this process's members as it knows them (after an outage).
+  -- 15.. conn id, user JSON pairs: this process's members as it knows them (after an outage).
   local keep = {}
   local n = 0
-  for i = 14, #ARGV, 2 do
+  for i = 15, #ARGV, 2 do
     keep[ARGV[i]] = true
     if redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) == 1 then online(1) end
   end
@@ -187,6 +208,11 @@ elseif op == 'resync' then
   return {'OK', n}
 end
 return redis.error_reply('unknown op ' .. op)
+end
+
+local reply = dispatch()
+refresh()
+return reply
 `
 
 /**

@@ -38,6 +38,11 @@ export interface RedisEngineOptions {
    * a stalled Redis (process stopped, TCP up) must not hold commands forever. Default 2000 ms.
    */
   commandTimeoutMs?: number
+  /**
+   * An empty room's keys expire after this long without a change (a room with members keeps
+   * them); created again, it has an epoch of its own. Default 10 minutes; 0 never expires.
+   */
+  idleRoomMs?: number
   now?: () => number
   log?: (line: string) => void
 }
@@ -283,14 +288,14 @@ export class RedisEngine implements Engine {
 
   async recover(roomId: string, sinceSeq: number, epoch: string): Promise<Recovery | null> {
     await this.local(roomId)?.ready
-    if (epoch !== this.currentEpoch) return null
+    if (epoch !== this.currentEpoch && !epoch.startsWith(`${this.currentEpoch}.`)) return null
     const keys = this.keys(roomId)
     const results = await this.guard(
-      this.cmd.multi().get(keys.epoch).hget(keys.meta, 'seq').xrange(keys.hist, `${sinceSeq + 1}-0`, '+').exec(),
+      this.cmd.multi().get(keys.epoch).hget(keys.meta, 'seq').xrange(keys.hist, `${sinceSeq + 1}-0`, '+').hget(keys.meta, 'epoch').exec(),
     )
     if (results === null) throw new EngineUnavailableError('recovery read was aborted')
-    const [[, storedEpoch], [, seqText], [, entries]] = results as [[unknown, string | null], [unknown, string | null], [unknown, Array<[string, string[]]>]]
-    if (storedEpoch !== epoch) return null
+    const [[, storedEpoch], [, seqText], [, entries], [, roomEpoch]] = results as [[unknown, string | null], [unknown, string | null], [unknown, Array<[string, string[]]>], [unknown, string | null]]
+    if (storedEpoch !== this.currentEpoch || (roomEpoch ?? storedEpoch) !== epoch) return null
     const head = Number(seqText ?? 0)
     if (sinceSeq > head) return null
     if (head - sinceSeq > this.historySize) return null
@@ -300,7 +305,7 @@ export class RedisEngine implements Engine {
     return { epoch, head, events }
   }
 
-  async snapshot(roomId: string): Promise<SnapshotFrame> {
+  async snapshot(roomId: string, created = false): Promise<SnapshotFrame> {
     await this.local(roomId)?.ready
     const keys = this.keys(roomId)
     const results = await this.guard(
@@ -326,12 +331,19 @@ export class RedisEngine implements Engine {
       Record<string, string>,
     ]
     if (epoch !== this.currentEpoch) await this.epochLost(epoch)
+    // No room (never created, or its keys expired): create it first, so the snapshot carries
+    // the epoch it will have, not the store's.
+    if (meta.seq === undefined && !created) {
+      await this.run(roomId, 'open', [])
+      return this.snapshot(roomId, true)
+    }
     const config = this.configs.get(roomId)
     const anchor = meta.anchor !== undefined ? (JSON.parse(meta.anchor) as UserRef) : (config?.anchor ?? { uid: '', name: '' })
     return {
       msg_type: 'snapshot',
       room_id: roomId,
-      epoch: this.currentEpoch,
+      // The room's own epoch (a room created again after its keys expired has one), else the store's.
+      epoch: meta.epoch ?? this.currentEpoch,
       seq: Number(meta.seq ?? 0),
       room: {
         title: meta.title ?? config?.title ?? roomId,
@@ -640,7 +652,7 @@ export class RedisEngine implements Engine {
     const call = (): Promise<ScriptReply> =>
       this.guard(
         this.cmd.liveRoom(
-          13,
+          14,
           keys.epoch,
           keys.meta,
           keys.hist,
@@ -654,6 +666,7 @@ export class RedisEngine implements Engine {
           keys.likes,
           keys.likeWindow,
           command ? this.dedupKey(command.uid, command.msgId) : keys.noDedup,
+          keys.generation,
           op,
           this.currentEpoch,
           this.historySize,
@@ -667,6 +680,7 @@ export class RedisEngine implements Engine {
           config?.title ?? roomId,
           JSON.stringify({ uid: anchor.uid, name: anchor.name }),
           anchor.uid,
+          this.options.idleRoomMs ?? 10 * 60 * 1000,
           ...args,
         ),
       )
@@ -725,6 +739,7 @@ export class RedisEngine implements Engine {
       subs: `${base}:subs`,
       shelf: `${base}:shelf`,
       shelfOrder: `${base}:shelforder`,
+      generation: `${base}:gen`,
       msgs: `${base}:msgs`,
       likes: `${base}:likes`,
       likeWindow: `${base}:likewin`,
