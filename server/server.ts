@@ -124,6 +124,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
           dedupTtlMs: redis.dedupTtlMs,
           commandTimeoutMs: redis.commandTimeoutMs,
           idleRoomMs: options.idleRoomMs,
+          crowdedRoomSize: options.crowdedRoomSize ?? 100,
           history: options.history,
           rooms: options.rooms,
           fixedRooms: options.fixedRooms ?? options.rooms !== undefined,

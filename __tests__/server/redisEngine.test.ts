@@ -150,6 +150,34 @@ describe('Redis engine', () => {
     }
   })
 
+  it('sweeps a dead process out of a crowded room with one leave notice, not one per viewer (issue 11, problem 6)', async () => {
+    const p = prefix()
+    const b = await RedisEngine.connect({ redis: redis.url, prefix: p, leaseMs: 300, crowdedRoomSize: 3 })
+    const admin = new Redis(redis.url)
+    try {
+      const seen: RoomEvent[] = []
+      b.subscribe('crowd', (e) => seen.push(e))
+      await b.snapshot('crowd')
+      await b.apply('crowd', { type: 'join', connId: 'b1', user: { uid: 'keep', name: 'Keep' } })
+      // A crashed process left 40 viewers in the room.
+      const dead: string[] = []
+      for (let i = 0; i < 40; i++) dead.push(`d${i}`, JSON.stringify({ uid: `v${i}`, name: `V${i}` }))
+      await admin.hset(`${p}:room:{crowd}:members:dead2`, ...dead)
+      await admin.incrby(`${p}:room:{crowd}:online`, 40)
+      await admin.sadd(`${p}:proc:dead2:rooms`, 'crowd')
+      await admin.zadd(`${p}:procs`, 1, 'dead2')
+      await until(() => seen.some((e) => e.msg_type === 'leave' && e.online_num === 1), 'the dead process swept', 3000)
+      const leaves = seen.filter((e) => e.msg_type === 'leave')
+      // Down to the crowd size each leaves quietly; below it, one notice each: 40 -> 4 notices at most.
+      expect(leaves.length).toBeLessThanOrEqual(4)
+      expect(leaves[leaves.length - 1]).toMatchObject({ online_num: 1 })
+      expect((await b.snapshot('crowd')).room.online_num).toBe(1)
+    } finally {
+      admin.disconnect()
+      await b.close()
+    }
+  })
+
   it('merges likes sent to different processes in one window into one like event with the absolute total', async () => {
     const p = prefix()
     const a = await RedisEngine.connect({ redis: redis.url, prefix: p, likeWindowMs: 150 })

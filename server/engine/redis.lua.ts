@@ -178,12 +178,23 @@ elseif op == 'room_state' then
   local title = redis.call('HGET', KEYS[2], 'title')
   return ok('{"msg_type":"room_state","status":' .. cjson.encode(ARGV[15]) .. ',"title":' .. cjson.encode(title))
 elseif op == 'sweep' then
-  -- The process owning KEYS[5] is dead: each of its members leaves, with an event.
+  -- The process owning KEYS[5] is dead: each of its members leaves. 15 crowded room size ('' none):
+  -- in a crowded room they leave quietly, and one leave notice carries the count at the end.
   local members = redis.call('HGETALL', KEYS[5])
   local n = 0
+  local last = nil
   for i = 1, #members, 2 do
-    emit(leaveBody(members[i + 1]))
+    if ARGV[15] ~= '' and tonumber(redis.call('GET', KEYS[4]) or '0') - 1 >= tonumber(ARGV[15]) then
+      online(-1)
+      last = members[i + 1]
+    else
+      emit(leaveBody(members[i + 1]))
+    end
     n = n + 1
+  end
+  if last then
+    local name = cjson.decode(last).name
+    emit('{"msg_type":"leave","user":' .. last .. ',"online_num":' .. math.max(0, tonumber(redis.call('GET', KEYS[4]) or '0')) .. ',"msg_content":' .. cjson.encode(name .. ' left'))
   end
   redis.call('DEL', KEYS[5])
   redis.call('SREM', KEYS[10], ARGV[7])

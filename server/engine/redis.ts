@@ -43,6 +43,8 @@ export interface RedisEngineOptions {
    * them); created again, it has an epoch of its own. Default 10 minutes; 0 never expires.
    */
   idleRoomMs?: number
+  /** Past this many members, a dead process's viewers leave with one notice, not one each (as the socket layer thins joins). */
+  crowdedRoomSize?: number
   now?: () => number
   log?: (line: string) => void
 }
@@ -594,7 +596,7 @@ export class RedisEngine implements Engine {
     const rooms = await this.cmd.smembers(roomsKey)
     let removed = 0
     for (const roomId of rooms) {
-      const reply = await this.run(roomId, 'sweep', [], undefined, deadId)
+      const reply = await this.run(roomId, 'sweep', [this.options.crowdedRoomSize === undefined ? '' : String(this.options.crowdedRoomSize)], undefined, deadId)
       removed += Number(reply[1])
     }
     await this.cmd.del(roomsKey)
