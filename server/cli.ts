@@ -34,7 +34,9 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
 /** The demo room the `--dev` tokens are for. */
 export const DEV_ROOM = 'demo'
 
-export interface CliArgs {
+/** The flags; those that are server options have the options' types. */
+export interface CliArgs
+  extends Pick<ServerOptions, 'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs'> {
   port: number
   host: string
   secret?: string
@@ -43,17 +45,9 @@ export interface CliArgs {
   maxFrameBytes: number
   dataDir: string
   roomsFile?: string
-  rateLimit?: { perSecond: number; burst: number }
-  messageRateLimit?: { perSecond: number; burst: number }
   redis?: string
   redisPrefix?: string
   leaseMs?: number
-  roomCreation?: 'anyone' | 'anchors' | 'fixed'
-  idleRoomMs?: number
-  maxConnectionsPerUser?: number
-  crowdedRoomSize?: number
-  presenceWindowMs?: number
-  dedupTtlMs?: number
   dev: boolean
   help: boolean
 }
