@@ -40,7 +40,7 @@ describe('MemoryEngine dedup file', () => {
       for (let i = 0; i < 10; i++) await engine.rememberAck('late', `k${i}`, { msg_type: 'ack', msg_id: `k${i}`, ok: true })
       now = 1400
       expect(engine.forgetOldAcks()).toBe(25000)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await engine.dedupWritten()
       const lines = fs.readFileSync(file, 'utf8').trim().split('\n')
       expect(lines).toHaveLength(10)
       expect(JSON.parse(lines[0])[0]).toBe('late')

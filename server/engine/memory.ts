@@ -227,6 +227,11 @@ export class MemoryEngine implements Engine {
     return dropped
   }
 
+  /** Resolves once every dedup write so far (appends, compactions) is on disk. */
+  dedupWritten(): Promise<void> {
+    return this.dedupChain
+  }
+
   private keptAcks(): number {
     let count = 0
     for (const forUser of this.acks.values()) count += forUser.size
