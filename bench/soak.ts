@@ -50,13 +50,19 @@ async function startServer(): Promise<Server> {
     { stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let out = ''
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()))
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString()
+    serverOutput += d.toString()
+  })
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()))
   for (let i = 0; i < 300 && !/listening on (ws:\/\/\S+)/.test(out); i++) await sleep(50)
   const url = /listening on (ws:\/\/\S+)/.exec(out)?.[1]
   if (url === undefined) throw new Error(`server did not start: ${out}`)
   return { child, url, port: Number(new URL(url.replace('ws:', 'http:')).port) }
 }
+
+/** The server's output, for the memory lines its SIGUSR2 handler prints. */
+let serverOutput = ''
 
 async function rssAfterGc(server: Server): Promise<number> {
   for (let i = 0; i < 3; i++) {
@@ -65,6 +71,12 @@ async function rssAfterGc(server: Server): Promise<number> {
   }
   const status = fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+}
+
+/** The JS heap in use after the last GC (what the server really holds, allocator slack aside). */
+function heapAfterGc(): number {
+  const all = [...serverOutput.matchAll(/heapUsed=(\d+)/g)]
+  return Number(all[all.length - 1]?.[1] ?? 0)
 }
 
 async function metric(server: Server, name: string, label = ''): Promise<number> {
@@ -116,7 +128,9 @@ async function main(): Promise<void> {
     warm.ws.close()
     await sleep(Math.max(IDLE_ROOM_MS, DEDUP_TTL_MS) + 2500)
     const idle = await rssAfterGc(server)
-    rows.push(['idle (after a warm-up of 1,000 comments, everyone gone)', `${fmt(idle / 2 ** 20)} MiB`])
+    const idleHeap = heapAfterGc()
+    const mem = (rss: number): string => `${fmt(rss / 2 ** 20)} MiB (${fmt((rss / idle) * 100)}% of idle); heap ${fmt(heapAfterGc() / 2 ** 20)} MiB (${fmt((heapAfterGc() / idleHeap) * 100)}%)`
+    rows.push(['idle (after a warm-up of 1,000 comments, everyone gone)', `${fmt(idle / 2 ** 20)} MiB; heap ${fmt(idleHeap / 2 ** 20)} MiB`])
 
     // 2. Rooms created and abandoned.
     const wanderers = await Promise.all(Array.from({ length: 20 }, (_, i) => Peer.open(server.url, `w${i}`)))
@@ -135,7 +149,7 @@ async function main(): Promise<void> {
     const roomsAfter = await metric(server, 'live_rooms')
     const afterRooms = await rssAfterGc(server)
     rows.push([`${fmt(ROOMS)} rooms created (live_rooms ${fmt(roomsHeld)})`, `${fmt(peak / 2 ** 20)} MiB`])
-    rows.push([`... abandoned and freed (live_rooms ${fmt(roomsAfter)})`, `${fmt(afterRooms / 2 ** 20)} MiB (${fmt((afterRooms / idle) * 100)}% of idle)`])
+    rows.push([`... abandoned and freed (live_rooms ${fmt(roomsAfter)})`, mem(afterRooms)])
 
     // 3. A million comments through one room.
     const reader = await Peer.open(server.url, 'reader')
@@ -161,8 +175,9 @@ async function main(): Promise<void> {
     // The room idles out, and the acks leave the dedup window (the engine sweeps every second).
     await sleep(Math.max(IDLE_ROOM_MS, DEDUP_TTL_MS) + 2500)
     const afterComments = await rssAfterGc(server)
+    const roomsLeft = await metric(server, 'live_rooms')
     rows.push([`${fmt(perSender * senders.length)} comments through one room in ${fmt(seconds)} s (${fmt((perSender * senders.length) / seconds)}/s)`, `${fmt(busy / 2 ** 20)} MiB`])
-    rows.push(['... everyone left, room freed, acks past the dedup window', `${fmt(afterComments / 2 ** 20)} MiB (${fmt((afterComments / idle) * 100)}% of idle)`])
+    rows.push([`... everyone left, room freed (live_rooms ${fmt(roomsLeft)}), acks past the dedup window`, mem(afterComments)])
 
     // 4. 1,000 viewers joining one room.
     const before = await metric(server, 'live_frames_out_total', '{type="join"}')

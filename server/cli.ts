@@ -178,7 +178,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   process.on('SIGINT', () => stop('SIGINT'))
   // For memory soaks: with node --expose-gc, SIGUSR2 runs a full collection (RSS then shows what is really held).
   const gc = (globalThis as { gc?: () => void }).gc
-  if (gc !== undefined) process.on('SIGUSR2', () => gc())
+  if (gc !== undefined) {
+    process.on('SIGUSR2', () => {
+      gc()
+      const m = process.memoryUsage()
+      console.log(`live-store-server: memory after gc: rss=${m.rss} heapUsed=${m.heapUsed} external=${m.external} arrayBuffers=${m.arrayBuffers}`)
+    })
+  }
 }
 
 if (require.main === module) {
