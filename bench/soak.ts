@@ -1,8 +1,8 @@
 /**
  * `npm run bench:soak`: the server against long life and hostile volume (issue 11), measured,
  * not asserted. The server is a CLI process of its own (in-memory engine) so its memory is
- * measured alone: VmRSS from /proc after a full GC (SIGUSR2 with --expose-gc). It runs from
- * source through ts-node, whose compiler is part of the idle figure. The dedup window is 5 s
+ * measured alone: VmRSS from /proc after a full GC (SIGUSR2 with --expose-gc), and its JS heap.
+ * It runs the compiled server (server/dist, built by `npm run build`). The dedup window is 5 s
  * here (10 minutes by default: every ack of that span is held by design, about 200 B each).
  *
  *  1. idle RSS (after a warm-up: every code path loaded, everyone gone);
@@ -44,7 +44,9 @@ async function startServer(): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-soak-'))
   const child = spawn(
     process.execPath,
-    ['--expose-gc', '-r', path.join(__dirname, '..', 'scripts', 'dev-source.js'), path.join(__dirname, '..', 'server', 'cli.ts'),
+    // The compiled server, as production runs it (`npm run build`, which `npm ci` runs); without a
+    // build, the bin falls back to ts-node, whose compiler then weighs in the figures.
+    ['--expose-gc', path.join(__dirname, '..', 'server', 'bin', 'live-store-server.js'),
       '--port', '0', '--secret', SECRET, '--data-dir', dataDir, '--idle-room-ms', String(IDLE_ROOM_MS),
       '--rate-limit', '1000000:1000000', '--message-rate-limit', '1000000:1000000', '--heartbeat-ms', '600000', '--max-connections-per-user', '1000', '--dedup-ttl-ms', String(DEDUP_TTL_MS)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
@@ -71,6 +73,18 @@ async function rssAfterGc(server: Server): Promise<number> {
   }
   const status = fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+}
+
+/** The JS heap V8 keeps committed after the last GC (used or not). */
+function heapTotalAfterGc(): number {
+  const all = [...serverOutput.matchAll(/heapTotal=(\d+)/g)]
+  return Number(all[all.length - 1]?.[1] ?? 0)
+}
+
+/** Native memory Node accounts for (Buffers and the like) after the last GC. */
+function externalAfterGc(): number {
+  const all = [...serverOutput.matchAll(/external=(\d+)/g)]
+  return Number(all[all.length - 1]?.[1] ?? 0)
 }
 
 /** The JS heap in use after the last GC (what the server really holds, allocator slack aside). */
@@ -129,8 +143,9 @@ async function main(): Promise<void> {
     await sleep(Math.max(IDLE_ROOM_MS, DEDUP_TTL_MS) + 2500)
     const idle = await rssAfterGc(server)
     const idleHeap = heapAfterGc()
-    const mem = (rss: number): string => `${fmt(rss / 2 ** 20)} MiB (${fmt((rss / idle) * 100)}% of idle); heap ${fmt(heapAfterGc() / 2 ** 20)} MiB (${fmt((heapAfterGc() / idleHeap) * 100)}%)`
-    rows.push(['idle (after a warm-up of 1,000 comments, everyone gone)', `${fmt(idle / 2 ** 20)} MiB; heap ${fmt(idleHeap / 2 ** 20)} MiB`])
+    const mem = (rss: number): string =>
+      `${fmt(rss / 2 ** 20)} MiB (${fmt((rss / idle) * 100)}% of idle); heap ${fmt(heapAfterGc() / 2 ** 20)} MiB (${fmt((heapAfterGc() / idleHeap) * 100)}%); external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`
+    rows.push(['idle (after a warm-up of 1,000 comments, everyone gone)', `${fmt(idle / 2 ** 20)} MiB; heap ${fmt(idleHeap / 2 ** 20)} MiB; external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`])
 
     // 2. Rooms created and abandoned.
     const wanderers = await Promise.all(Array.from({ length: 20 }, (_, i) => Peer.open(server.url, `w${i}`)))
@@ -194,7 +209,8 @@ async function main(): Promise<void> {
   } finally {
     server.child.kill('SIGTERM')
   }
-  console.log('## Soak: the in-memory server process (VmRSS after a full GC)\n')
+  const compiled = fs.existsSync(path.join(__dirname, '..', 'server', 'dist', 'cli.js'))
+  console.log(`## Soak: the in-memory server process, ${compiled ? 'compiled (server/dist)' : 'from source through ts-node (no build)'} (VmRSS after a full GC)\n`)
   console.log('| phase | server RSS |')
   console.log('|---|---|')
   for (const [phase, value] of rows) console.log(`| ${phase} | ${value} |`)

@@ -182,7 +182,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.on('SIGUSR2', () => {
       gc()
       const m = process.memoryUsage()
-      console.log(`live-store-server: memory after gc: rss=${m.rss} heapUsed=${m.heapUsed} external=${m.external} arrayBuffers=${m.arrayBuffers}`)
+      console.log(`live-store-server: memory after gc: rss=${m.rss} heapTotal=${m.heapTotal} heapUsed=${m.heapUsed} external=${m.external} arrayBuffers=${m.arrayBuffers}`)
     })
   }
 }
