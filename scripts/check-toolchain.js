@@ -23,7 +23,8 @@ const root = path.join(__dirname, '..')
 const toolchainDir = path.join(root, '.ci', 'toolchain')
 /**
  * What Build npm lays into the app's main package (WeChat's limit for it: 2 MB, the app included).
- * Measured: the client bundle 68.7 KB, mobx-miniprogram 108 KB, mobx-miniprogram-bindings 23 KB.
+ * Measured: the client bundle 77.4 KB (68.7 KB before issue 10's lifecycle work), mobx-miniprogram
+ * 108 KB, mobx-miniprogram-bindings 23 KB.
  */
 const CLIENT_BUDGET_BYTES = 80 * 1024
 const MINIPROGRAM_NPM_BUDGET_BYTES = 240 * 1024
