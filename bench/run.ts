@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --quick]`: our code and its baselines on the same input, in the same
  * run. Prints tables with absolute figures and ratios; writes bench/results/latest.json
- * and bench/results/setdata-bytes.svg. Benchmarks print; they assert nothing.
+ * and bench/results/setdata-bytes.svg (a `--quick` run writes them to the system's temp
+ * directory instead, leaving the committed full-run results alone). Benchmarks print; they assert nothing.
  */
 import '../demo/env'
 import * as fs from 'fs'
+import * as os from 'os'
 import * as path from 'path'
 import { fanoutBareWs, fanoutReference, formatFanout, type FanoutResult } from './fanout'
 import { handWritten, ours, plainBindings, type PageCostResult } from './pageCost'
@@ -69,11 +71,12 @@ async function main(): Promise<void> {
   console.log(`| JSON + permessage-deflate (context takeover) | ${fmt(wire.deflate)} | ${(wire.deflate / wire.json).toFixed(3)} |`)
   console.log(`| JSON + permessage-deflate (no context takeover) | ${fmt(wire.deflateNoContext)} | ${(wire.deflateNoContext / wire.json).toFixed(3)} |`)
 
-  const dir = path.join(__dirname, 'results')
+  // Only a full run replaces the committed results the README quotes; a quick one writes beside the system's temp files.
+  const dir = quick ? path.join(os.tmpdir(), 'live-store-bench') : path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, ingest: ing, fanout: fan, scale, storms, wire }, null, 2))
   fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
-  console.log(`\nwrote bench/results/latest.json and bench/results/setdata-bytes.svg in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  console.log(`\nwrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))} and ${path.relative(process.cwd(), path.join(dir, 'setdata-bytes.svg'))} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
   process.exit(0)
 }
 
