@@ -168,7 +168,7 @@ export interface LiveClient {
   close(): void
 }
 
-const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 function tokenValue(source: TokenSource | undefined): Observable<string | undefined> {
   if (source === undefined || typeof source === 'string') return of(source)
@@ -231,7 +231,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       if (valid(value)) return value
       errors$.next({ kind: 'callback', callback, reason: `returned ${String(value)}` })
     } catch (error) {
-      errors$.next({ kind: 'callback', callback, reason: describe(error) })
+      errors$.next({ kind: 'callback', callback, reason: messageOf(error) })
     }
     return fallback()
   }
@@ -255,6 +255,12 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     const next = transition(state.value, event, policy)
     state.set(next.state)
     return next
+  }
+  /** A callback of the app's (`token`, `url`) failed: reported, and this attempt ends with 4500 (retried with backoff). */
+  const callbackFailed = (callback: 'token' | 'url', error: unknown): Observable<never> => {
+    const reason = `${callback}() failed: ${messageOf(error)}`
+    errors$.next({ kind: 'callback', callback, reason })
+    return throwError(() => new SessionEnd(CALLBACK_FAILURE_CODE, reason))
   }
   /** `client.reconnect()` after `failed`. */
   const restart$ = new Subject<void>()
@@ -401,13 +407,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
         filter((n) => n === 0),
         take(1),
         switchMap(() =>
-          tokenValue(options.token).pipe(
-            catchError((error: unknown) => {
-              const reason = `token() failed: ${describe(error)}`
-              errors$.next({ kind: 'callback', callback: 'token', reason })
-              return throwError(() => new SessionEnd(CALLBACK_FAILURE_CODE, reason))
-            }),
-          ),
+          tokenValue(options.token).pipe(catchError((error: unknown) => callbackFailed('token', error))),
         ),
         switchMap((value) => {
           if (value !== undefined && value === rejectedToken) {
@@ -417,9 +417,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
           try {
             url = nextUrl()
           } catch (error) {
-            const reason = `url() failed: ${describe(error)}`
-            errors$.next({ kind: 'callback', callback: 'url', reason })
-            return throwError(() => new SessionEnd(CALLBACK_FAILURE_CODE, reason))
+            return callbackFailed('url', error)
           }
           token = value
           linkCount++
@@ -464,7 +462,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     const end =
       error instanceof SessionEnd
         ? { code: error.code, reason: error.reason, cause: !online$.value ? ('offline' as const) : !visible$.value ? ('hidden' as const) : error.cause }
-        : { code: CALLBACK_FAILURE_CODE, reason: describe(error), cause: 'closed' as const }
+        : { code: CALLBACK_FAILURE_CODE, reason: messageOf(error), cause: 'closed' as const }
     const next = dispatch({ type: 'end', ...end })
     if (next.refreshToken && token !== undefined) rejectedToken = token
     moveOn = next.moveOn === true

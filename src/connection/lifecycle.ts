@@ -74,8 +74,6 @@ export interface LifecyclePolicy {
   delayMs(attempt: number, slow: boolean): number
 }
 
-const isFinal = (state: ConnectionState): boolean => state.status === 'closed' || state.status === 'failed'
-
 /**
  * The next state and step for `event` in `state`. Pure: no time, no I/O, no randomness of its
  * own (the policy's `delayMs` brings the jitter).
@@ -127,7 +125,7 @@ function ended(state: ConnectionState, event: Extract<LifecycleEvent, { type: 'e
 
 /** Whether the client may still connect: not closed, not failed. */
 export function canConnect(state: ConnectionState): boolean {
-  return !isFinal(state)
+  return state.status !== 'closed' && state.status !== 'failed'
 }
 
 /** The code a guarded callback's failure ends an attempt with: 4500, reconnect with backoff. */

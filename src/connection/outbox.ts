@@ -133,7 +133,8 @@ export class Outbox {
     if (this.entries.length >= this.options.max) return Promise.reject(new OutboxFullError(this.options.max))
     const bytes = frameBytes(command)
     if (bytes > this.maxFrameBytes) {
-      const error = this.refuseTooLarge(command, bytes, this.maxFrameBytes)
+      const error = new CommandTooLargeError(command.msg_id, bytes, this.maxFrameBytes)
+      this.hooks.onResult({ msgId: command.msg_id, error })
       return Promise.reject(error)
     }
     return new Promise<AckFrame>((resolve, reject) => {
@@ -177,8 +178,7 @@ export class Outbox {
       const bytes = frameBytes(entry.command)
       if (bytes > link.maxFrameBytes) {
         this.remove(entry)
-        const error = this.refuseTooLarge(entry.command, bytes, link.maxFrameBytes)
-        entry.reject?.(error)
+        this.rejectWith(entry, new CommandTooLargeError(entry.command.msg_id, bytes, link.maxFrameBytes))
         continue
       }
       entry.sentOn = link.id
@@ -213,8 +213,7 @@ export class Outbox {
     this.lastSent = undefined
     if (last === undefined || !this.entries.includes(last.entry)) return
     this.remove(last.entry)
-    const error = this.refuseTooLarge(last.entry.command, frameBytes(last.entry.command), last.link.maxFrameBytes)
-    last.entry.reject?.(error)
+    this.rejectWith(last.entry, new CommandTooLargeError(last.entry.command.msg_id, frameBytes(last.entry.command), last.link.maxFrameBytes))
   }
 
   /** The client failed: every waiting command is rejected with `error()` and dropped. */
@@ -224,9 +223,7 @@ export class Outbox {
     this.persist()
     for (const entry of entries) {
       this.stopTimer(entry)
-      const reason = error()
-      this.hooks.onResult({ msgId: entry.command.msg_id, error: reason })
-      entry.reject?.(reason)
+      this.rejectWith(entry, error())
     }
     if (entries.length > 0) this.hooks.onPendingChange(0)
   }
@@ -235,19 +232,17 @@ export class Outbox {
   close(): void {
     for (const entry of this.entries) {
       this.stopTimer(entry)
-      const error = new ClientClosedError(entry.command.msg_id)
-      this.hooks.onResult({ msgId: entry.command.msg_id, error })
-      entry.reject?.(error)
-      entry.resolve = undefined
-      entry.reject = undefined
+      this.rejectWith(entry, new ClientClosedError(entry.command.msg_id))
     }
     this.link = undefined
   }
 
-  private refuseTooLarge(command: ClientCommand, bytes: number, maxBytes: number): CommandTooLargeError {
-    const error = new CommandTooLargeError(command.msg_id, bytes, maxBytes)
-    this.hooks.onResult({ msgId: command.msg_id, error })
-    return error
+  /** Ends a command's wait with `error`: reported on `onResult`, its promise rejected, once. */
+  private rejectWith(entry: Entry, error: Error): void {
+    this.hooks.onResult({ msgId: entry.command.msg_id, error })
+    entry.reject?.(error)
+    entry.resolve = undefined
+    entry.reject = undefined
   }
 
   private remove(entry: Entry): void {
@@ -276,9 +271,7 @@ export class Outbox {
       entry.timeouts++
       if (entry.timeouts >= MAX_ACK_TIMEOUTS) {
         this.remove(entry)
-        const error = new AckTimeoutError(entry.command.msg_id, entry.timeouts)
-        this.hooks.onResult({ msgId: entry.command.msg_id, error })
-        entry.reject?.(error)
+        this.rejectWith(entry, new AckTimeoutError(entry.command.msg_id, entry.timeouts))
         return
       }
       // Same msg_id again: the server dedups if the first one did arrive.
