@@ -95,3 +95,23 @@ function answers(port: number): Promise<boolean> {
     socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
   })
 }
+
+/**
+ * A redis-server of this test file's own, started before its tests and stopped after them.
+ * Read `.url` inside tests (it exists once `beforeAll` ran).
+ */
+export function redisForThisFile(): { readonly url: string } {
+  let redis: TestRedis | undefined
+  beforeAll(async () => {
+    redis = await startRedis()
+  })
+  afterAll(async () => {
+    await redis?.stop()
+  })
+  return {
+    get url() {
+      if (redis === undefined) throw new Error('redisForThisFile: read url inside a test')
+      return redis.url
+    },
+  }
+}

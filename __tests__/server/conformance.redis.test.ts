@@ -1,14 +1,8 @@
 import { createServer } from '../../server/server'
-import { startRedis, type TestRedis } from '../helpers/redisServer'
+import { redisForThisFile } from '../helpers/redisServer'
 import { conformanceSuite, SECRET } from './conformanceSuite'
 
-let redis: TestRedis
-beforeAll(async () => {
-  redis = await startRedis()
-})
-afterAll(async () => {
-  await redis?.stop()
-})
+const redis = redisForThisFile()
 
 // Every server gets keys of its own in the one Redis: tests do not see each other's rooms.
 let boots = 0
