@@ -307,7 +307,12 @@ export class RedisEngine implements Engine {
     return { epoch, head, events }
   }
 
-  async snapshot(roomId: string, created = false): Promise<SnapshotFrame> {
+  snapshot(roomId: string): Promise<SnapshotFrame> {
+    return this.readSnapshot(roomId, false)
+  }
+
+  /** `created`: the room was just created by this read (read once more, never twice). */
+  private async readSnapshot(roomId: string, created: boolean): Promise<SnapshotFrame> {
     await this.local(roomId)?.ready
     const keys = this.keys(roomId)
     const results = await this.guard(
@@ -337,7 +342,7 @@ export class RedisEngine implements Engine {
     // the epoch it will have, not the store's.
     if (meta.seq === undefined && !created) {
       await this.run(roomId, 'open', [])
-      return this.snapshot(roomId, true)
+      return this.readSnapshot(roomId, true)
     }
     const config = this.configs.get(roomId)
     const anchor = meta.anchor !== undefined ? (JSON.parse(meta.anchor) as UserRef) : (config?.anchor ?? { uid: '', name: '' })
