@@ -33,6 +33,8 @@ export interface ConnectionContext {
   heartbeatMs: number
   maxFrameBytes: number
   maxBufferedBytes: number
+  /** How long a peer has to finish a close handshake the server started before its socket is cut. */
+  closeTimeoutMs: number
   rate: { perSecond: number; burst: number }
   messageRate: { perSecond: number; burst: number }
   /** Per-user message buckets, shared by every connection of the user in this process. */
@@ -145,8 +147,14 @@ export class LiveConnection {
     } catch {
       this.ws.terminate()
     }
-    // A peer that does not answer the close handshake is cut off.
-    const cutOff = setTimeout(() => this.ws.terminate(), 2000) as { unref?: () => void }
+    // A peer that does not answer the close handshake is cut off. Its close frame may still be
+    // queued behind data it never read (a slow reader's 1 MiB), so such a peer sees 1006, not
+    // `code`: counted apart, so the metrics say what peers saw.
+    const cutOff = setTimeout(() => {
+      if (this.ws.readyState === this.ws.CLOSED) return
+      this.ctx.metrics.closesCutOff.inc({ code: String(code) })
+      this.ws.terminate()
+    }, this.ctx.closeTimeoutMs) as { unref?: () => void }
     cutOff.unref?.()
   }
 

@@ -21,6 +21,12 @@ export class ServerMetrics {
   })
   readonly acks = new Counter({ name: 'live_acks_total', help: 'Acks sent, by code (0 = ok)', labelNames: ['code'], registers: [this.registry] })
   readonly closes = new Counter({ name: 'live_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] })
+  readonly closesCutOff = new Counter({
+    name: 'live_closes_cut_off_total',
+    help: 'Closes the server started (counted in live_closes_total by the code sent) whose handshake the peer did not finish in time: the socket was cut, so the peer saw 1006',
+    labelNames: ['code'],
+    registers: [this.registry],
+  })
   readonly slowReaders = new Counter({
     name: 'live_slow_readers_dropped_total',
     help: 'Connections closed with 1013 because too much waited to be sent to them',

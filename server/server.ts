@@ -66,6 +66,11 @@ export interface ServerOptions {
   messageRateLimit?: { perSecond: number; burst: number }
   /** A connection with more than this waiting to be sent is closed with 1013. Default 1 MiB. */
   maxBufferedBytes?: number
+  /**
+   * How long a peer has to answer a close the server started before its socket is cut (then it
+   * sees 1006; counted in `live_closes_cut_off_total`). Default 2000.
+   */
+  closeTimeoutMs?: number
   likeWindowMs?: number
   /** A room engine of your own; default the in-memory engine. */
   engine?: Engine
@@ -161,6 +166,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     heartbeatMs,
     maxFrameBytes,
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    closeTimeoutMs: options.closeTimeoutMs ?? 2000,
     rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     userBuckets: new Map(),

@@ -3,12 +3,12 @@
  * WebSocket client. Written once, run against every engine.
  */
 import * as fs from 'fs'
-import * as net from 'net'
 import * as os from 'os'
 import * as path from 'path'
 import { signToken, type TokenPayload } from '../../server/token'
 import type { LiveServer, ServerOptions } from '../../server/server'
 import { type Frame, mid, RawClient } from '../helpers/rawClient'
+import { pausedReader } from '../helpers/rawSocket'
 
 export const SECRET = 'conformance-secret'
 
@@ -436,21 +436,7 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         await boot({ maxBufferedBytes: 1024 * 1024 })
         const fast = await joined('fast', 'r')
         // A slow reader: a raw socket that upgrades, joins, then never reads again.
-        const port = Number(new URL(server.url).port)
-        const slow = net.connect(port, '127.0.0.1')
-        await new Promise<void>((resolve) => slow.once('connect', () => resolve()))
-        slow.write(
-          'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-            `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
-            `Sec-WebSocket-Protocol: live.v1\r\nAuthorization: Bearer ${token('slow')}\r\n\r\n`,
-        )
-        await sleep(100)
-        const join = Buffer.from(JSON.stringify({ msg_type: 'join', msg_id: 'j', room_id: 'r' }))
-        const mask = Buffer.from([1, 2, 3, 4])
-        const masked = Buffer.from(join.map((b, i) => b ^ mask[i % 4]))
-        slow.write(Buffer.concat([Buffer.from([0x81, 0x80 | 126, join.length >> 8, join.length & 0xff]), mask, masked]))
-        await sleep(100)
-        slow.pause()
+        const slow = await pausedReader(server.url, token('slow'), 'r')
         const before = server.connectionCount
         const payload = 'x'.repeat(190)
         let published = 0

@@ -8,6 +8,7 @@ import * as path from 'path'
 import type { LiveServer, ServerOptions } from '../../server/server'
 import { REPORT_WRITE_FACTOR } from '../../server/connection'
 import { type Frame, mid, RawClient } from '../helpers/rawClient'
+import { pausedReader, readUntilClose } from '../helpers/rawSocket'
 import { until } from '../helpers/wait'
 import { SECRET, token } from './conformanceSuite'
 import { signToken } from '../../server/token'
@@ -290,9 +291,8 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
     })
 
     describe('close accounting (point 7)', () => {
-      beforeEach(() => boot({ maxFrameBytes: 1024 }))
-
       it('counts a frame over the limit as the 1009 it closed with, not 1006', async () => {
+        await boot({ maxFrameBytes: 1024 })
         const before1006 = await metric(server, 'live_closes_total', { code: '1006' })
         const c = await connect()
         c.send('x'.repeat(5000))
@@ -300,6 +300,38 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         await until(() => server.connectionCount === 0, 'closed')
         expect(await metric(server, 'live_closes_total', { code: '1009' })).toBe(1)
         expect(await metric(server, 'live_closes_total', { code: '1006' })).toBe(before1006)
+      })
+
+      /** Publishes into `roomId` until the server gives up on a reader (the slow-reader counter moves). */
+      async function fillUntilSlowReaderDropped(roomId: string): Promise<void> {
+        const payload = 'x'.repeat(190)
+        for (let round = 0; round < 400 && (await metric(server, 'live_slow_readers_dropped_total')) === 0; round++) {
+          for (let i = 0; i < 250; i++) {
+            await server.engine.apply(roomId, { type: 'message', msgId: mid('bulk'), user: { uid: 'sys', name: 'sys' }, content: payload })
+          }
+          await delay(5)
+        }
+        expect(await metric(server, 'live_slow_readers_dropped_total')).toBe(1)
+      }
+
+      it('a slow reader that never reads again: counted 1013 as sent, and cut off, which is the 1006 it sees', async () => {
+        await boot({ maxBufferedBytes: 64 * 1024, closeTimeoutMs: 200 })
+        const socket = await pausedReader(server.url, token('slow'), 'r')
+        await fillUntilSlowReaderDropped('r')
+        await until(() => server.connectionCount === 0, 'slow reader cut off')
+        expect(await metric(server, 'live_closes_total', { code: '1013' })).toBe(1)
+        expect(await metric(server, 'live_closes_cut_off_total', { code: '1013' })).toBe(1)
+        expect(await readUntilClose(socket)).toBe(1006)
+      })
+
+      it('a slow reader that reads again within the close timeout sees the 1013 it is counted as', async () => {
+        await boot({ maxBufferedBytes: 64 * 1024, closeTimeoutMs: 60000 })
+        const socket = await pausedReader(server.url, token('slow'), 'r')
+        await fillUntilSlowReaderDropped('r')
+        expect(await readUntilClose(socket)).toBe(1013)
+        await until(() => server.connectionCount === 0, 'close handshake finished')
+        expect(await metric(server, 'live_closes_total', { code: '1013' })).toBe(1)
+        expect(await metric(server, 'live_closes_cut_off_total', { code: '1013' })).toBe(0)
       })
     })
   })
