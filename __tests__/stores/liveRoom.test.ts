@@ -109,7 +109,7 @@ describe('createLiveRoom', () => {
     })
   })
 
-  it('never drops purchases, shelf changes, room state or own comments; thins other comments to 20 a second', () => {
+  it('never drops purchases, shelf changes, room state or own comments; thins other comments to 20 a second, keeping the newest', () => {
     const scheduler = newScheduler()
     scheduler.run(() => {
       const { platform, room } = setup(scheduler)
@@ -132,6 +132,8 @@ describe('createLiveRoom', () => {
         const { commentStore, roomStore, shelfStore } = room
         const shownOthers = commentStore.comments.filter((c) => !c.own)
         expect(shownOthers).toHaveLength(20)
+        // The newest of the burst, not its first twenty: the last comment said is on screen.
+        expect(shownOthers.map((c) => c.content)).toEqual(Array.from({ length: 20 }, (_, i) => `busy ${480 + i}`))
         expect(commentStore.comments.filter((c) => c.own).map((c) => c.content)).toEqual(['my own'])
         expect(commentStore.stats).toEqual({ received: 501, shown: 21, dropped: 480 })
         expect(roomStore.notices.filter((n) => n.kind === 'buy')).toHaveLength(5)
@@ -148,7 +150,9 @@ describe('createLiveRoom', () => {
         for (let i = 1; i <= 100; i++) t.deliver(message(head + i, 'late', `later ${i}`))
       }, 1300)
       scheduler.schedule(() => {
-        expect(room.commentStore.comments.filter((c) => c.uid === 'late')).toHaveLength(20)
+        const late = room.commentStore.comments.filter((c) => c.uid === 'late')
+        expect(late).toHaveLength(20)
+        expect(late[late.length - 1].content).toBe('later 100')
       }, 1400)
     })
   })

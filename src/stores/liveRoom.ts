@@ -71,19 +71,25 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
   })
   const shelfStore = new ShelfStore(client, roomId)
 
-  // Thinning: a token bucket of comments shown per second, on the scheduler's clock.
+  // Thinning: a token bucket of comments shown per second, on the scheduler's clock. Each
+  // flush spends what the bucket holds on the newest comments of its batch: viewers see what
+  // is being said now, and the last comment of a burst is always on screen.
   let commentTokens = maxCommentsPerSecond
   let tokensAt = scheduler.now()
-  const mayShowComment = (): boolean => {
+  const commentsToShow = (wanted: number): number => {
     const now = scheduler.now()
     commentTokens = Math.min(maxCommentsPerSecond, commentTokens + ((now - tokensAt) / 1000) * maxCommentsPerSecond)
     tokensAt = now
-    if (commentTokens < 1) return false
-    commentTokens -= 1
-    return true
+    // At least one a flush (the newest), so a burst never ends on a comment nobody sees.
+    const shown = Math.min(wanted, Math.max(1, Math.floor(commentTokens)))
+    commentTokens = Math.max(0, commentTokens - shown)
+    return shown
   }
+  /** Comments that may be thinned: other people's, not already on screen. */
+  const thinnable = (event: RoomEvent, me: string | undefined): boolean =>
+    event.msg_type === 'message' && !(me !== undefined && event.from_uid === me) && commentStore.byId(event.msg_id ?? '') === undefined
 
-  const applyEvent = (event: RoomEvent, notices: Notice[], joinNotices: { n: number }): void => {
+  const applyEvent = (event: RoomEvent, notices: Notice[], joinNotices: { n: number }, show: boolean): void => {
     if (event.seq !== undefined) roomStore.seq = event.seq
     const me = client.user?.uid
     const notice = (kind: Notice['kind'], user: { uid: string; name: string }, text: string | undefined, goodsId?: string): Notice => ({
@@ -105,11 +111,8 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         }
         return
       case 'message':
-        if ((me !== undefined && event.from_uid === me) || commentStore.byId(event.msg_id ?? '') !== undefined || mayShowComment()) {
-          commentStore.append(event, me)
-        } else {
-          commentStore.drop()
-        }
+        if (show) commentStore.append(event, me)
+        else commentStore.drop()
         return
       case 'like':
         roomStore.setServerLikes(event.like_num)
@@ -136,6 +139,10 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
     const notices: Notice[] = []
     const joinNotices = { n: 0 }
     const me = client.user?.uid
+    // Which thinnable comments this flush shows: the newest the bucket pays for.
+    let candidates = 0
+    for (const item of batch) if (item.type === 'event' && thinnable(item.event, me)) candidates++
+    let skip = candidates === 0 ? 0 : candidates - commentsToShow(candidates)
     for (const item of batch) {
       switch (item.type) {
         case 'ack':
@@ -167,9 +174,12 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
           shelfStore.replace(snapshot.shelf)
           break
         }
-        case 'event':
-          applyEvent(item.event, notices, joinNotices)
+        case 'event': {
+          const dropped = skip > 0 && thinnable(item.event, me)
+          if (dropped) skip--
+          applyEvent(item.event, notices, joinNotices, !dropped)
           break
+        }
       }
     }
     roomStore.pushNotices(notices)
