@@ -10,7 +10,9 @@
  *  3. 1,000,000 comments through one room (10 senders, 1 reader), then everyone leaves;
  *  4. 1,000 viewers joining one room: join frames sent (O(N) with thinning, not N^2/2).
  *
- *   node -r ./scripts/dev-source.js bench/soak.ts [--comments N] [--rooms N]
+ * Each allocator setting below gets a server process and a run of its own.
+ *
+ *   node -r ./scripts/dev-source.js bench/soak.ts [--comments N] [--rooms N] [--allocator 0|1]
  */
 import { type ChildProcess, spawn } from 'child_process'
 import * as fs from 'fs'
@@ -27,6 +29,8 @@ const arg = (name: string, fallback: number): number => {
 const COMMENTS = arg('--comments', 1_000_000)
 const ROOMS = arg('--rooms', 10_000)
 const JOINERS = arg('--joiners', 1_000)
+/** Comments of the warm-up: the same path as the million, at 2% of its size. */
+const WARM_COMMENTS = arg('--warm-comments', 20_000)
 const IDLE_ROOM_MS = 2000
 /** The dedup window holds every ack of its span by design: a short one, so the soak sees past it. */
 const DEDUP_TTL_MS = 5000
@@ -40,7 +44,7 @@ interface Server {
   port: number
 }
 
-async function startServer(): Promise<Server> {
+async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-soak-'))
   const child = spawn(
     process.execPath,
@@ -49,7 +53,7 @@ async function startServer(): Promise<Server> {
     ['--expose-gc', path.join(__dirname, '..', 'server', 'bin', 'live-store-server.js'),
       '--port', '0', '--secret', SECRET, '--data-dir', dataDir, '--idle-room-ms', String(IDLE_ROOM_MS),
       '--rate-limit', '1000000:1000000', '--message-rate-limit', '1000000:1000000', '--heartbeat-ms', '600000', '--max-connections-per-user', '1000', '--dedup-ttl-ms', String(DEDUP_TTL_MS)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
   )
   let out = ''
   child.stdout?.on('data', (d: Buffer) => {
@@ -73,6 +77,45 @@ async function rssAfterGc(server: Server): Promise<number> {
   }
   const status = fs.readFileSync(`/proc/${server.child.pid}/status`, 'utf8')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
+}
+
+/**
+ * RSS after a full GC, once the server has come to rest: V8 gives back its young generation
+ * (up to 32 MiB committed under load) only when its memory reducer runs, some seconds into
+ * an idle spell (its first step waits 8 s). Reads every 2 s for at least 12 s, then until two
+ * readings agree within 1% (at most 40 s).
+ */
+async function restingRss(server: Server): Promise<number> {
+  let last = await rssAfterGc(server)
+  for (let waited = 0; waited < 40000; waited += 2000) {
+    await sleep(2000)
+    const now = await rssAfterGc(server)
+    const settled = Math.abs(now - last) < last * 0.01
+    last = now
+    if (settled && waited >= 10000) break
+  }
+  return last
+}
+
+/**
+ * Where the process's resident memory is, by kind of mapping (/proc/PID/smaps): the brk heap
+ * (glibc's main arena), anonymous mappings (V8's heap pages, glibc's thread arenas, big
+ * buffers), and files (node itself, shared libraries). Explains an RSS the JS heap does not.
+ */
+function residentByKind(pid: number): Record<string, number> {
+  const kinds: Record<string, number> = {}
+  let kind = ''
+  for (const line of fs.readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+    if (mapping) {
+      const name = mapping[1]
+      kind = name === '' ? 'anonymous' : name.startsWith('[') ? name : 'files'
+      continue
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line)
+    if (rss) kinds[kind] = (kinds[kind] ?? 0) + Number(rss[1]) * 1024
+  }
+  return kinds
 }
 
 /** The JS heap V8 keeps committed after the last GC (used or not). */
@@ -129,69 +172,104 @@ class Peer {
   }
 }
 
+/** Each peer joins and leaves its share of `count` rooms named `prefix-N`, one after another. */
+async function abandonRooms(peers: Peer[], prefix: string, count: number): Promise<void> {
+  await Promise.all(
+    peers.map(async (peer, w) => {
+      for (let r = w; r < count; r += peers.length) {
+        await peer.command({ msg_type: 'join', msg_id: `j${prefix}${r}`, room_id: `${prefix}-${r}` })
+        await peer.command({ msg_type: 'leave', msg_id: `l${prefix}${r}`, room_id: `${prefix}-${r}` })
+      }
+    }),
+  )
+}
+
+/** `count` comments through one room: 10 senders (100 in flight each, paced by acks) and a reader. */
+async function commentsThroughOneRoom(url: string, roomId: string, count: number, tag: string): Promise<{ seconds: number; peers: Peer[] }> {
+  const reader = await Peer.open(url, `${tag}-reader`)
+  await reader.command({ msg_type: 'join', msg_id: `${tag}rj`, room_id: roomId })
+  const senders = await Promise.all(Array.from({ length: 10 }, (_, i) => Peer.open(url, `${tag}${i}`)))
+  await Promise.all(senders.map((s, i) => s.command({ msg_type: 'join', msg_id: `${tag}sj${i}`, room_id: roomId })))
+  const started = Date.now()
+  const perSender = Math.ceil(count / senders.length)
+  await Promise.all(
+    senders.map(async (s, i) => {
+      const window: Array<Promise<void>> = []
+      for (let n = 0; n < perSender; n++) {
+        window.push(s.command({ msg_type: 'message', msg_id: `${tag}${i}-${n}`, room_id: roomId, content: `comment ${n} from sender ${i}, a typical length` }))
+        if (window.length >= 100) await window.shift()
+      }
+      await Promise.all(window)
+    }),
+  )
+  return { seconds: (Date.now() - started) / 1000, peers: [reader, ...senders] }
+}
+
+/**
+ * The allocator settings the soak runs under. glibc's defaults keep freed memory of the brk
+ * heap (its trim threshold rises with the largest buffer freed, up to 64 MiB); a fixed
+ * threshold gives it back. The README's "Running in production" recommends the second.
+ */
+const ALLOCATORS: Array<{ name: string; env: Record<string, string> }> = [
+  { name: 'glibc defaults', env: {} },
+  { name: 'MALLOC_TRIM_THRESHOLD_=131072 (recommended in the README)', env: { MALLOC_TRIM_THRESHOLD_: '131072' } },
+]
+
 async function main(): Promise<void> {
-  const server = await startServer()
+  const only = process.argv.indexOf('--allocator')
+  for (const [i, allocator] of ALLOCATORS.entries()) {
+    if (only !== -1 && Number(process.argv[only + 1]) !== i) continue
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES'))
+    await soak(allocator.name, { ...env, ...allocator.env })
+  }
+}
+
+async function soak(allocator: string, env: NodeJS.ProcessEnv): Promise<void> {
+  serverOutput = ''
+  const server = await startServer(env)
   const rows: Array<[string, string]> = []
   try {
-    // Warm up (every code path once: joins, leaves, comments, acks), then idle: the baseline is
-    // the server at rest, not a server that has not loaded half its code yet.
-    const warm = await Peer.open(server.url, 'warm')
-    await warm.command({ msg_type: 'join', msg_id: 'wj', room_id: 'warm' })
-    for (let n = 0; n < 1000; n++) await warm.command({ msg_type: 'message', msg_id: `wm${n}`, room_id: 'warm', content: `warm-up ${n}` })
-    await warm.command({ msg_type: 'leave', msg_id: 'wl', room_id: 'warm' })
-    warm.ws.close()
+    // Warm up on the same paths at a small scale (rooms opened and abandoned; comments from 10
+    // senders to a reader), then idle: the baseline is the server at rest after it has served,
+    // with its code loaded and optimised, not a server that has not run half its code yet.
+    const warmRooms = await Promise.all(Array.from({ length: 4 }, (_, i) => Peer.open(server.url, `warm${i}`)))
+    await abandonRooms(warmRooms, 'warm-room', 200)
+    for (const peer of warmRooms) peer.ws.close()
+    const warm = await commentsThroughOneRoom(server.url, 'warm', WARM_COMMENTS, 'w')
+    for (const peer of warm.peers) peer.ws.close()
     await sleep(Math.max(IDLE_ROOM_MS, DEDUP_TTL_MS) + 2500)
-    const idle = await rssAfterGc(server)
+    const idle = await restingRss(server)
     const idleHeap = heapAfterGc()
+    const where = (): string => {
+      const k = residentByKind(server.child.pid ?? 0)
+      return `resident: brk heap ${fmt((k['[heap]'] ?? 0) / 2 ** 20)} MiB, anonymous ${fmt((k.anonymous ?? 0) / 2 ** 20)} MiB, files ${fmt((k.files ?? 0) / 2 ** 20)} MiB`
+    }
     const mem = (rss: number): string =>
-      `${fmt(rss / 2 ** 20)} MiB (${fmt((rss / idle) * 100)}% of idle); heap ${fmt(heapAfterGc() / 2 ** 20)} MiB (${fmt((heapAfterGc() / idleHeap) * 100)}%); external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`
-    rows.push(['idle (after a warm-up of 1,000 comments, everyone gone)', `${fmt(idle / 2 ** 20)} MiB; heap ${fmt(idleHeap / 2 ** 20)} MiB; external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`])
+      `${fmt(rss / 2 ** 20)} MiB (${fmt((rss / idle) * 100)}% of idle); ${where()}; heap ${fmt(heapAfterGc() / 2 ** 20)} MiB (${fmt((heapAfterGc() / idleHeap) * 100)}%); external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`
+    rows.push([`idle (after a warm-up: 200 rooms, ${fmt(WARM_COMMENTS)} comments, everyone gone)`, `${fmt(idle / 2 ** 20)} MiB; ${where()}; heap ${fmt(idleHeap / 2 ** 20)} MiB; external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`])
 
     // 2. Rooms created and abandoned.
     const wanderers = await Promise.all(Array.from({ length: 20 }, (_, i) => Peer.open(server.url, `w${i}`)))
-    await Promise.all(
-      wanderers.map(async (peer, w) => {
-        for (let r = w; r < ROOMS; r += wanderers.length) {
-          await peer.command({ msg_type: 'join', msg_id: `j${r}`, room_id: `room-${r}` })
-          await peer.command({ msg_type: 'leave', msg_id: `l${r}`, room_id: `room-${r}` })
-        }
-      }),
-    )
+    await abandonRooms(wanderers, 'room', ROOMS)
     const roomsHeld = await metric(server, 'live_rooms')
     const peak = await rssAfterGc(server)
     for (const peer of wanderers) peer.ws.close()
     await sleep(IDLE_ROOM_MS + 2500)
     const roomsAfter = await metric(server, 'live_rooms')
-    const afterRooms = await rssAfterGc(server)
+    const afterRooms = await restingRss(server)
     rows.push([`${fmt(ROOMS)} rooms created (live_rooms ${fmt(roomsHeld)})`, `${fmt(peak / 2 ** 20)} MiB`])
     rows.push([`... abandoned and freed (live_rooms ${fmt(roomsAfter)})`, mem(afterRooms)])
 
     // 3. A million comments through one room.
-    const reader = await Peer.open(server.url, 'reader')
-    await reader.command({ msg_type: 'join', msg_id: 'rj', room_id: 'hot' })
-    const senders = await Promise.all(Array.from({ length: 10 }, (_, i) => Peer.open(server.url, `s${i}`)))
-    await Promise.all(senders.map((s, i) => s.command({ msg_type: 'join', msg_id: `sj${i}`, room_id: 'hot' })))
-    const started = Date.now()
-    const perSender = Math.ceil(COMMENTS / senders.length)
-    await Promise.all(
-      senders.map(async (s, i) => {
-        // 100 in flight per sender: acks pace the senders.
-        const window: Array<Promise<void>> = []
-        for (let n = 0; n < perSender; n++) {
-          window.push(s.command({ msg_type: 'message', msg_id: `s${i}-${n}`, room_id: 'hot', content: `comment ${n} from sender ${i}, a typical length` }))
-          if (window.length >= 100) await window.shift()
-        }
-        await Promise.all(window)
-      }),
-    )
-    const seconds = (Date.now() - started) / 1000
+    const hot = await commentsThroughOneRoom(server.url, 'hot', COMMENTS, 's')
+    const seconds = hot.seconds
     const busy = await rssAfterGc(server)
-    for (const peer of [reader, ...senders]) peer.ws.close()
+    for (const peer of hot.peers) peer.ws.close()
     // The room idles out, and the acks leave the dedup window (the engine sweeps every second).
     await sleep(Math.max(IDLE_ROOM_MS, DEDUP_TTL_MS) + 2500)
-    const afterComments = await rssAfterGc(server)
+    const afterComments = await restingRss(server)
     const roomsLeft = await metric(server, 'live_rooms')
-    rows.push([`${fmt(perSender * senders.length)} comments through one room in ${fmt(seconds)} s (${fmt((perSender * senders.length) / seconds)}/s)`, `${fmt(busy / 2 ** 20)} MiB`])
+    rows.push([`${fmt(COMMENTS)} comments through one room in ${fmt(seconds)} s (${fmt(COMMENTS / seconds)}/s)`, `${fmt(busy / 2 ** 20)} MiB`])
     rows.push([`... everyone left, room freed (live_rooms ${fmt(roomsLeft)}), acks past the dedup window`, mem(afterComments)])
 
     // 4. 1,000 viewers joining one room.
@@ -210,10 +288,11 @@ async function main(): Promise<void> {
     server.child.kill('SIGTERM')
   }
   const compiled = fs.existsSync(path.join(__dirname, '..', 'server', 'dist', 'cli.js'))
-  console.log(`## Soak: the in-memory server process, ${compiled ? 'compiled (server/dist)' : 'from source through ts-node (no build)'} (VmRSS after a full GC)\n`)
+  console.log(`## Soak: the in-memory server process, ${compiled ? 'compiled (server/dist)' : 'from source through ts-node (no build)'} (VmRSS after a full GC), allocator: ${allocator}\n`)
   console.log('| phase | server RSS |')
   console.log('|---|---|')
   for (const [phase, value] of rows) console.log(`| ${phase} | ${value} |`)
+  console.log('')
 }
 
 main().catch((error: unknown) => {
