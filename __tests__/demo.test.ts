@@ -17,6 +17,11 @@ describe('npm start (the demo)', () => {
     expect(out).toMatch(/gaps: 0, duplicates: 0/)
     const rendered = Number(/\((\d+) comments rendered\)/.exec(out)?.[1] ?? 0)
     expect(rendered).toBeGreaterThan(10)
+    // The live view shows what the page rendered: a name and a comment, not a blank "  : ".
+    const [, onScreen, lastName, lastContent] = /comments on screen: (\d+); the last: ([^:\n]+): (.+)/.exec(out) ?? []
+    expect(Number(onScreen)).toBeGreaterThan(0)
+    expect(lastName?.trim()).toMatch(/\S/)
+    expect(lastContent?.trim()).toMatch(/\S{2,}/)
     const [, calls] = /setData: (\d+) calls/.exec(out) ?? []
     expect(Number(calls)).toBeGreaterThan(0)
     // The anchor console page put goods on the shelf and showed the audience's purchases

@@ -94,7 +94,7 @@ async function run(args: Args): Promise<void> {
     detach(): void
     instance: { setData(d: Record<string, unknown>): void; liveRoom(): LiveRoom | undefined; liveSetDataStats(): { calls: number; bytes: number } }
     querySelector(s: string): { dom?: { textContent: string | null } } | undefined
-    querySelectorAll(s: string): Array<{ querySelector(s: string): { dom?: { textContent: string | null } } | undefined }>
+    querySelectorAll(s: string): Array<{ dom?: { textContent: string | null; getAttribute(name: string): string | null } }>
   }
   const latencies: number[] = []
   const original = page.instance.setData.bind(page.instance)
@@ -102,9 +102,15 @@ async function run(args: Args): Promise<void> {
     const now = Date.now()
     const room = page.instance.liveRoom()
     for (const [key, value] of Object.entries(data)) {
-      const id = /^comments\[\d+\]$/.test(key) ? (value as { id?: string }).id : undefined
-      const ts = id ? room?.commentStore.byId(id)?.ts : undefined
-      if (ts) latencies.push(now - ts)
+      if (!/^comments\[\d+\]$/.test(key)) continue
+      // A rendered comment is { k, name, content }: find it in the store, newest first.
+      const { name, content } = value as { name: string; content: string }
+      const comments = room?.commentStore.comments ?? []
+      for (let i = comments.length - 1; i >= 0; i--) {
+        if (comments[i].name !== name || comments[i].content !== content) continue
+        if (comments[i].ts) latencies.push(now - comments[i].ts)
+        break
+      }
     }
     original(data)
   }
@@ -187,12 +193,26 @@ async function run(args: Args): Promise<void> {
   }
 
   const text = (selector: string): string => (page.querySelector(selector)?.dom?.textContent ?? '').replace(/\s+/g, ' ').trim()
+  /**
+   * The comments the page rendered, "name: content", oldest first: read from the rendered
+   * elements (slots of a ring, put in arrival order by their CSS `order`). Each comment
+   * element holds one .name and one .content, so the three lists line up.
+   */
+  const onScreen = (): string[] => {
+    const texts = (selector: string): string[] => page.querySelectorAll(selector).map((e) => (e.dom?.textContent ?? '').trim())
+    const names = texts('.comment .name')
+    const contents = texts('.comment .content')
+    const order = page.querySelectorAll('.comment').map((e) => Number(/order:\s*(\d+)/.exec(e.dom?.getAttribute('style') ?? '')?.[1] ?? 0))
+    return names
+      .map((name, i) => ({ k: order[i] ?? i, line: `${name}: ${contents[i] ?? ''}` }))
+      .sort((a, b) => a.k - b.k)
+      .map((c) => c.line)
+  }
   const started = Date.now()
   const interactive = process.stdout.isTTY === true
   const draw = (): void => {
     const stats = page.instance.liveSetDataStats()
-    const comments = page.querySelectorAll('.comment')
-    const last = comments.slice(-8).map((c) => `  ${(c.querySelector('.name')?.dom?.textContent ?? '').trim()}: ${(c.querySelector('.content')?.dom?.textContent ?? '').trim()}`)
+    const last = onScreen().slice(-8).map((c) => `  ${c}`)
     const elapsed = (Date.now() - started) / 1000
     const lines = [
       `miniprogram-live-store demo: ${url}  room "${ROOM}"  ${args.chaos ? '(chaos)' : ''}`,
@@ -224,7 +244,9 @@ async function run(args: Args): Promise<void> {
   console.log('\nsummary')
   console.log(`  frames in/out (viewer): ${viewer.stats.framesIn} / ${viewer.stats.framesOut}`)
   console.log(`  room events delivered: ${seen.events}, snapshots ${seen.snapshots}`)
-  console.log(`  setData: ${stats.calls} calls, ${stats.bytes} bytes`)
+  console.log(`  setData: ${stats.calls} calls, ${stats.bytes} bytes (the page and its like-button)`)
+  const rendered = onScreen()
+  console.log(`  comments on screen: ${rendered.length}; the last: ${rendered[rendered.length - 1] ?? '-'}`)
   console.log(`  event-to-render latency: p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms (${latencies.length} comments rendered)`)
   console.log(`  reconnects: ${viewer.stats.reconnects}, chaos events: ${chaosEvents}`)
   console.log(`  gaps: ${seen.gaps}, duplicates: ${seen.duplicates}`)

@@ -6,6 +6,7 @@ import type { CommentItem } from '../stores/types'
 import { acquireLiveRoom, DEFAULT_SCOPE, type LiveRoomHandle, releaseLiveRoom } from './injection'
 import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
+import { SetDataBudget, type SetDataStats } from './setDataBudget'
 
 // The mini-program's globals, seen from this module only (the library is typed without them).
 declare const Behavior: (definition: Record<string, unknown>) => string
@@ -33,9 +34,10 @@ export const DEFAULT_ROOM_FIELDS: Readonly<Record<string, FieldReader>> = {
   subscribed: (r) => r.roomStore.subscribed,
   joined: (r) => r.roomStore.joined,
   connectionText: (r) => describeConnection(r.roomStore.connection),
-  latestNotice: (r) => {
+  /** The banner line ("alice joined"): its text only, what the WXML renders ('' for none). */
+  latestNoticeText: (r) => {
     const notices = r.roomStore.notices
-    return notices.length > 0 ? notices[notices.length - 1] : null
+    return notices.length > 0 ? notices[notices.length - 1].text : ''
   },
   goods: (r) => r.shelfStore.goods,
   currentGoods: (r) => r.shelfStore.current,
@@ -45,9 +47,22 @@ export const DEFAULT_ROOM_FIELDS: Readonly<Record<string, FieldReader>> = {
   subscribeError: (r) => r.roomStore.subscribeError,
 }
 
+/**
+ * Fields that change with the crowd (counts, the notice line): sent at most every 250 ms, riding
+ * along with the comments' setData. A person reads a count a few times a second, not twenty.
+ */
+export const DEFAULT_THROTTLED_FIELDS: readonly string[] = ['onlineNum', 'likeNum', 'subscribeNum', 'latestNoticeText']
+
 export interface LiveRoomBehaviorOptions {
   /** Data key -> store reader. Default: `DEFAULT_ROOM_FIELDS`. */
   fields?: Record<string, FieldReader>
+  /** Keys of `fields` sent at most once per `throttleMs` (default `DEFAULT_THROTTLED_FIELDS`, 250 ms). */
+  throttle?: { keys?: readonly string[]; ms?: number }
+  /**
+   * setData calls a page and the components bound inside it make together, at most, in any
+   * sliding second. Default 20. Read by the first of them to bind (normally the page).
+   */
+  maxSetDataPerSecond?: number
   /** The comment list, bound incrementally under `key` (default 'comments'), `limit` rendered. False: none. */
   comments?: { key?: string; limit?: number } | false
   /** Options of the room's stores (used by the first page or component that opens the room). */
@@ -68,13 +83,17 @@ export function describeConnection(state: ConnectionState): string {
   }
 }
 
-/** A comment as the list renders it: only what the WXML uses. */
+/**
+ * A comment as the list renders it: only what the WXML uses. `k` is its place in arrival
+ * order (the list's `wx:key`, its element id `c{{item.k}}`, its flex `order`); `status` is
+ * there only while it is not `sent` (`pending`, `failed`), `own` only when true.
+ */
 export interface RenderedComment {
-  id: string
+  k: number
   name: string
   content: string
-  status: CommentItem['status']
-  own: boolean
+  status?: Exclude<CommentItem['status'], 'sent'> | ''
+  own?: true
 }
 
 interface Live {
@@ -85,17 +104,43 @@ interface Live {
   batcher: SetDataBatcher
   fields: StoreBindingsManager
   disposeList: () => void
+  /** The comment list follows the newest comment (the viewer is at the bottom). */
+  following: boolean
+  /** New comments arrived while not following (the "new comments" pill shows). */
+  unseen: boolean
+  lastScrollTop: number
 }
 
 interface Instance {
   data: Record<string, unknown>
   setData(data: Record<string, unknown>): void
+  /** WeChat (2.8.2+): the component whose template holds this one; null for a page. */
+  selectOwnerComponent?: () => Instance | null
   __live?: Live
 }
 
 interface TapEvent {
   currentTarget?: { dataset?: Record<string, unknown> }
-  detail?: { value?: unknown }
+  detail?: { value?: unknown; scrollTop?: number }
+}
+
+/** The page's shared setData budgets, by page instance. */
+const budgets = new WeakMap<object, SetDataBudget>()
+
+/** The page a component is in (its outermost owner); the instance itself for a page. */
+function pageOf(self: Instance): object {
+  let node: Instance = self
+  for (let depth = 0; depth < 64; depth++) {
+    let owner: Instance | null | undefined
+    try {
+      owner = node.selectOwnerComponent?.()
+    } catch {
+      owner = undefined
+    }
+    if (owner === null || owner === undefined || owner === node) break
+    node = owner
+  }
+  return node
 }
 
 /** A page's query (`onLoad(query)`): WeChat passes strings. */
@@ -136,6 +181,21 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
   const bindings = require('mobx-miniprogram-bindings') as BindingsModule
   const fieldReaders = options.fields ?? DEFAULT_ROOM_FIELDS
   const commentOptions = options.comments === false ? undefined : { key: options.comments?.key ?? 'comments', limit: options.comments?.limit ?? 200 }
+  const throttledKeys = (options.throttle?.keys ?? DEFAULT_THROTTLED_FIELDS).filter((k) => k in fieldReaders)
+  const maxSetDataPerSecond = options.maxSetDataPerSecond ?? 20
+  const followKey = `${commentOptions?.key ?? 'comments'}Follow`
+  const unseenKey = `${commentOptions?.key ?? 'comments'}Unseen`
+
+  /** The budget of the page `self` is on, shared with every bound component of that page. */
+  const budgetOf = (self: Instance): SetDataBudget => {
+    const page = pageOf(self)
+    let budget = budgets.get(page)
+    if (budget === undefined || budget.size === 0) {
+      budget = new SetDataBudget(maxSetDataPerSecond, 1000)
+      budgets.set(page, budget)
+    }
+    return budget
+  }
 
   const start = (self: Instance, roomId: string): void => {
     const scope = String(self.data.liveScope || DEFAULT_SCOPE)
@@ -144,8 +204,9 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     if (roomId === '') return
     const handle = acquireLiveRoom(roomId, options.room, scope)
     const room = handle.room
-    const batcher = new SetDataBatcher(self)
+    const batcher = new SetDataBatcher(self, undefined, { budget: budgetOf(self), throttledKeys, throttleMs: options.throttle?.ms ?? 250 })
     const initial: Record<string, unknown> = { liveRoomId: roomId, commentDraft: '', commentError: '', ui: {} }
+    if (commentOptions) Object.assign(initial, { [followKey]: true, [unseenKey]: false })
     batcher.merge(initial)
     // Fields through mobx-miniprogram-bindings, into the batcher rather than straight to setData.
     const fields = bindings.createStoreBindings({ setData: (data: Record<string, unknown>) => batcher.merge(data) }, {
@@ -155,20 +216,28 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     fields.updateStoreBindings()
     batcher.beforeFlush = () => fields.updateStoreBindings()
     let disposeList = (): void => undefined
+    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList, following: true, unseen: false, lastScrollTop: 0 }
     if (commentOptions) {
-      const list = new ListBinding<CommentItem, RenderedComment>(
-        commentOptions.key,
-        commentOptions.limit,
-        (c) => ({ id: c.id, name: c.name, content: c.content, status: c.status, own: c.own }),
-        (c) => c.status,
-      )
-      disposeList = reaction(
+      const list = new ListBinding<CommentItem, Omit<RenderedComment, 'k'>>(commentOptions.key, commentOptions.limit, (c) => {
+        const rendered: Omit<RenderedComment, 'k'> = { name: c.name, content: c.content }
+        if (c.status !== 'sent') rendered.status = c.status
+        if (c.own) rendered.own = true
+        return rendered
+      })
+      live.disposeList = reaction(
         () => [room.commentStore.comments, room.commentStore.generation] as const,
-        ([comments, generation]) => batcher.merge(list.patch(comments, generation)),
+        ([comments, generation]) => {
+          const { patch, added } = list.patch(comments, generation)
+          if (added > 0 && !live.following && !live.unseen) {
+            live.unseen = true
+            patch[unseenKey] = true
+          }
+          batcher.merge(patch)
+        },
         { fireImmediately: true },
       )
     }
-    self.__live = { roomId, scope, handle, room, batcher, fields, disposeList }
+    self.__live = live
   }
 
   const stop = (self: Instance): void => {
@@ -182,6 +251,14 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
   }
 
   const room = (self: Instance): LiveRoom | undefined => self.__live?.room
+
+  const follow = (self: Instance): void => {
+    const live = self.__live
+    if (!live || (live.following && !live.unseen)) return
+    live.following = true
+    live.unseen = false
+    live.batcher.merge({ [followKey]: true, [unseenKey]: false })
+  }
 
   // Page() pages: WeChat merges a behavior's data and methods into the page (2.9.2+); its
   // properties and lifetimes are not the page's. So the page hooks are methods too, and are
@@ -295,13 +372,41 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
         const ui = (this.data.ui ?? {}) as Record<string, unknown>
         live.batcher.merge({ [`ui.${key}`]: !ui[key] })
       },
+      /**
+       * The comment scroll-view's `bindscroll`: scrolling up stops following the newest comment
+       * (the "new comments" pill shows when more arrive); following scrolls never go up.
+       */
+      commentsScrolled(this: Instance, event?: TapEvent) {
+        const live = this.__live
+        const top = Number(event?.detail?.scrollTop)
+        if (!live || !Number.isFinite(top)) return
+        const up = top < live.lastScrollTop - 2
+        live.lastScrollTop = top
+        if (up && live.following) {
+          live.following = false
+          live.batcher.merge({ [followKey]: false })
+        }
+      },
+      /** The scroll-view's `bindscrolltolower`: back at the bottom, follow again. */
+      commentsAtBottom(this: Instance) {
+        follow(this)
+      },
+      /** The "new comments" pill's `bindtap`: back to the newest, follow again. */
+      followComments(this: Instance) {
+        follow(this)
+      },
       /** The room's stores, for code that needs more than the bound fields. */
       liveRoom(this: Instance): LiveRoom | undefined {
         return room(this)
       },
-      /** setData calls and bytes this page or component sent through the behavior. */
-      liveSetDataStats(this: Instance) {
-        return this.__live ? { ...this.__live.batcher.stats } : { calls: 0, bytes: 0, largest: 0 }
+      /**
+       * setData calls and bytes of the page this page or component is on: the page and every
+       * component bound inside it together (one budget); `own` is this one's share.
+       */
+      liveSetDataStats(this: Instance): SetDataStats & { own: SetDataStats } {
+        const live = this.__live
+        if (!live) return { calls: 0, bytes: 0, largest: 0, own: { calls: 0, bytes: 0, largest: 0 } }
+        return { ...live.batcher.budget.stats, own: { ...live.batcher.stats } }
       },
     },
   })

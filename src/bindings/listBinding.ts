@@ -9,13 +9,15 @@ export interface ListItem {
   id: string
 }
 
-interface Placed {
+interface Placed<T, R> {
   slot: number
-  version: string
+  /** The item last rendered (items are replaced, never mutated, when they change). */
+  item: T
+  rendered: R
 }
 
 export class ListBinding<T extends ListItem, R extends object> {
-  private placed = new Map<string, Placed>()
+  private placed = new Map<string, Placed<T, R>>()
   private slotOwner: Array<string | undefined> = []
   private nextK = 0
   private generation = -1
@@ -25,22 +27,21 @@ export class ListBinding<T extends ListItem, R extends object> {
     private readonly limit: number,
     /** The item as the page renders it (small: only what the WXML uses). */
     private readonly render: (item: T) => R,
-    /** Changes when an item needs re-rendering (for example `status`). */
-    private readonly version: (item: T) => string,
   ) {
     if (!Number.isInteger(limit) || limit < 1) throw new TypeError('ListBinding: limit must be a positive whole number')
   }
 
   /**
-   * The `setData` patch that brings the rendered list to `items` (oldest first).
-   * A new `generation` (the list was replaced, e.g. by a snapshot) re-sends it whole.
+   * The `setData` patch that brings the rendered list to `items` (oldest first), and how many
+   * items it adds. A new `generation` (the list was replaced, e.g. by a snapshot) re-sends it
+   * whole. A changed item costs only its changed fields (a field it no longer has is set to '').
    */
-  patch(items: readonly T[], generation: number): Record<string, unknown> {
+  patch(items: readonly T[], generation: number): { patch: Record<string, unknown>; added: number } {
     const visible = items.length > this.limit ? items.slice(items.length - this.limit) : items
-    if (generation !== this.generation) return this.reset(visible, generation)
+    if (generation !== this.generation) return { patch: this.reset(visible, generation), added: visible.length }
     const patch: Record<string, unknown> = {}
+    let added = 0
     for (const item of visible) {
-      const version = this.version(item)
       const placed = this.placed.get(item.id)
       if (placed === undefined) {
         const k = this.nextK++
@@ -48,15 +49,22 @@ export class ListBinding<T extends ListItem, R extends object> {
         const evicted = this.slotOwner[slot]
         if (evicted !== undefined) this.placed.delete(evicted)
         this.slotOwner[slot] = item.id
-        this.placed.set(item.id, { slot, version })
-        patch[`${this.key}[${slot}]`] = { ...this.render(item), k }
-      } else if (placed.version !== version) {
-        placed.version = version
-        const rendered = this.render(item) as Record<string, unknown>
-        for (const [field, value] of Object.entries(rendered)) patch[`${this.key}[${placed.slot}].${field}`] = value
+        const rendered = this.render(item)
+        this.placed.set(item.id, { slot, item, rendered })
+        patch[`${this.key}[${slot}]`] = { k, ...rendered }
+        added++
+      } else if (placed.item !== item) {
+        const rendered = this.render(item)
+        const before = placed.rendered as Record<string, unknown>
+        const after = rendered as Record<string, unknown>
+        for (const field of new Set([...Object.keys(before), ...Object.keys(after)])) {
+          if (before[field] !== after[field]) patch[`${this.key}[${placed.slot}].${field}`] = after[field] ?? ''
+        }
+        placed.item = item
+        placed.rendered = rendered
       }
     }
-    return patch
+    return { patch, added }
   }
 
   private reset(items: readonly T[], generation: number): Record<string, unknown> {
@@ -67,8 +75,9 @@ export class ListBinding<T extends ListItem, R extends object> {
     const list = items.map((item) => {
       const k = this.nextK++
       this.slotOwner[k] = item.id
-      this.placed.set(item.id, { slot: k, version: this.version(item) })
-      return { ...this.render(item), k }
+      const rendered = this.render(item)
+      this.placed.set(item.id, { slot: k, item, rendered })
+      return { k, ...rendered }
     })
     return { [this.key]: list }
   }
