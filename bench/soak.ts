@@ -12,7 +12,7 @@
  *
  * Each allocator setting below gets a server process and a run of its own.
  *
- *   node -r ./scripts/dev-source.js bench/soak.ts [--comments N] [--rooms N] [--allocator 0|1]
+ *   node -r ./scripts/dev-source.js bench/soak.ts [--comments N] [--rooms N] [--allocator 0|1] [--malloc "K=V ..."]
  */
 import { type ChildProcess, spawn } from 'child_process'
 import * as fs from 'fs'
@@ -217,7 +217,11 @@ const ALLOCATORS: Array<{ name: string; env: Record<string, string> }> = [
 
 async function main(): Promise<void> {
   const only = process.argv.indexOf('--allocator')
-  for (const [i, allocator] of ALLOCATORS.entries()) {
+  // --malloc "K=V K=V": one run with those allocator variables instead (to try settings).
+  const custom = process.argv.indexOf('--malloc')
+  const allocators =
+    custom === -1 ? ALLOCATORS : [{ name: process.argv[custom + 1], env: Object.fromEntries(process.argv[custom + 1].split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string])) }]
+  for (const [i, allocator] of allocators.entries()) {
     if (only !== -1 && Number(process.argv[only + 1]) !== i) continue
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES'))
     await soak(allocator.name, { ...env, ...allocator.env })
