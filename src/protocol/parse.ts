@@ -1,7 +1,7 @@
 import { ErrorCode } from './codes'
 import type { ClientFrame, ServerFrame } from './frames'
 import { utf8ByteLength } from './utf8'
-import { arr, bool, type Check, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
+import { arr, bool, type Check, describe, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
 /** Default maximum frame size (protocol.md: 64 KiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
@@ -34,6 +34,8 @@ export interface ParseOptions {
 export { utf8ByteLength }
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
+/** Text that names a forbidden key, or could spell one with an escape: one scan of the frame. */
+const SUSPICIOUS = /\\u|__proto__|constructor|prototype/
 
 const userRef = obj({ uid: str(1, 128), name: str(0, 256) })
 const authUser = obj({ uid: str(1, 128), name: str(0, 256), role: oneOf('viewer', 'anchor') })
@@ -123,8 +125,7 @@ const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
   on_off_shelf: obj({
     ...roomCommand,
     ...goodsFields,
-    default_image: (v, p) =>
-      typeof v === 'string' && v.length <= 2048 && /^https:\/\/[^\s]+$/.test(v) ? null : `${p} must be an https URL`,
+    default_image: (v) => (typeof v === 'string' && v.length <= 2048 && /^https:\/\/[^\s]+$/.test(v) ? null : ' must be an https URL'),
   }),
   // Analytics logs are flat records: 8 levels is generous, and bounds every walk over them.
   report: obj({ msg_id: msgId, logs: arr(shallowObj(MAX_REPORT_DEPTH), 1, 100), cache_fields: opt(shallowObj(MAX_REPORT_DEPTH)) }),
@@ -150,7 +151,7 @@ function decode(data: unknown, maxBytes: number): Decoded {
     // The reviver only runs when a forbidden name appears somewhere in the text, or could
     // (a \u escape spells "\u005f_proto__" without the plain name): the common case stays on
     // the fast path of a plain JSON.parse. The reviver sees keys decoded.
-    const suspicious = data.includes('\\u') || data.includes('__proto__') || data.includes('constructor') || data.includes('prototype')
+    const suspicious = SUSPICIOUS.test(data)
     value = suspicious
       ? JSON.parse(data, function (key: string, v: unknown) {
           if (FORBIDDEN_KEYS.has(key)) forbidden = key
@@ -181,8 +182,8 @@ function parseWith<F>(table: Readonly<Record<string, Check>>, data: unknown, opt
   if (check === undefined) {
     return fail(ErrorCode.badRequest, `unknown msg_type "${extra.msg_type}"`, { ...extra, unknownType: true })
   }
-  const reason = check(value, '')
-  if (reason !== null) return fail(ErrorCode.badRequest, `${type}: ${reason}`, extra)
+  const reason = check(value)
+  if (reason !== null) return fail(ErrorCode.badRequest, `${type}: ${describe(reason)}`, extra)
   return { ok: true, frame: value as unknown as F }
 }
 
