@@ -26,6 +26,8 @@ export interface PageCostResult {
   p99LatencyMs: number
   /** setData bytes in each second of the run. */
   bytesPerSecond: number[]
+  /** The most setData calls in any sliding second. */
+  maxCallsPerSlidingSecond: number
 }
 
 type Frame = Record<string, unknown> & { msg_type: string }
@@ -57,6 +59,8 @@ interface Recorder {
   bytes: number
   largest: number
   latencies: number[]
+  /** When each call was made. */
+  callTimes: number[]
   pendingSince: number[]
   perSecond: number[]
   start: number
@@ -68,6 +72,7 @@ function wrap(instance: { setData(d: Record<string, unknown>): void }, rec: Reco
     const now = Date.now()
     const bytes = utf8ByteLength(JSON.stringify(data))
     rec.calls++
+    rec.callTimes.push(now)
     rec.bytes += bytes
     rec.largest = Math.max(rec.largest, bytes)
     const second = Math.floor((now - rec.start) / 1000)
@@ -114,10 +119,20 @@ async function drive(name: string, frames: Array<[number, Frame]>, rec: Recorder
     cpuUsPerEvent: (cpu.user + cpu.system) / frames.length,
     p99LatencyMs: sorted.length ? sorted[Math.floor(sorted.length * 0.99)] : 0,
     bytesPerSecond: Array.from({ length: seconds }, (_, i) => rec.perSecond[i] ?? 0),
+    maxCallsPerSlidingSecond: maxInSlidingSecond(rec.callTimes),
   }
 }
 
-const newRecorder = (): Recorder => ({ calls: 0, bytes: 0, largest: 0, latencies: [], pendingSince: [], perSecond: [], start: Date.now() })
+const newRecorder = (): Recorder => ({ calls: 0, bytes: 0, largest: 0, latencies: [], callTimes: [], pendingSince: [], perSecond: [], start: Date.now() })
+
+function maxInSlidingSecond(times: number[]): number {
+  let best = 0
+  for (let i = 0, j = 0; i < times.length; i++) {
+    while (times[i] - times[j] >= 1000) j++
+    best = Math.max(best, i - j + 1)
+  }
+  return best
+}
 
 interface Item {
   id: string
@@ -169,21 +184,66 @@ export async function plainBindings(seconds: number, rate: number): Promise<Page
   return result
 }
 
-/** (c) Ours: the sample room page, its stores fed through a client (frames parsed and validated). */
-export async function ours(seconds: number, rate: number): Promise<PageCostResult> {
+type SimPage = { instance: { setData(d: Record<string, unknown>): void }; attach(p: unknown): void; detach(): void; querySelector(s: string): SimPage | undefined }
+
+/** The sample room page on a fake platform, connected and joined (snapshot at seq 0). */
+async function openRoomPage(roomId: string): Promise<{ page: SimPage; platform: FakePlatform; close: () => void }> {
   const platform = new FakePlatform()
   platform.scripts = [{ init: { msg_type: 'init', client_id: 'c', epoch: 'e1', heartbeat_ms: 600000, user: { uid: 'me', name: 'Me', role: 'viewer' } } }]
   const client = createLiveClient({ url: 'ws://bench/ws', platform, outbox: { storageKey: false } })
   provideLiveClient(client)
   const root = path.join(__dirname, '..', 'miniprogram')
   const id = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
-  const page = simulate.render(id, { room_id: 'bench' }) as unknown as { instance: { setData(d: Record<string, unknown>): void }; attach(p: unknown): void; detach(): void }
+  const page = simulate.render(id, { room_id: roomId }) as unknown as SimPage
+  return {
+    page,
+    platform,
+    close: () => {
+      page.detach()
+      client.close()
+    },
+  }
+}
+
+/**
+ * Heap after a forced GC while `total` comments go through the sample room page (200-comment
+ * cap): after the first 10% (the baseline) and at the end. Needs node --expose-gc.
+ */
+export async function heapOverComments(total: number): Promise<{ comments: number; baselineBytes: number; endBytes: number; growthBytes: number }> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  const { page, platform, close } = await openRoomPage('heap')
+  page.attach(document.createElement('parent-wrapper'))
+  await new Promise((r) => setTimeout(r, 200))
+  const heap = async (): Promise<number> => {
+    await new Promise((r) => setTimeout(r, 100))
+    gc?.()
+    gc?.()
+    return process.memoryUsage().heapUsed
+  }
+  let baselineBytes = 0
+  for (let n = 1; n <= total; n++) {
+    platform.last.deliver(`{"msg_type":"message","room_id":"heap","seq":${n},"ts":0,"msg_id":"m${n}","from_uid":"u${n % 500}","from_name":"viewer ${n % 500}","content":"comment ${n}: this tea smells great"}`)
+    // Let the stores flush and the page update between chunks, as time passes in a real room.
+    if (n % 1000 === 0) await new Promise((r) => setTimeout(r, 1))
+    if (n === Math.floor(total / 10)) baselineBytes = await heap()
+  }
+  const endBytes = await heap()
+  close()
+  return { comments: total, baselineBytes, endBytes, growthBytes: endBytes - baselineBytes }
+}
+
+/** (c) Ours: the sample room page and its like-button, its stores fed through a client (frames parsed and validated). */
+export async function ours(seconds: number, rate: number): Promise<PageCostResult> {
+  const { page, platform, close } = await openRoomPage('bench')
   page.attach(document.createElement('parent-wrapper'))
   await new Promise((r) => setTimeout(r, 200)) // connected, joined, snapshot at seq 0
   const rec = newRecorder()
+  // Page plus children: every setData of the page and of its like-button counts.
   wrap(page.instance, rec)
-  const result = await drive('(c) miniprogram-live-store', eventStream(seconds, rate), rec, (f) => platform.last.deliver(JSON.stringify(f)), seconds)
-  page.detach()
-  client.close()
+  const child = page.querySelector('.like-btn')
+  if (child === undefined) throw new Error('the room page has no like-button')
+  wrap(child.instance, rec)
+  const result = await drive('(c) miniprogram-live-store: page + like-button', eventStream(seconds, rate), rec, (f) => platform.last.deliver(JSON.stringify(f)), seconds)
+  close()
   return result
 }

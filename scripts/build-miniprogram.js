@@ -26,7 +26,10 @@ async function buildBundle(outDir) {
     bundle: true,
     format: 'cjs',
     platform: 'neutral',
-    mainFields: ['module', 'main'],
+    // rxjs's ES2015 build (dist/esm): native classes and spreads instead of the ES5 build's
+    // tslib helpers, 7 KB less in the bundle. WeChat runs ES2017 (the target below).
+    mainFields: ['es2015', 'module', 'main'],
+    conditions: ['es2015'],
     target: 'es2017',
     external: PEERS,
     minify: true,

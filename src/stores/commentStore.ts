@@ -36,6 +36,8 @@ export class CommentStore {
   /** Bumped when the list is replaced (a snapshot): bindings re-send it whole. */
   generation = 0
   readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0 }
+  /** The comments by id: `byId` runs for every comment of a hot room, shown or not. */
+  private readonly index = new Map<string, CommentItem>()
 
   constructor(private readonly deps: CommentStoreDeps) {
     makeObservable<CommentStore, 'append' | 'replace' | 'settle' | 'drop' | 'restore'>(this, {
@@ -80,20 +82,17 @@ export class CommentStore {
   }
 
   byId(id: string): CommentItem | undefined {
-    return this.comments.find((c) => c.id === id)
+    return this.index.get(id)
   }
 
   /** @internal A broadcast comment: confirms a pending one with the same msg_id, or appends. */
   append(event: MessageEvent, me: string | undefined): void {
     this.stats.received++
     const item = fromEvent(event, me)
-    const index = this.comments.findIndex((c) => c.id === item.id)
-    if (index !== -1) {
+    const existing = this.index.get(item.id)
+    if (existing !== undefined) {
       // Exactly once: the broadcast of a comment we already show updates it in place.
-      const existing = this.comments[index]
-      if (existing.status !== 'sent' || existing.seq !== item.seq) {
-        this.comments = this.comments.map((c, i) => (i === index ? { ...existing, ...item, own: existing.own || item.own } : c))
-      }
+      if (existing.status !== 'sent' || existing.seq !== item.seq) this.swap(existing, { ...existing, ...item, own: existing.own || item.own })
       return
     }
     this.stats.shown++
@@ -114,14 +113,15 @@ export class CommentStore {
     const ids = new Set(items.map((c) => c.id))
     const ownUnconfirmed = this.comments.filter((c) => c.own && c.status !== 'sent' && !ids.has(c.id))
     this.comments = [...items, ...ownUnconfirmed].slice(-this.deps.limit)
+    this.index.clear()
+    for (const c of this.comments) this.index.set(c.id, c)
     this.generation++
   }
 
   /** @internal The server's answer to one of our comments (other commands are ignored). */
   settle(id: string, result: { ack?: AckFrame; error?: Error }): void {
-    const index = this.comments.findIndex((c) => c.id === id)
-    if (index === -1 || !this.comments[index].own) return
-    const existing = this.comments[index]
+    const existing = this.index.get(id)
+    if (existing === undefined || !existing.own) return
     let next: CommentItem
     if (result.ack?.ok) {
       if (existing.status === 'sent') return
@@ -132,12 +132,25 @@ export class CommentStore {
       if (existing.status === 'sent') return
       next = { ...existing, status: 'failed', reason }
     }
-    this.comments = this.comments.map((c, i) => (i === index ? next : c))
+    this.swap(existing, next)
+  }
+
+  /** Replaces one item with its new version (a new list: the list is observed by reference). */
+  private swap(existing: CommentItem, next: CommentItem): void {
+    const at = this.comments.lastIndexOf(existing)
+    if (at === -1) return
+    const list = this.comments.slice()
+    list[at] = next
+    this.comments = list
+    this.index.set(next.id, next)
   }
 
   private push(item: CommentItem): void {
-    const next = this.comments.length >= this.deps.limit ? this.comments.slice(this.comments.length - this.deps.limit + 1) : this.comments.slice()
+    const evict = this.comments.length >= this.deps.limit ? this.comments.length - this.deps.limit + 1 : 0
+    for (let i = 0; i < evict; i++) this.index.delete(this.comments[i].id)
+    const next = evict > 0 ? this.comments.slice(evict) : this.comments.slice()
     next.push(item)
     this.comments = next
+    this.index.set(item.id, item)
   }
 }
