@@ -15,6 +15,7 @@ import { provideLiveClient } from '../../src/bindings/injection'
 import { utf8ByteLength } from '../../src/protocol/utf8'
 import { FakePlatform } from '../../src/testing'
 import { maxInWindow } from '../helpers/slidingWindow'
+import { until } from '../helpers/wait'
 
 const root = path.join(__dirname, '..', '..', 'miniprogram')
 /** The sample's WXS module (CommonJS-shaped), run here as the view layer would. */
@@ -44,12 +45,13 @@ function stream(seconds: number, rate: number): Array<[number, Record<string, un
   return frames
 }
 
-describe('room page setData budget (virtual time)', () => {
-  let pageId: string
-  beforeAll(() => {
-    pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
-  })
+/** The sample room page, loaded once for the file (miniprogram-simulate registers it by path). */
+let pageId = ''
+beforeAll(() => {
+  pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
+})
 
+describe('room page setData budget (virtual time)', () => {
   it('page plus child components: at most 20 setData calls in any sliding 1 s window, bytes within 1.5x the comments shown, the newest comment on screen', () => {
     const frames = stream(10, 1000)
     const lastComment = frames.filter(([, f]) => f.msg_type === 'message').pop()?.[1] as { content: string }
@@ -134,5 +136,84 @@ describe('room page setData budget (virtual time)', () => {
     // The counts on screen are the stream's last, in the page and in its child.
     expect(online).toBe(String(2 + 9900 / 100))
     expect(likes).toBe(String(3 * (9950 / 50 + 1)))
+  })
+})
+
+describe('room page auto-scroll (virtual time)', () => {
+  it('follows the newest comment, stops when the viewer scrolls up, shows the pill for new comments, and follows again from the pill or the bottom', () => {
+    const seen: Array<{ follow: unknown; unseen: unknown; pill: boolean; target: string }> = []
+    const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b))
+    scheduler.run(() => {
+      const platform = new FakePlatform()
+      const client = createLiveClient({ url: 'ws://fake/ws', platform, token: 't', scheduler, outbox: { storageKey: false } })
+      provideLiveClient(client, 'scroll')
+      const page = simulate.render(pageId, { room_id: 'r1', liveScope: 'scroll' }) as unknown as Page
+      page.attach(document.createElement('parent-wrapper'))
+      const instance = page.instance as unknown as {
+        data: { commentsFollow: boolean; commentsUnseen: boolean; comments: Array<{ k: number; content: string }> }
+        commentsScrolled(e: unknown): void
+        commentsAtBottom(): void
+      }
+      let seq = 0
+      const comment = (text: string): void =>
+        platform.last.deliver({ msg_type: 'message', room_id: 'r1', seq: ++seq, ts: 0, msg_id: `m${seq}`, from_uid: 'u9', from_name: 'Nine', content: text })
+      const look = (): void => {
+        const { commentsFollow, commentsUnseen, comments } = instance.data
+        const target = commentsFollow ? wxs.newest(comments) : ''
+        seen.push({ follow: commentsFollow, unseen: commentsUnseen, pill: page.querySelector('.new-comments') !== undefined, target: comments.find((c) => `c${c.k}` === target)?.content ?? '' })
+      }
+      scheduler.schedule(() => comment('first'), 100)
+      scheduler.schedule(look, 300)
+      // The viewer scrolls down a little (following), then up: following stops.
+      scheduler.schedule(() => instance.commentsScrolled({ detail: { scrollTop: 500 } }), 400)
+      scheduler.schedule(() => instance.commentsScrolled({ detail: { scrollTop: 200 } }), 450)
+      scheduler.schedule(look, 600)
+      scheduler.schedule(() => comment('while reading'), 700)
+      scheduler.schedule(look, 900)
+      // The pill brings them back to the newest (its tap, through the WXML, is the next test's).
+      scheduler.schedule(() => (instance as unknown as { followComments(): void }).followComments(), 1000)
+      scheduler.schedule(look, 1200)
+      // Up again, then back down to the bottom by hand: following again, no pill.
+      scheduler.schedule(() => instance.commentsScrolled({ detail: { scrollTop: 100 } }), 1300)
+      scheduler.schedule(() => comment('third'), 1350)
+      scheduler.schedule(() => instance.commentsAtBottom(), 1500)
+      scheduler.schedule(() => comment('fourth'), 1600)
+      scheduler.schedule(look, 1800)
+      scheduler.schedule(() => {
+        page.detach()
+        client.close()
+      }, 2000)
+    })
+    expect(seen).toEqual([
+      { follow: true, unseen: false, pill: false, target: 'first' },
+      { follow: false, unseen: false, pill: false, target: '' },
+      { follow: false, unseen: true, pill: true, target: '' },
+      { follow: true, unseen: false, pill: false, target: 'while reading' },
+      { follow: true, unseen: false, pill: false, target: 'fourth' },
+    ])
+  })
+})
+
+describe('room page "new comments" pill (real timers)', () => {
+  it('is wired in the WXML: its tap follows the newest comment again', async () => {
+    const platform = new FakePlatform()
+    const client = createLiveClient({ url: 'ws://fake/ws', platform, token: 't', outbox: { storageKey: false } })
+    provideLiveClient(client, 'pill')
+    const page = simulate.render(pageId, { room_id: 'r1', liveScope: 'pill' }) as unknown as Page
+    page.attach(document.createElement('parent-wrapper'))
+    const instance = page.instance as unknown as { data: { commentsFollow: boolean; joined: boolean }; commentsScrolled(e: unknown): void }
+    await until(() => instance.data.joined === true, 'joined')
+    let seq = 0
+    const comment = (text: string): void =>
+      platform.last.deliver({ msg_type: 'message', room_id: 'r1', seq: ++seq, ts: 0, msg_id: `m${seq}`, from_uid: 'u9', from_name: 'Nine', content: text })
+    comment('one')
+    instance.commentsScrolled({ detail: { scrollTop: 400 } })
+    instance.commentsScrolled({ detail: { scrollTop: 100 } })
+    comment('two')
+    await until(() => page.querySelector('.new-comments') !== undefined, 'the pill shows')
+    page.querySelector('.new-comments')?.dispatchEvent('tap')
+    await until(() => instance.data.commentsFollow === true && page.querySelector('.new-comments') === undefined, 'following again, pill gone')
+    page.detach()
+    client.close()
   })
 })
