@@ -12,7 +12,7 @@
  *
  * Each allocator setting below gets a server process and a run of its own.
  *
- *   node -r ./scripts/dev-source.js bench/soak.ts [--comments N] [--rooms N] [--allocator 0|1] [--malloc "K=V ..."]
+ *   node -r ./scripts/dev-source.js bench/soak.ts [--comments N] [--rooms N] [--allocator 0|1|2] [--malloc "K=V ..."]
  */
 import { type ChildProcess, spawn } from 'child_process'
 import * as fs from 'fs'
@@ -207,12 +207,17 @@ async function commentsThroughOneRoom(url: string, roomId: string, count: number
 
 /**
  * The allocator settings the soak runs under. glibc's defaults keep freed memory of the brk
- * heap (its trim threshold rises with the largest buffer freed, up to 64 MiB); a fixed
- * threshold gives it back. The README's "Running in production" recommends the second.
+ * heap (its trim threshold rises with the largest buffer freed, up to 64 MiB, and a small
+ * live block high in the heap pins everything below the top); fixed thresholds, with the
+ * 64 KiB socket read buffers mapped apart, give it back. jemalloc (when installed) returns
+ * freed pages on its own after its decay time. The README's "Running in production"
+ * recommends the second setting, or jemalloc.
  */
+const JEMALLOC = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2'].find((f) => fs.existsSync(f))
 const ALLOCATORS: Array<{ name: string; env: Record<string, string> }> = [
   { name: 'glibc defaults', env: {} },
-  { name: 'MALLOC_TRIM_THRESHOLD_=131072 (recommended in the README)', env: { MALLOC_TRIM_THRESHOLD_: '131072' } },
+  { name: 'glibc, MALLOC_TRIM_THRESHOLD_=0 MALLOC_MMAP_THRESHOLD_=65536 (recommended in the README)', env: { MALLOC_TRIM_THRESHOLD_: '0', MALLOC_MMAP_THRESHOLD_: '65536' } },
+  ...(JEMALLOC === undefined ? [] : [{ name: `jemalloc (LD_PRELOAD=${JEMALLOC})`, env: { LD_PRELOAD: JEMALLOC } }]),
 ]
 
 async function main(): Promise<void> {
@@ -223,7 +228,7 @@ async function main(): Promise<void> {
     custom === -1 ? ALLOCATORS : [{ name: process.argv[custom + 1], env: Object.fromEntries(process.argv[custom + 1].split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string])) }]
   for (const [i, allocator] of allocators.entries()) {
     if (only !== -1 && Number(process.argv[only + 1]) !== i) continue
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES'))
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES' && k !== 'LD_PRELOAD'))
     await soak(allocator.name, { ...env, ...allocator.env })
   }
 }
