@@ -35,6 +35,18 @@ export interface LiveRoom {
 
 type Pending = RoomUpdate | { type: 'ack'; msgId: string; result: { ack?: AckFrame; error?: Error } }
 
+/** A banner notice for a room event (a join, a follow, a purchase). */
+function noticeOf(event: RoomEvent, kind: Notice['kind'], user: { uid: string; name: string }, text: string | undefined, now: number, goodsId?: string): Notice {
+  return {
+    id: `${kind}:${event.seq ?? now}:${user.uid}`,
+    kind,
+    user,
+    text: text ?? `${user.name} ${kind}`,
+    ts: event.ts ?? now,
+    ...(goodsId ? { goodsId } : {}),
+  }
+}
+
 /**
  * The MobX stores of one room, fed by `client.room(roomId)` in batches: at most one
  * action per `flushMs`. A snapshot replaces state, recovered events add to it, counts
@@ -92,14 +104,6 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
   const applyEvent = (event: RoomEvent, notices: Notice[], joinNotices: { n: number }, show: boolean): void => {
     if (event.seq !== undefined) roomStore.seq = event.seq
     const me = client.user?.uid
-    const notice = (kind: Notice['kind'], user: { uid: string; name: string }, text: string | undefined, goodsId?: string): Notice => ({
-      id: `${kind}:${event.seq ?? scheduler.now()}:${user.uid}`,
-      kind,
-      user,
-      text: text ?? `${user.name} ${kind}`,
-      ts: event.ts ?? scheduler.now(),
-      ...(goodsId ? { goodsId } : {}),
-    })
     switch (event.msg_type) {
       case 'join':
       case 'leave':
@@ -107,7 +111,7 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         // Joins fold into the count; only a few make the banner.
         if (joinNotices.n < maxJoinNotices) {
           joinNotices.n++
-          notices.push(notice(event.msg_type, event.user, event.msg_content))
+          notices.push(noticeOf(event, event.msg_type, event.user, event.msg_content, scheduler.now()))
         }
         return
       case 'message':
@@ -120,10 +124,10 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
       case 'subscribe':
         roomStore.subscribeNum = event.subscribe_num
         if (event.user.uid === me) roomStore.subscribed = true
-        notices.push(notice('subscribe', event.user, event.msg_content))
+        notices.push(noticeOf(event, 'subscribe', event.user, event.msg_content, scheduler.now()))
         return
       case 'buy':
-        notices.push(notice('buy', event.user, event.msg_content, event.goods_id))
+        notices.push(noticeOf(event, 'buy', event.user, event.msg_content, scheduler.now(), event.goods_id))
         return
       case 'on_off_shelf':
         shelfStore.apply(event)
