@@ -111,6 +111,7 @@ describe('createLiveRoom', () => {
 
   it('never drops purchases, shelf changes, room state or own comments; thins other comments to 20 a second, keeping the newest', () => {
     const scheduler = newScheduler()
+    let lateHead = 0
     scheduler.run(() => {
       const { platform, room } = setup(scheduler)
       scheduler.schedule(() => {
@@ -147,12 +148,16 @@ describe('createLiveRoom', () => {
       scheduler.schedule(() => {
         const t = platform.last
         const head = room.roomStore.seq
+        lateHead = head
         for (let i = 1; i <= 100; i++) t.deliver(message(head + i, 'late', `later ${i}`))
       }, 1300)
       scheduler.schedule(() => {
         const late = room.commentStore.comments.filter((c) => c.uid === 'late')
         expect(late).toHaveLength(20)
         expect(late[late.length - 1].content).toBe('later 100')
+        // The 80 let go before the flush are counted, and the room's seq is the burst's last.
+        expect(room.commentStore.stats).toEqual({ received: 601, shown: 41, dropped: 560 })
+        expect(room.roomStore.seq).toBe(lateHead + 100)
       }, 1400)
     })
   })

@@ -110,7 +110,8 @@ export class SetDataBudget {
       }
       sent.push(member)
       const bytes = member.send()
-      this.recent.push(now)
+      // Counted from when the call ended (rendering takes time): the window is never undercounted.
+      this.recent.push(this.scheduler.now())
       this.stats.calls++
       this.stats.bytes += bytes
       this.stats.largest = Math.max(this.stats.largest, bytes)

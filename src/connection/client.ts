@@ -359,16 +359,19 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
         outbox.bindIdentity(outboxKeyFor(currentUrl ?? '', user?.uid ?? ''))
         setLink(event.link)
         return
-      case 'frame': {
-        const frame = event.frame
-        if (frame.msg_type === 'ack') {
-          if (!rooms.handleAck(frame)) outbox.handleAck(frame)
-        } else if (frame.msg_type === 'snapshot') rooms.handleSnapshot(frame)
-        else if (frame.msg_type === 'error') errors$.next({ kind: 'server_error', code: frame.code, reason: frame.reason })
-        else if (isRoomEvent(frame)) rooms.handleEvent(frame)
-        return
-      }
     }
+  }
+
+  /** Every frame subscribers of `frames$` see (nexted only while someone listens). */
+  const frameTap$ = new Subject<ServerFrame>()
+  /** The frames of an open link, straight from the session (see `SessionConfig.onFrame`). */
+  const handleFrame = (frame: ServerFrame): void => {
+    if (frame.msg_type === 'ack') {
+      if (!rooms.handleAck(frame)) outbox.handleAck(frame)
+    } else if (frame.msg_type === 'snapshot') rooms.handleSnapshot(frame)
+    else if (frame.msg_type === 'error') errors$.next({ kind: 'server_error', code: frame.code, reason: frame.reason })
+    else if (isRoomEvent(frame)) rooms.handleEvent(frame)
+    if (frameTap$.observed) frameTap$.next(frame)
   }
 
   const onBadFrame = (error: FrameError): void => {
@@ -436,6 +439,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
             checkLink$,
             onRttSample: (sample) => rtt$.next(nextRttEstimate(rtt$.value, sample)),
             onBadFrame,
+            onFrame: handleFrame,
             onFrameIn: () => stats.framesIn++,
             onFrameOut: () => stats.framesOut++,
             onClosing,
@@ -500,10 +504,15 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     }),
   )
 
-  const frames$ = connection$.pipe(
-    filter((e): e is Extract<SessionEvent, { type: 'frame' }> => e.type === 'frame'),
-    map((e) => e.frame),
-  )
+  /** Every frame, while it keeps the connection up like any other subscriber. */
+  const frames$ = new Observable<ServerFrame>((subscriber) => {
+    const frames = frameTap$.subscribe(subscriber)
+    const connection = connection$.subscribe({ error: (error: unknown) => subscriber.error(error), complete: () => subscriber.complete() })
+    return () => {
+      frames.unsubscribe()
+      connection.unsubscribe()
+    }
+  })
 
   /**
    * Rooms in use: one channel and one hold on the connection each, however many subscribers.

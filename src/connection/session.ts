@@ -25,7 +25,6 @@ export interface Link {
 export type SessionEvent =
   | { type: 'authenticating'; init: InitFrame }
   | { type: 'open'; link: Link; init: InitFrame; user?: AuthUser }
-  | { type: 'frame'; frame: ServerFrame }
 
 export interface SessionConfig {
   id: number
@@ -46,6 +45,12 @@ export interface SessionConfig {
   checkLink$: Observable<unknown>
   onRttSample: (sampleMs: number) => void
   onBadFrame: (error: FrameError) => void
+  /**
+   * Each frame of an open link, called straight from the socket's message handler: the hot
+   * path (a frame per comment in a busy room) skips the Observable chain that carries the
+   * session's life (`authenticating`, `open`, its end).
+   */
+  onFrame: (frame: ServerFrame) => void
   onFrameIn: () => void
   onFrameOut: () => void
   /**
@@ -192,7 +197,7 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
         if (frame.t !== undefined) config.onRttSample(scheduler.now() - frame.t)
         pongs$.next(frame)
       }
-      subscriber.next({ type: 'frame', frame })
+      config.onFrame(frame)
     })
     task.onError(({ errMsg }) => {
       // A connect that fails never opens; on the Node stand-in onClose follows at once,

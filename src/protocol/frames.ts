@@ -269,6 +269,8 @@ export const ROOM_EVENT_TYPES: readonly RoomEventType[] = [
 ]
 
 /** Room events carry `seq`; the type guard keeps `snapshot`, `ack` ... apart. */
+const ROOM_EVENT_TYPE_SET: ReadonlySet<string> = new Set(ROOM_EVENT_TYPES)
+
 export function isRoomEvent(frame: ServerFrame): frame is RoomEvent {
-  return (ROOM_EVENT_TYPES as readonly string[]).includes(frame.msg_type)
+  return ROOM_EVENT_TYPE_SET.has(frame.msg_type)
 }

@@ -169,22 +169,23 @@ function parseWith<F>(table: Readonly<Record<string, Check>>, data: unknown, opt
   const decoded = decode(data, options?.maxBytes ?? DEFAULT_MAX_FRAME_BYTES)
   if (!decoded.ok) return decoded
   const { value, forbidden } = decoded
+  const type = value.msg_type
+  const check = typeof type === 'string' && forbidden === null && Object.prototype.hasOwnProperty.call(table, type) ? table[type] : undefined
+  // The common case, a known frame that fits, allocates nothing beyond the parsed value.
+  const reason = check === undefined ? undefined : check(value)
+  if (reason === null) return { ok: true, frame: value as unknown as F }
   const extra: Partial<FrameError> = {}
   if (typeof value.msg_id === 'string' && value.msg_id.length > 0 && value.msg_id.length <= MAX_MSG_ID_LENGTH) {
     extra.msg_id = value.msg_id
   }
-  const type = value.msg_type
   if (typeof type !== 'string') return fail(ErrorCode.badRequest, 'msg_type must be a string', extra)
   extra.msg_type = type.slice(0, 64)
   // Refused rather than stripped: a frame that tries to reach a prototype is hostile, not sloppy.
   if (forbidden !== null) return fail(ErrorCode.badRequest, `forbidden key "${forbidden}"`, extra)
-  const check = Object.prototype.hasOwnProperty.call(table, type) ? table[type] : undefined
   if (check === undefined) {
     return fail(ErrorCode.badRequest, `unknown msg_type "${extra.msg_type}"`, { ...extra, unknownType: true })
   }
-  const reason = check(value)
-  if (reason !== null) return fail(ErrorCode.badRequest, `${type}: ${describe(reason)}`, extra)
-  return { ok: true, frame: value as unknown as F }
+  return fail(ErrorCode.badRequest, `${type}: ${describe(reason ?? '')}`, extra)
 }
 
 /**

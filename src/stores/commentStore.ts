@@ -99,10 +99,10 @@ export class CommentStore {
     this.push(item)
   }
 
-  /** @internal A comment thinned away in a hot room. */
-  drop(): void {
-    this.stats.received++
-    this.stats.dropped++
+  /** @internal Comments thinned away in a hot room (`count` of them). */
+  drop(count = 1): void {
+    this.stats.received += count
+    this.stats.dropped += count
   }
 
   /** @internal A snapshot: its message list, plus our own comments it does not hold yet. */

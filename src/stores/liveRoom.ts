@@ -33,7 +33,10 @@ export interface LiveRoom {
   dispose(): void
 }
 
-type Pending = RoomUpdate | { type: 'ack'; msgId: string; result: { ack?: AckFrame; error?: Error } }
+type Pending = RoomUpdate | { type: 'ack'; msgId: string; result: { ack?: AckFrame; error?: Error } } | { type: 'evicted' }
+
+/** The place of a comment let go before its flush (see `enqueue`). */
+const EVICTED: Pending = { type: 'evicted' }
 
 /** A banner notice for a room event (a join, a follow, a purchase). */
 function noticeOf(event: RoomEvent, kind: Notice['kind'], user: { uid: string; name: string }, text: string | undefined, now: number, goodsId?: string): Notice {
@@ -68,8 +71,23 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
   let flushes = 0
   let disposed = false
 
+  // A flush shows at most `maxCommentsPerSecond` thinnable comments, the newest: an older one
+  // past that many in the queue can never be shown, so it is let go at once (counted as
+  // dropped) instead of being held until the flush. A burst costs the memory of what can be
+  // shown, not of what arrived. (The room's seq is unaffected: a newer event always follows.)
+  const thinQueued: number[] = []
+  let thinHead = 0
+  let evicted = 0
+
   const enqueue = (item: Pending): void => {
     if (disposed) return
+    if (item.type === 'event' && thinnable(item.event, client.user?.uid)) {
+      thinQueued.push(queue.length)
+      if (thinQueued.length - thinHead > maxCommentsPerSecond) {
+        queue[thinQueued[thinHead++]] = EVICTED
+        evicted++
+      }
+    }
     queue.push(item)
     flushTimer ??= timer(flushMs, scheduler).subscribe(flush)
   }
@@ -101,25 +119,47 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
   const thinnable = (event: RoomEvent, me: string | undefined): boolean =>
     event.msg_type === 'message' && !(me !== undefined && event.from_uid === me) && commentStore.byId(event.msg_id ?? '') === undefined
 
-  const applyEvent = (event: RoomEvent, notices: Notice[], joinNotices: { n: number }, show: boolean): void => {
-    if (event.seq !== undefined) roomStore.seq = event.seq
+  /**
+   * What a flush's events leave behind, written to the stores once (`commit`) rather than once
+   * an event: in a hot room a flush holds dozens of counts, seqs and dropped comments.
+   */
+  interface Tally {
+    seq?: number
+    online?: number
+    likes?: number
+    dropped: number
+    notices: Notice[]
+    joinNotices: number
+  }
+  const commit = (t: Tally): void => {
+    if (t.seq !== undefined) roomStore.seq = t.seq
+    if (t.online !== undefined) roomStore.onlineNum = t.online
+    if (t.likes !== undefined) roomStore.setServerLikes(t.likes)
+    if (t.dropped > 0) commentStore.drop(t.dropped)
+    t.seq = t.online = t.likes = undefined
+    t.dropped = 0
+  }
+
+  const applyEvent = (event: RoomEvent, t: Tally, show: boolean): void => {
+    if (event.seq !== undefined) t.seq = event.seq
     const me = client.user?.uid
+    const notices = t.notices
     switch (event.msg_type) {
       case 'join':
       case 'leave':
-        roomStore.onlineNum = event.online_num
+        t.online = event.online_num
         // Joins fold into the count; only a few make the banner.
-        if (joinNotices.n < maxJoinNotices) {
-          joinNotices.n++
+        if (t.joinNotices < maxJoinNotices) {
+          t.joinNotices++
           notices.push(noticeOf(event, event.msg_type, event.user, event.msg_content, scheduler.now()))
         }
         return
       case 'message':
         if (show) commentStore.append(event, me)
-        else commentStore.drop()
+        else t.dropped++
         return
       case 'like':
-        roomStore.setServerLikes(event.like_num)
+        t.likes = event.like_num
         return
       case 'subscribe':
         roomStore.subscribeNum = event.subscribe_num
@@ -140,8 +180,8 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
   }
 
   const apply = (batch: Pending[]): void => {
-    const notices: Notice[] = []
-    const joinNotices = { n: 0 }
+    const tally: Tally = { dropped: evicted, notices: [], joinNotices: 0 }
+    evicted = 0
     const me = client.user?.uid
     // Which thinnable comments this flush shows: the newest the bucket pays for.
     let candidates = 0
@@ -165,6 +205,8 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
           roomStore.error = { code: item.code, reason: item.reason }
           break
         case 'snapshot': {
+          // What earlier events of this flush left goes first; the snapshot overrides it.
+          commit(tally)
           const { snapshot } = item
           roomStore.title = snapshot.room.title
           roomStore.status = snapshot.room.status
@@ -181,18 +223,21 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         case 'event': {
           const dropped = skip > 0 && thinnable(item.event, me)
           if (dropped) skip--
-          applyEvent(item.event, notices, joinNotices, !dropped)
+          applyEvent(item.event, tally, !dropped)
           break
         }
       }
     }
-    roomStore.pushNotices(notices)
+    commit(tally)
+    roomStore.pushNotices(tally.notices)
   }
 
   function flush(): void {
     flushTimer = undefined
     if (disposed || queue.length === 0) return
     const batch = queue.splice(0)
+    thinQueued.length = 0
+    thinHead = 0
     flushes++
     runInAction(() => apply(batch))
   }

@@ -92,7 +92,10 @@ export class FakeTask implements SocketTask {
   deliver(frame: ServerFrame | Record<string, unknown> | string): void {
     if (this.state !== 'open') return
     const data = typeof frame === 'string' ? frame : JSON.stringify(frame)
-    for (const l of this.messageL.slice()) l({ data })
+    const listeners = this.messageL
+    // One listener (the client's) is the rule: no copy of the list for each frame.
+    if (listeners.length === 1) listeners[0]({ data })
+    else for (const l of listeners.slice()) l({ data })
   }
 
   /** Server closes with a code. */
