@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws'
 import {
   type AckFrame,
+  BATCH_PROTOCOL_NAME,
   type ClientCommand,
   type ClientFrame,
   CloseCode,
@@ -16,6 +17,7 @@ import {
   type UserRef,
 } from 'miniprogram-live-store/protocol'
 import { type Engine, EngineUnavailableError } from './engine/types'
+import { type FanoutMember, type FanoutRegistry, type PreparedFrame, writePrepared } from './fanout'
 import type { ServerMetrics } from './metrics'
 import { TokenBucket, WindowCounter } from './rateLimit'
 import type { PresenceThinner } from './presence'
@@ -44,6 +46,8 @@ export interface ConnectionContext {
   maxConnectionsPerUser: number
   /** Join and leave notices, thinned in crowded rooms. */
   presence: PresenceThinner
+  /** The rooms' fan-outs: one engine subscription per room, frames built once. */
+  fanouts: FanoutRegistry
   /** Who may open a room that is not open yet: anyone, only an anchor of it, or nobody (the configured list). */
   roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
@@ -69,10 +73,31 @@ export const REPORT_WRITE_FACTOR = 8
 /** Commands that change something: deduplicated per user by `msg_id`. */
 const APPLYING = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
 
-interface Membership {
-  unsubscribe: () => void
+/** A connection's place in one room: its member of the room's fan-out. */
+class Membership implements FanoutMember {
+  unsubscribe: () => void = () => undefined
   /** Live events that arrived while the join was reading its snapshot or history. */
-  buffer: Array<[RoomEvent, string]> | undefined
+  buffer: Array<[RoomEvent, string]> | undefined = []
+  /** The last seq this connection has (its snapshot's, then the last event sent to it). */
+  head = 0
+
+  constructor(private readonly connection: LiveConnection) {}
+
+  get batch(): boolean {
+    return this.connection.batch
+  }
+  get joining(): boolean {
+    return this.buffer !== undefined
+  }
+  hold(event: RoomEvent, data: string): void {
+    this.buffer?.push([event, data])
+  }
+  sendPrepared(frame: PreparedFrame): void {
+    this.connection.sendPrepared(frame)
+  }
+  sendText(text: string, type: string): void {
+    this.connection.sendData(text, type)
+  }
 }
 
 /** One client's WebSocket, from `init` to close: every rule of the protocol that is per connection. */
@@ -87,6 +112,10 @@ export class LiveConnection {
   private cacheFields: ReportLog = {}
   private queue: Promise<void> = Promise.resolve()
   private closed = false
+  /** Selected `live.v1.batch`: a room's events come in one frame per tick. */
+  readonly batch: boolean
+  /** permessage-deflate with server_no_context_takeover: room frames compressed once fit this socket. */
+  readonly deflateOnce: boolean
 
   constructor(
     readonly id: string,
@@ -95,6 +124,8 @@ export class LiveConnection {
     headerToken: string | undefined,
   ) {
     this.openedAt = this.lastFrameAt = ctx.now()
+    this.batch = ws.protocol === BATCH_PROTOCOL_NAME
+    this.deflateOnce = /permessage-deflate/.test(ws.extensions) && /server_no_context_takeover/.test(ws.extensions)
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
     this.floods = new WindowCounter(FLOOD_LIMIT, ABUSE_WINDOW_MS, ctx.now)
     this.garbage = new WindowCounter(GARBAGE_LIMIT, ABUSE_WINDOW_MS, ctx.now)
@@ -182,6 +213,18 @@ export class LiveConnection {
     }
     this.ctx.metrics.frameOut(type)
     this.ws.send(data)
+  }
+
+  /** Sends a frame prepared once for the whole room (see fanout.ts); closes a reader that cannot keep up. */
+  sendPrepared(frame: PreparedFrame): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
+      this.ctx.metrics.slowReaders.inc()
+      this.close(CloseCode.tryAgainLater, 'reading too slowly')
+      return
+    }
+    this.ctx.metrics.frameOut(frame.type)
+    writePrepared(this.ws, frame, this.deflateOnce)
   }
 
   private send(frame: ServerFrame): void {
@@ -313,12 +356,9 @@ export class LiveConnection {
     if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
     const existing = this.rooms.get(roomId)
     existing?.unsubscribe()
-    const membership: Membership = { unsubscribe: () => undefined, buffer: [] }
+    const membership = new Membership(this)
     this.rooms.set(roomId, membership)
-    membership.unsubscribe = engine.subscribe(roomId, (event, data) => {
-      if (membership.buffer) membership.buffer.push([event, data])
-      else this.sendData(data, event.msg_type)
-    })
+    membership.unsubscribe = this.ctx.fanouts.join(roomId, membership)
     const recovery =
       frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
     let head: number
@@ -335,7 +375,12 @@ export class LiveConnection {
     // Live events that raced the read: only those past the head are new to this client.
     const buffered = membership.buffer ?? []
     membership.buffer = undefined
-    for (const [event, data] of buffered) if ((event.seq ?? 0) > head) this.sendData(data, event.msg_type)
+    membership.head = head
+    for (const [event, data] of buffered) {
+      if ((event.seq ?? 0) <= head) continue
+      this.sendData(data, event.msg_type)
+      membership.head = event.seq ?? head
+    }
     // The link died while the join was reading (the close handler has left every room it knew):
     // counting the viewer now would leave a ghost in `online_num`.
     if (this.closed || this.rooms.get(roomId) !== membership) {

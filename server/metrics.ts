@@ -33,6 +33,21 @@ export class ServerMetrics {
     registers: [this.registry],
   })
   private readonly framesOutByType = new Map<string, CounterChild>()
+  private readonly fanoutFramed = new Counter({
+    name: 'live_fanout_frames_built_total',
+    help: 'Room frames framed once for all their viewers (an event, or a tick of a batch)',
+    registers: [this.registry],
+  })
+  private readonly fanoutDeflated = new Counter({
+    name: 'live_fanout_frames_compressed_total',
+    help: 'Room frames compressed once for all their viewers that negotiated permessage-deflate',
+    registers: [this.registry],
+  })
+  /** Frames built and compressed by the rooms' fan-outs (once per event or tick, not per viewer). */
+  readonly fanout = {
+    framed: (): void => this.fanoutFramed.inc(),
+    deflated: (): void => this.fanoutDeflated.inc(),
+  }
 
   /** Counts a sent frame. Children are cached: this runs once per recipient of every broadcast. */
   frameOut(type: string): void {

@@ -3,7 +3,8 @@ import * as http from 'http'
 import type { AddressInfo } from 'net'
 import * as path from 'path'
 import { WebSocketServer } from 'ws'
-import { CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
+import { BATCH_PROTOCOL_NAME, CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
+import { type FanoutCounters, FanoutRegistry } from './fanout'
 import { type ConnectionContext, LiveConnection } from './connection'
 import { MemoryEngine } from './engine/memory'
 import { RedisEngine } from './engine/redis'
@@ -66,6 +67,17 @@ export interface ServerOptions {
   messageRateLimit?: { perSecond: number; burst: number }
   /** A connection with more than this waiting to be sent is closed with 1013. Default 1 MiB. */
   maxBufferedBytes?: number
+  /**
+   * Batched delivery (`live.v1.batch`, for clients that offer it): a room's events of one tick
+   * of this many ms in one frame. 0 turns it off (only `live.v1` is selected). Default 25.
+   */
+  batchMs?: number
+  /**
+   * permessage-deflate, with server_no_context_takeover so a room's frame is compressed once
+   * for every socket that negotiated it; frames under `threshold` bytes go plain. False turns
+   * it off. Default `{ threshold: 1024 }`.
+   */
+  compression?: false | { threshold?: number }
   /**
    * How long a peer has to answer a close the server started before its socket is cut (then it
    * sees 1006; counted in `live_closes_cut_off_total`). Default 2000.
@@ -156,6 +168,10 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     swept: (count) => metrics.engineSwept.inc(count),
   })
   const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'))
+  const batchMs = options.batchMs ?? 25
+  if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
+  const compression = options.compression ?? {}
+  const fanoutCounters: FanoutCounters = metrics.fanout
   const connections = new Set<LiveConnection>()
   const ctx: ConnectionContext = {
     engine,
@@ -171,6 +187,15 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     userBuckets: new Map(),
     userConnections: new Map(),
+    fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
+      tickMs: batchMs,
+      deflateThreshold: compression === false ? Infinity : (compression.threshold ?? 1024),
+      counters: fanoutCounters,
+      setTimer: (fn, ms) => {
+        const handle = setTimeout(fn, ms)
+        return { cancel: () => clearTimeout(handle) }
+      },
+    }),
     presence: new PresenceThinner(engine, { crowdedRoomSize: options.crowdedRoomSize ?? 100, windowMs: options.presenceWindowMs ?? 1000 }),
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
@@ -209,8 +234,14 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: maxFrameBytes,
-    perMessageDeflate: false,
-    handleProtocols: (protocols) => (protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false),
+    // No context takeover on the server's side: every message stands alone, so a room's frame
+    // compressed once is valid on every socket (RFC 7692 7.1.1.1).
+    perMessageDeflate:
+      compression === false
+        ? false
+        : { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: compression.threshold ?? 1024 },
+    handleProtocols: (protocols) =>
+      batchMs > 0 && protocols.has(BATCH_PROTOCOL_NAME) ? BATCH_PROTOCOL_NAME : protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false,
   })
   let closing: Promise<void> | undefined
   httpServer.on('upgrade', (req, socket, head) => {

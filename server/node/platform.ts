@@ -185,7 +185,8 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       const ws = new WebSocket(options.url, options.protocols ?? [], {
         headers: options.header,
         handshakeTimeout: options.timeout,
-        perMessageDeflate: false,
+        // As WeChat does with `perMessageDeflate: true`: offered, the server decides the parameters.
+        perMessageDeflate: options.perMessageDeflate === true,
       })
       this.ws = ws
       let responseHeaders: Record<string, string> = {}

@@ -67,6 +67,17 @@ export interface LiveClientOptions {
   token?: TokenSource
   /** Send the token in the handshake header (default) or in a first `auth` frame. */
   tokenIn?: 'header' | 'frame'
+  /**
+   * Offer batched delivery (`live.v1.batch`: a busy room's events of one tick in one frame,
+   * unpacked here into the same per-event stream). Default true; servers without it answer
+   * with plain `live.v1`.
+   */
+  batch?: boolean
+  /**
+   * Offer permessage-deflate (WeChat base library 2.8.0+): a server that compresses a room's
+   * frames once sends a fraction of the bytes. Default true.
+   */
+  compression?: boolean
   /** Scheduler for every timer. Default `asyncScheduler`; tests pass a `TestScheduler`. */
   scheduler?: SchedulerLike
   /** Source of randomness in [0, 1) for backoff jitter and msg ids. Default `Math.random`. */
@@ -430,6 +441,8 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
             url,
             token: value,
             tokenIn: options.tokenIn ?? 'header',
+            batch: options.batch ?? true,
+            compression: options.compression ?? true,
             scheduler,
             heartbeatMs: options.heartbeatMs,
             pongTimeoutMs: () => options.pongTimeoutMs ?? pongTimeoutMs(rtt$.value),

@@ -1,6 +1,6 @@
 import { EMPTY, exhaustMap, filter, interval, merge, Observable, type SchedulerLike, Subject, Subscription, take, timeout, timer } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
-import { type AuthUser, type ClientFrame, type InitFrame, PROTOCOL_NAME, type PongFrame, type ServerFrame } from '../protocol/frames'
+import { type AuthUser, BATCH_PROTOCOL_NAME, type ClientFrame, type InitFrame, PROTOCOL_NAME, type PongFrame, type ServerFrame } from '../protocol/frames'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameError, parseServerFrame } from '../protocol/parse'
 import type { Platform, SocketTask } from '../platform/types'
 import { SessionEnd } from './errors'
@@ -32,6 +32,10 @@ export interface SessionConfig {
   url: string
   token: string | undefined
   tokenIn: 'header' | 'frame'
+  /** Offer `live.v1.batch` before `live.v1`. */
+  batch: boolean
+  /** Offer permessage-deflate. */
+  compression: boolean
   scheduler: SchedulerLike
   /** Overrides the server's `init.heartbeat_ms`. */
   heartbeatMs: number | undefined
@@ -80,7 +84,9 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
     const task: SocketTask = config.platform.connectSocket({
       url: config.url,
       header,
-      protocols: [PROTOCOL_NAME],
+      // Batched delivery first, plain live.v1 for servers without it (protocol.md).
+      protocols: config.batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME],
+      ...(config.compression ? { perMessageDeflate: true } : {}),
       timeout: config.connectTimeoutMs,
     })
 
@@ -197,7 +203,9 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
         if (frame.t !== undefined) config.onRttSample(scheduler.now() - frame.t)
         pongs$.next(frame)
       }
-      config.onFrame(frame)
+      // A batch is its events, one by one: seq, recovery and gap detection work per event.
+      if (frame.msg_type === 'batch') for (const event of frame.events) config.onFrame(event)
+      else config.onFrame(frame)
     })
     task.onError(({ errMsg }) => {
       // A connect that fails never opens; on the Node stand-in onClose follows at once,

@@ -55,6 +55,8 @@ export interface ConnectSocketOptions {
   header?: Record<string, string>
   protocols?: string[]
   tcpNoDelay?: boolean
+  /** Offer permessage-deflate (WeChat base library 2.8.0+). */
+  perMessageDeflate?: boolean
   /** Handshake timeout in milliseconds. */
   timeout?: number
   success?: (res: PlatformResult) => void

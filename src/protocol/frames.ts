@@ -8,6 +8,12 @@
 
 /** WebSocket subprotocol offered by the client and selected by the server. */
 export const PROTOCOL_NAME = 'live.v1'
+/**
+ * The subprotocol of batched delivery (protocol.md, "Optional: batched delivery and
+ * compression"): offered before `live.v1`, a server that selects it may send a room's events
+ * of one short tick as one `batch` frame.
+ */
+export const BATCH_PROTOCOL_NAME = 'live.v1.batch'
 
 export type Role = 'viewer' | 'anchor'
 
@@ -163,7 +169,13 @@ export interface SnapshotFrame {
   shelf: ShelfItem[]
 }
 
-export type ServerFrame = InitFrame | PongFrame | AckFrame | ErrorFrame | SnapshotFrame | RoomEvent
+/** Room events of one tick, in order, each exactly as it would have been sent alone (`live.v1.batch` only). */
+export interface BatchFrame {
+  msg_type: 'batch'
+  events: RoomEvent[]
+}
+
+export type ServerFrame = InitFrame | PongFrame | AckFrame | ErrorFrame | SnapshotFrame | RoomEvent | BatchFrame
 
 // ---------------------------------------------------------------- client -> server
 

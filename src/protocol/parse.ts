@@ -59,7 +59,8 @@ const messageEvent = obj({
   content: str(0, 4096),
 })
 
-const SERVER_FRAMES: Readonly<Record<string, Check>> = {
+/** Every server frame that travels alone. */
+const SINGLE_SERVER_FRAMES: Readonly<Record<string, Check>> = {
   init: obj({
     client_id: str(0, 256),
     epoch: opt(str(1, 128)),
@@ -108,6 +109,23 @@ const SERVER_FRAMES: Readonly<Record<string, Check>> = {
   on_off_shelf: obj({ ...eventBase, ...goodsFields }),
   room_state: obj({ ...eventBase, status: oneOf('live', 'ended'), title: str() }),
 }
+
+const ROOM_EVENT_CHECKS: Readonly<Record<string, Check>> = Object.fromEntries(
+  (['join', 'leave', 'message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'room_state'] as const).map((type) => [type, SINGLE_SERVER_FRAMES[type]]),
+)
+
+/** A room event inside a batch: one of the room event types, checked as if it came alone. */
+const roomEvent: Check = (v) => {
+  if (!isPlainObject(v)) return ' must be an object'
+  const type = v.msg_type
+  const check = typeof type === 'string' && Object.prototype.hasOwnProperty.call(ROOM_EVENT_CHECKS, type) ? ROOM_EVENT_CHECKS[type] : undefined
+  return check === undefined ? '.msg_type must be a room event type' : check(v)
+}
+
+/** Events in one batch frame at most (a tick of a very busy room; the frame limit bounds it too). */
+export const MAX_BATCH_EVENTS = 1000
+
+const SERVER_FRAMES: Readonly<Record<string, Check>> = { ...SINGLE_SERVER_FRAMES, batch: obj({ events: arr(roomEvent, 1, MAX_BATCH_EVENTS) }) }
 
 const roomCommand = { msg_id: msgId, room_id: roomId }
 
