@@ -73,6 +73,15 @@ export const REPORT_WRITE_FACTOR = 8
 /** Commands that change something: deduplicated per user by `msg_id`. */
 const APPLYING = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
 
+/**
+ * permessage-deflate negotiated with server_no_context_takeover (the server asks for it, see
+ * createServer): each message stands alone, so a frame compressed once is valid on this socket.
+ */
+function deflateWithoutContext(ws: WebSocket): boolean {
+  const extension = (ws as unknown as { _extensions?: Record<string, { params?: Record<string, unknown> } | undefined> })._extensions?.['permessage-deflate']
+  return extension?.params?.server_no_context_takeover === true
+}
+
 /** A connection's place in one room: its member of the room's fan-out. */
 class Membership implements FanoutMember {
   unsubscribe: () => void = () => undefined
@@ -125,7 +134,7 @@ export class LiveConnection {
   ) {
     this.openedAt = this.lastFrameAt = ctx.now()
     this.batch = ws.protocol === BATCH_PROTOCOL_NAME
-    this.deflateOnce = /permessage-deflate/.test(ws.extensions) && /server_no_context_takeover/.test(ws.extensions)
+    this.deflateOnce = deflateWithoutContext(ws)
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
     this.floods = new WindowCounter(FLOOD_LIMIT, ABUSE_WINDOW_MS, ctx.now)
     this.garbage = new WindowCounter(GARBAGE_LIMIT, ABUSE_WINDOW_MS, ctx.now)

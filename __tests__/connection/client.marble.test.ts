@@ -2,7 +2,7 @@ import { filter, map } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { createLiveClient, type LiveClientOptions } from '../../src/connection/client'
 import type { ConnectionState } from '../../src/connection/state'
-import { FakePlatform } from '../../src/testing'
+import { FakePlatform, type FakeTask } from '../../src/testing'
 
 function makeScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
@@ -462,13 +462,23 @@ describe('connection pipeline (virtual time)', () => {
 
   describe('room recovery', () => {
     const like = (seq: number) => ({ msg_type: 'like', room_id: 'r1', seq, ts: 0, like_num: seq })
+    /** A room stream, as `e<seq>` (`r`: recovered) and update types, and its platform and client. */
+    const watched = (scheduler: TestScheduler): ReturnType<typeof setup> & { seen: string[] } => {
+      const parts = setup(scheduler)
+      const seen: string[] = []
+      parts.client.room('r1').subscribe((u) => seen.push(u.type === 'event' ? `e${u.event.seq}${u.recovered ? 'r' : ''}` : u.type))
+      return { ...parts, seen }
+    }
+    /** The server's ack of the client's last join: recovered up to `head`. */
+    const ackRejoin = (t: FakeTask, head: number): void => {
+      const join = t.sent.filter((f) => f.msg_type === 'join').pop() as { msg_id: string }
+      t.deliver({ msg_type: 'ack', msg_id: join.msg_id, ok: true, room_id: 'r1', epoch: 'e1', seq: head, recovered: true })
+    }
 
     it('drops duplicate seqs, detects a gap and rejoins with since_seq and epoch to fill it', () => {
       const scheduler = makeScheduler()
       scheduler.run(() => {
-        const { platform, client } = setup(scheduler)
-        const seen: string[] = []
-        client.room('r1').subscribe((u) => seen.push(u.type === 'event' ? `e${u.event.seq}${u.recovered ? 'r' : ''}` : u.type))
+        const { platform, client, seen } = watched(scheduler)
         scheduler.schedule(() => {
           const t = platform.last
           t.script.ackCommands = false // this test answers the rejoin itself
@@ -477,8 +487,7 @@ describe('connection pipeline (virtual time)', () => {
         scheduler.schedule(() => {
           // The server answers the rejoin: recovered, head 6, then replays 3..6.
           const t = platform.last
-          const join = t.sent.filter((f) => f.msg_type === 'join').pop() as { msg_id: string }
-          t.deliver({ msg_type: 'ack', msg_id: join.msg_id, ok: true, room_id: 'r1', epoch: 'e1', seq: 6, recovered: true })
+          ackRejoin(t, 6)
           for (const seq of [3, 4, 5, 6]) t.deliver(like(seq))
           t.deliver(like(7))
         }, 8)
@@ -490,6 +499,33 @@ describe('connection pipeline (virtual time)', () => {
         expect(seen).toEqual(['joined', 'snapshot', 'e1', 'e2', 'joined', 'e3r', 'e4r', 'e5r', 'e6r', 'e7'])
         expect(client.stats.duplicatesDropped).toBe(2)
         expect(client.stats.gapsDetected).toBe(1)
+      })
+    })
+
+    it('unpacks a batch frame into the same per-event stream: duplicates dropped, a gap inside a batch detected and recovered', () => {
+      const scheduler = makeScheduler()
+      scheduler.run(() => {
+        const { platform, client, seen } = watched(scheduler)
+        scheduler.schedule(() => {
+          const t = platform.last
+          t.script.ackCommands = false
+          t.deliver({ msg_type: 'batch', events: [like(1), like(2), like(2)] })
+          t.deliver({ msg_type: 'batch', events: [like(3), like(5), like(6)] })
+        }, 5)
+        scheduler.schedule(() => {
+          const t = platform.last
+          ackRejoin(t, 6)
+          t.deliver({ msg_type: 'batch', events: [like(4), like(5), like(6), like(7)] })
+        }, 8)
+        scheduler.schedule(() => client.close(), 10)
+        scheduler.flush()
+        // The client offered batched delivery (and compression) before plain live.v1.
+        expect(platform.last.options.protocols).toEqual(['live.v1.batch', 'live.v1'])
+        expect(platform.last.options.perMessageDeflate).toBe(true)
+        expect(seen).toEqual(['joined', 'snapshot', 'e1', 'e2', 'e3', 'joined', 'e4r', 'e5r', 'e6r', 'e7'])
+        expect(client.stats.duplicatesDropped).toBe(1)
+        expect(client.stats.gapsDetected).toBe(1)
+        expect(client.stats.badFrames).toBe(0)
       })
     })
 

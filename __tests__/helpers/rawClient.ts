@@ -37,10 +37,10 @@ export class RawClient {
     })
   }
 
-  static async connect(url: string, options: { token?: string; protocols?: string[] } = {}): Promise<RawClient> {
+  static async connect(url: string, options: { token?: string; protocols?: string[]; deflate?: boolean } = {}): Promise<RawClient> {
     const ws = new WebSocket(url, options.protocols ?? ['live.v1'], {
       headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
-      perMessageDeflate: false,
+      perMessageDeflate: options.deflate === true,
     })
     const client = new RawClient(ws)
     await client.opened

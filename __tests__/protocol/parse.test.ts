@@ -54,6 +54,20 @@ describe('parseServerFrame', () => {
     }
   })
 
+  it('accepts a batch of room events (live.v1.batch) and refuses one with a bad, foreign or missing event, or too many', () => {
+    const like = (seq: number) => ({ msg_type: 'like', room_id: 'r', seq, like_num: seq })
+    expect(parseServerFrame(JSON.stringify({ msg_type: 'batch', events: [like(1), like(2)] }))).toMatchObject({ ok: true })
+    const refused = (frame: unknown): string => {
+      const r = parseServerFrame(JSON.stringify(frame))
+      return r.ok ? 'accepted' : r.error.reason
+    }
+    expect(refused({ msg_type: 'batch', events: [like(1), { ...like(2), like_num: -1 }] })).toBe('batch: events[1].like_num must be in 0..9007199254740991')
+    expect(refused({ msg_type: 'batch', events: [{ msg_type: 'ack', msg_id: 'm', ok: true }] })).toBe('batch: events[0].msg_type must be a room event type')
+    expect(refused({ msg_type: 'batch', events: [{ msg_type: 'batch', events: [like(1)] }] })).toBe('batch: events[0].msg_type must be a room event type')
+    expect(refused({ msg_type: 'batch', events: [] })).toBe('batch: events must hold 1..1000 items')
+    expect(refused({ msg_type: 'batch', events: Array.from({ length: 1001 }, (_, i) => like(i + 1)) })).toBe('batch: events must hold 1..1000 items')
+  })
+
   it('marks an unknown msg_type so that it can be counted and ignored', () => {
     const r = parseServerFrame('{"msg_type":"gift","room_id":"r"}')
     expect(r).toEqual({ ok: false, error: expect.objectContaining({ code: 4000, unknownType: true, msg_type: 'gift' }) })

@@ -1,0 +1,133 @@
+/**
+ * Fan-out past the per-message limit (issue 13): each event framed once, each tick batched and
+ * compressed once, against a real server and raw ws clients (plain, batch, deflate).
+ */
+import * as fs from 'fs'
+import * as os from 'os'
+import * as path from 'path'
+import { createServer, type LiveServer, type ServerOptions } from '../../server/server'
+import { type Frame, mid, RawClient } from '../helpers/rawClient'
+import { until } from '../helpers/wait'
+import { SECRET, token } from './conformanceSuite'
+
+const BATCH = ['live.v1.batch', 'live.v1']
+
+async function metric(server: LiveServer, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const data = await server.metrics.registry.getSingleMetric(name)?.get()
+  const value = data?.values.find((v) => Object.entries(labels).every(([k, l]) => String((v.labels as Record<string, unknown>)[k]) === l))
+  return value?.value ?? 0
+}
+
+/** Every room event a client received, alone or in batches, in arrival order. */
+const eventsOf = (c: RawClient): Frame[] =>
+  c.frames.flatMap((f) => (f.msg_type === 'batch' ? (f.events as Frame[]) : ['message', 'join', 'leave', 'like'].includes(f.msg_type) ? [f] : []))
+
+describe('fan-out: frame once, batch per tick, compress once', () => {
+  let server: LiveServer
+  const clients: RawClient[] = []
+  let tickMs = 25
+  async function boot(options: Partial<ServerOptions> = {}): Promise<LiveServer> {
+    tickMs = options.batchMs ?? 25
+    server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-fanout-')), heartbeatMs: 600000, ...options })
+    return server
+  }
+  async function viewer(uid: string, options: { protocols?: string[]; deflate?: boolean } = {}): Promise<RawClient> {
+    const c = await RawClient.connect(server.url, { token: token(uid), ...options })
+    clients.push(c)
+    await c.type('init')
+    expect((await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r' })).ok).toBe(true)
+    await c.type('snapshot')
+    return c
+  }
+  const publish = (n: number, content = (i: number): string => `event ${i}`): Promise<unknown> =>
+    (async () => {
+      for (let i = 0; i < n; i++) await server.engine.apply('r', { type: 'message', msgId: mid('e'), user: { uid: 'sys', name: 'sys' }, content: content(i) })
+    })()
+
+  /** The joins' own events opened a tick: let it and the (empty) one after it end. */
+  const quiet = (): Promise<unknown> => new Promise((r) => setTimeout(r, 3 * tickMs + 100))
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.ws.terminate()
+    await server?.close()
+  })
+
+  it('frames each event once for all plain viewers: 10 events to 20 viewers build 10 frames and write 200', async () => {
+    await boot()
+    const viewers = await Promise.all(Array.from({ length: 20 }, (_, i) => viewer(`v${i}`)))
+    await until(() => viewers.every((v) => v.all('join').length >= 0), 'joined')
+    const builtBefore = await metric(server, 'live_fanout_frames_built_total')
+    const sentBefore = await metric(server, 'live_frames_out_total', { type: 'message' })
+    await publish(10)
+    await until(() => viewers.every((v) => v.all('message').length === 10), 'every viewer has the 10 events')
+    expect((await metric(server, 'live_fanout_frames_built_total')) - builtBefore).toBe(10)
+    expect((await metric(server, 'live_frames_out_total', { type: 'message' })) - sentBefore).toBe(200)
+    for (const v of viewers) expect(v.all('message').map((f) => f.content)).toEqual(Array.from({ length: 10 }, (_, i) => `event ${i}`))
+  })
+
+  it('selects live.v1.batch when offered: a lone event at once, the rest of its tick in one batch frame, acks never held back', async () => {
+    await boot({ batchMs: 300 })
+    const b = await viewer('b', { protocols: BATCH })
+    expect(b.protocol).toBe('live.v1.batch')
+    const plain = await viewer('p')
+    expect(plain.protocol).toBe('live.v1')
+    await quiet()
+    const batchesBefore = b.all('batch').length
+    const batchFramesBefore = await metric(server, 'live_frames_out_total', { type: 'batch' })
+    await publish(1)
+    // The lone event comes alone, before the tick ends.
+    expect(await b.next((f) => f.msg_type === 'message', 250)).toMatchObject({ content: 'event 0' })
+    await publish(5, (i) => `burst ${i}`)
+    // A command's ack is not held behind the tick.
+    const ack = await b.command({ msg_type: 'like', msg_id: 'like1', room_id: 'r', count: 1 }, 250)
+    expect(ack.ok).toBe(true)
+    expect(b.all('batch')).toHaveLength(batchesBefore)
+    const batch = await b.type('batch', 1000)
+    expect((batch.events as Frame[]).map((e) => e.content)).toEqual(['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4'])
+    // Exactly the same events, in the same order, for both kinds of viewer; seqs contiguous.
+    await until(() => plain.all('message').length === 6, 'the plain viewer has all six')
+    const seqs = (c: RawClient): number[] => eventsOf(c).filter((e) => e.msg_type === 'message').map((e) => Number(e.seq))
+    expect(seqs(b)).toEqual(seqs(plain))
+    expect(seqs(b)).toEqual(Array.from({ length: 6 }, (_, i) => seqs(b)[0] + i))
+    expect((await metric(server, 'live_frames_out_total', { type: 'batch' })) - batchFramesBefore).toBe(1)
+  })
+
+  it('compresses a tick once for every viewer that negotiated deflate; viewers read it whole, with fewer bytes on the wire', async () => {
+    await boot({ batchMs: 200 })
+    const viewers = await Promise.all(Array.from({ length: 10 }, (_, i) => viewer(`d${i}`, { protocols: BATCH, deflate: true })))
+    const negotiated = (viewers[0].ws as unknown as { _extensions: Record<string, { params: Record<string, unknown> }> })._extensions['permessage-deflate']
+    expect(negotiated.params.server_no_context_takeover).toBe(true)
+    await quiet()
+    const readBefore = viewers.map((v) => (v.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead)
+    const compressedBefore = await metric(server, 'live_fanout_frames_compressed_total')
+    await publish(1)
+    await publish(40, (i) => `a comment long enough to be worth compressing, number ${i} of the burst`)
+    await until(() => viewers.every((v) => eventsOf(v).filter((e) => e.msg_type === 'message').length === 41), 'every viewer has all 41')
+    // One tick, compressed once (the lone first event is under the threshold: plain).
+    expect((await metric(server, 'live_fanout_frames_compressed_total')) - compressedBefore).toBe(1)
+    const batchJson = JSON.stringify(viewers[0].all('batch')[0])
+    const wire = (viewers[0].ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead - readBefore[0]
+    expect(wire).toBeLessThan(batchJson.length / 2)
+    const messages = (c: RawClient): unknown[] => eventsOf(c).filter((e) => e.msg_type === 'message').map((e) => [e.seq, e.content])
+    for (const v of viewers) expect(messages(v)).toEqual(messages(viewers[0]))
+  })
+
+  it('a batch viewer that joins during a tick gets each event once: what its snapshot lacks, nothing twice', async () => {
+    await boot({ batchMs: 300 })
+    const first = await viewer('first', { protocols: BATCH })
+    await quiet()
+    await publish(1)
+    await first.type('message')
+    await publish(3, (i) => `before ${i}`)
+    // Joins while the tick holds three events: its snapshot has them.
+    const late = await viewer('late', { protocols: BATCH })
+    const snapshot = { seq: Number(late.all('snapshot')[0].seq) }
+    await publish(3, (i) => `after ${i}`)
+    await until(() => eventsOf(late).filter((e) => e.msg_type === 'message').length >= 3, 'the late viewer has the events after its snapshot', 3000)
+    await new Promise((r) => setTimeout(r, 400))
+    const seqs = eventsOf(late).map((e) => Number(e.seq))
+    expect(new Set(seqs).size).toBe(seqs.length)
+    expect(seqs.every((s) => s > snapshot.seq)).toBe(true)
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => snapshot.seq + 1 + i))
+  })
+})
