@@ -27,6 +27,10 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --crowded-room-size N  past this many members, join/leave notices are thinned [100]
   --presence-window-ms N  in a crowded room, one join/leave notice per window [1000]
   --dedup-ttl-ms N     how long a command's ack is remembered against resends [600000]
+  --batch-ms N         live.v1.batch: a room's events of one tick in one frame; 0: off [50]
+  --compression-threshold N  permessage-deflate (no server context takeover), room frames
+                       compressed once; frames under N bytes go plain [1024]
+  --no-compression     no permessage-deflate
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -36,7 +40,10 @@ export const DEV_ROOM = 'demo'
 
 /** The flags; those that are server options have the options' types. */
 export interface CliArgs
-  extends Pick<ServerOptions, 'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs'> {
+  extends Pick<
+    ServerOptions,
+    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression'
+  > {
   port: number
   host: string
   secret?: string
@@ -109,6 +116,9 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--crowded-room-size': args.crowdedRoomSize = number(flag, value(), 1, 1000000); break
       case '--presence-window-ms': args.presenceWindowMs = number(flag, value(), 10, 60000); break
       case '--dedup-ttl-ms': args.dedupTtlMs = number(flag, value(), 1000, 24 * 3600 * 1000); break
+      case '--batch-ms': args.batchMs = number(flag, value(), 0, 1000); break
+      case '--compression-threshold': args.compression = { threshold: number(flag, value(), 0, 16 * 1024 * 1024) }; break
+      case '--no-compression': args.compression = false; break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -145,6 +155,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxConnectionsPerUser: args.maxConnectionsPerUser,
     crowdedRoomSize: args.crowdedRoomSize,
     presenceWindowMs: args.presenceWindowMs,
+    batchMs: args.batchMs,
+    compression: args.compression,
     dedupTtlMs: args.dedupTtlMs,
     log: (line) => console.error(line),
   }

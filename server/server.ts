@@ -69,7 +69,7 @@ export interface ServerOptions {
   maxBufferedBytes?: number
   /**
    * Batched delivery (`live.v1.batch`, for clients that offer it): a room's events of one tick
-   * of this many ms in one frame. 0 turns it off (only `live.v1` is selected). Default 25.
+   * of this many ms in one frame. 0 turns it off (only `live.v1` is selected). Default 50.
    */
   batchMs?: number
   /**
@@ -168,7 +168,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     swept: (count) => metrics.engineSwept.inc(count),
   })
   const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'))
-  const batchMs = options.batchMs ?? 25
+  const batchMs = options.batchMs ?? 50
   if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
   const compression = options.compression ?? {}
   const fanoutCounters: FanoutCounters = metrics.fanout

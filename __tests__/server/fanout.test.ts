@@ -25,9 +25,9 @@ const eventsOf = (c: RawClient): Frame[] =>
 describe('fan-out: frame once, batch per tick, compress once', () => {
   let server: LiveServer
   const clients: RawClient[] = []
-  let tickMs = 25
+  let tickMs = 50
   async function boot(options: Partial<ServerOptions> = {}): Promise<LiveServer> {
-    tickMs = options.batchMs ?? 25
+    tickMs = options.batchMs ?? 50
     server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-fanout-')), heartbeatMs: 600000, ...options })
     return server
   }
