@@ -7,7 +7,7 @@
  * it saturates (p99 event-to-viewer latency over 200 ms, or events lost), and at each rate the
  * server's CPU per delivered event, p99, and bytes on the wire per delivered event.
  *
- *   node --expose-gc -r ./scripts/dev-source.js bench/fanoutRates.ts [--viewers N] [--quick]
+ *   node --expose-gc -r ./scripts/dev-source.js bench/fanoutRates.ts [--viewers N] [--quick] [--only 0,1,3]
  */
 import { type ChildProcess, fork } from 'child_process'
 import * as path from 'path'
@@ -17,6 +17,8 @@ import { signToken } from '../server/token'
 
 export interface RateRun {
   rate: number
+  /** The rate the server kept: events / the time it took to send them. */
+  achievedRate: number
   /** Events delivered to viewers / events sent x viewers. */
   deliveredShare: number
   p99Ms: number
@@ -159,7 +161,7 @@ function p99(values: number[]): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]
 }
 
-export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[], seconds: number): Promise<FanoutRow> {
+export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[], seconds: number, referenceRate: number): Promise<FanoutRow> {
   const { server, url } = await ServerProcess.start(mode.server)
   try {
     const before = await server.ask({ cmd: 'mem' })
@@ -175,6 +177,7 @@ export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[]
     const after = await server.ask({ cmd: 'mem' })
     const runs: RateRun[] = []
     let saturationRate = 0
+    let saturated = false
     for (const rate of rates) {
       for (const v of viewers) {
         v.events = 0
@@ -189,15 +192,19 @@ export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[]
       const bytes = viewers.reduce((sum, v) => sum + v.bytesRead(), 0) - bytesBefore
       const run: RateRun = {
         rate,
+        achievedRate: sent / Number(result.emitSeconds),
         deliveredShare: delivered / (sent * viewerCount),
         p99Ms: p99(viewers.flatMap((v) => v.latencies ?? [])),
         cpuUsPerDelivery: Number(result.cpuUs) / Math.max(1, delivered),
         wireBytesPerDelivery: bytes / Math.max(1, delivered),
       }
       runs.push(run)
-      const ok = run.p99Ms < 200 && run.deliveredShare >= 0.999
-      if (ok) saturationRate = rate
-      else break
+      // Saturated: late (p99 over 200 ms), lossy, or unable to keep the rate (its loop lags).
+      const ok = run.p99Ms < 200 && run.deliveredShare >= 0.999 && run.achievedRate >= rate * 0.95
+      if (!ok) saturated = true
+      if (!saturated) saturationRate = rate
+      // Past saturation, rates go on up to the reference rate (its CPU and bytes are compared).
+      else if (rate >= referenceRate) break
       await sleep(300)
     }
     for (const v of viewers) v.close()
@@ -240,13 +247,15 @@ export function formatFanoutRows(rows: FanoutRow[], referenceRate: number): stri
     )
   }
   lines.push('')
-  lines.push('Every rate tried (rate: p99 ms, delivered share, CPU us per delivery):')
+  lines.push('Every rate tried (rate: rate kept, p99 ms, delivered share, CPU us per delivery):')
   lines.push('')
-  for (const row of rows) lines.push(`- ${row.name}: ${row.runs.map((r) => `${r.rate}: ${Number.isFinite(r.p99Ms) ? r.p99Ms : '-'} ms, ${fmt(r.deliveredShare * 100, 1)}%, ${fmt(r.cpuUsPerDelivery, 2)} us`).join('; ')}`)
+  for (const row of rows) lines.push(`- ${row.name}: ${row.runs.map((r) => `${r.rate}: ${fmt(r.achievedRate)}/s, ${Number.isFinite(r.p99Ms) ? r.p99Ms : '-'} ms, ${fmt(r.deliveredShare * 100, 1)}%, ${fmt(r.cpuUsPerDelivery, 2)} us`).join('; ')}`)
   return lines.join('\n')
 }
 
 export const FANOUT_RATES = [50, 100, 150, 200, 300, 400, 600, 800, 1200]
+/** CPU and bytes per delivery are compared at this rate (the issue's table: 100-200 ev/s). */
+export const REFERENCE_RATE = 200
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === __filename) {
   const arg = (name: string, fallback: number): number => {
@@ -257,11 +266,13 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === __filenam
   const viewers = arg('--viewers', quick ? 300 : 1000)
   void (async () => {
     const rows: FanoutRow[] = []
-    for (const mode of FANOUT_MODES) {
-      rows.push(await fanoutRow(mode, viewers, FANOUT_RATES, quick ? 2 : 3))
+    const only = process.argv.indexOf('--only')
+    const picked = only === -1 ? FANOUT_MODES : process.argv[only + 1].split(',').map((i) => FANOUT_MODES[Number(i)])
+    for (const mode of picked) {
+      rows.push(await fanoutRow(mode, viewers, FANOUT_RATES, quick ? 2 : 3, REFERENCE_RATE))
       console.error(`${mode.name}: saturation ${rows[rows.length - 1].saturationRate} ev/s`)
     }
-    console.log(formatFanoutRows(rows, 200))
+    console.log(formatFanoutRows(rows, REFERENCE_RATE))
     process.exit(0)
   })()
 }

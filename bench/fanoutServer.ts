@@ -62,7 +62,7 @@ async function start(): Promise<Broadcaster> {
       return {
         url,
         emit: (seq) => {
-          const list = Sender.frame(Buffer.from(eventText(seq)), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false })
+          const list = [Buffer.concat(Sender.frame(Buffer.from(eventText(seq)), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }))]
           for (const ws of wss.clients) (ws as unknown as { _sender: { sendFrame(l: Buffer[]): void } })._sender.sendFrame(list)
         },
       }
@@ -123,10 +123,12 @@ void (async () => {
         }
         if (sent >= total) {
           clearInterval(tick)
+          // How long the events took to go out: a server that cannot keep the rate emits late.
+          const emitSeconds = (Date.now() - started) / 1000
           // Let the last writes leave before the CPU is read.
           setTimeout(() => {
             const used = process.cpuUsage(cpu)
-            send({ cpuUs: used.user + used.system, events: sent })
+            send({ cpuUs: used.user + used.system, events: sent, emitSeconds })
           }, 500)
         }
       }, 10)

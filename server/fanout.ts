@@ -46,10 +46,10 @@ export class PreparedFrame {
     private readonly deflateThreshold: number,
   ) {}
 
-  /** The frame as text (opcode 1), header and payload. */
+  /** The frame as text (opcode 1): header and payload in one buffer, one write per socket. */
   plain(): Buffer[] | undefined {
     if (this.plainList === undefined && Sender !== undefined) {
-      this.plainList = Sender.frame(Buffer.from(this.text), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false })
+      this.plainList = [Buffer.concat(Sender.frame(Buffer.from(this.text), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: false }))]
       this.counters.framed()
     }
     return this.plainList
@@ -63,7 +63,7 @@ export class PreparedFrame {
       else {
         // RFC 7692 7.2.1: a sync-flushed DEFLATE stream without its trailing 00 00 ff ff.
         const compressed = zlib.deflateRawSync(payload, { finishFlush: zlib.constants.Z_SYNC_FLUSH })
-        this.deflatedList = Sender.frame(compressed.subarray(0, compressed.length - 4), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: true })
+        this.deflatedList = [Buffer.concat(Sender.frame(compressed.subarray(0, compressed.length - 4), { fin: true, opcode: 1, mask: false, readOnly: true, rsv1: true }))]
         this.counters.deflated()
       }
     }
