@@ -12,6 +12,7 @@ import { fanoutBareWs, fanoutReference, formatFanout, type FanoutResult } from '
 import { handWritten, heapOverComments, ours, plainBindings, type PageCostResult } from './pageCost'
 import { fanoutSocketIo, ingest, reconnectStorm, wireBytes } from './others'
 import { scaleOut } from './scale'
+import { FANOUT_MODES, FANOUT_RATES, fanoutRow, type FanoutRow, formatFanoutRows, REFERENCE_RATE } from './fanoutRates'
 
 const quick = process.argv.includes('--quick')
 const size = quick ? { pageSeconds: 3, ingestSeconds: 10, viewers: 300, events: 100, storm: 300 } : { pageSeconds: 10, ingestSeconds: 60, viewers: 1000, events: 200, storm: 1000 }
@@ -64,6 +65,12 @@ async function main(): Promise<void> {
   console.log(formatFanout(scale))
   console.log('\n(The viewers are ws clients in the bench process; on a 2-core machine the servers, Redis and the viewers share the same two cores.)')
 
+  // The issue-13 table: the server a process of its own, events generated in it at fixed rates.
+  const rates: FanoutRow[] = []
+  for (const mode of FANOUT_MODES) rates.push(await fanoutRow(mode, size.viewers, FANOUT_RATES, quick ? 2 : 3, REFERENCE_RATE))
+  console.log(`\n## 3c. Fan-out past the per-message limit: 1 room, ${size.viewers} viewers, events generated in the server process (its own) at fixed rates\n`)
+  console.log(formatFanoutRows(rates, REFERENCE_RATE))
+
   const storms = [await reconnectStorm(size.storm, true), await reconnectStorm(size.storm, false)]
   console.log(`\n## 4. Reconnect storm: ${size.storm} clients dropped at once\n`)
   console.log('| backoff | attempts per 100 ms bucket | peak | mean | peak / mean |\n|---|---|---|---|---|')
@@ -79,7 +86,7 @@ async function main(): Promise<void> {
   // Only a full run replaces the committed results the README quotes; a quick one writes beside the system's temp files.
   const dir = quick ? path.join(os.tmpdir(), 'live-store-bench') : path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, storms, wire }, null, 2))
+  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, fanoutRates: rates, storms, wire }, null, 2))
   fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
   console.log(`\nwrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))} and ${path.relative(process.cwd(), path.join(dir, 'setdata-bytes.svg'))} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
   process.exit(0)

@@ -116,8 +116,8 @@ export class LiveConnection {
   readonly openedAt: number
   private readonly rooms = new Map<string, Membership>()
   private readonly bucket: TokenBucket
-  private readonly floods: WindowCounter
-  private readonly garbage: WindowCounter
+  private floods: WindowCounter | undefined
+  private garbage: WindowCounter | undefined
   private cacheFields: ReportLog = {}
   private queue: Promise<void> = Promise.resolve()
   private closed = false
@@ -136,8 +136,6 @@ export class LiveConnection {
     this.batch = ws.protocol === BATCH_PROTOCOL_NAME
     this.deflateOnce = deflateWithoutContext(ws)
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
-    this.floods = new WindowCounter(FLOOD_LIMIT, ABUSE_WINDOW_MS, ctx.now)
-    this.garbage = new WindowCounter(GARBAGE_LIMIT, ABUSE_WINDOW_MS, ctx.now)
     let overLimit = false
     if (headerToken !== undefined) {
       const check = verifyToken(headerToken, ctx.secret, ctx.now())
@@ -257,7 +255,8 @@ export class LiveConnection {
       this.ctx.metrics.framesIn.inc({ type: 'rate_limited' })
       const msgId = /"msg_id"\s*:\s*"([^"]{1,64})"/.exec(data.toString('utf8', 0, 512))?.[1]
       this.refuse(msgId, ErrorCode.rateLimited, 'too many frames')
-      if (this.floods.hit()) this.close(CloseCode.policyViolation, 'flooding')
+      // Counters of abuse exist only once a connection has been refused: most never are.
+      if ((this.floods ??= new WindowCounter(FLOOD_LIMIT, ABUSE_WINDOW_MS, this.ctx.now)).hit()) this.close(CloseCode.policyViolation, 'flooding')
       return
     }
     const parsed: ParseResult<ClientFrame> = isBinary
@@ -266,7 +265,7 @@ export class LiveConnection {
     if (!parsed.ok) {
       this.ctx.metrics.framesIn.inc({ type: 'invalid' })
       this.refuse(parsed.error.msg_id, parsed.error.code, parsed.error.reason)
-      if (this.garbage.hit()) this.close(CloseCode.policyViolation, 'too many bad frames')
+      if ((this.garbage ??= new WindowCounter(GARBAGE_LIMIT, ABUSE_WINDOW_MS, this.ctx.now)).hit()) this.close(CloseCode.policyViolation, 'too many bad frames')
       return
     }
     const frame = parsed.frame
