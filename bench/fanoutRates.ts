@@ -10,6 +10,8 @@
  *   node --expose-gc -r ./scripts/dev-source.js bench/fanoutRates.ts [--viewers N] [--quick] [--only 0,1,3]
  */
 import { type ChildProcess, fork } from 'child_process'
+import { randomBytes } from 'crypto'
+import * as net from 'net'
 import * as path from 'path'
 import WebSocket from 'ws'
 import { io as socketIoClient, type Socket } from 'socket.io-client'
@@ -88,6 +90,8 @@ class ServerProcess {
 /** A viewer: counts events (one per frame, or the events of a batch) and, if sampled, their latency. */
 interface Viewer {
   events: number
+  /** Frames that carried events (sampled ws viewers), to compare raw viewers with. */
+  frameCount?: number
   latencies: number[] | undefined
   bytesRead(): number
   close(): void
@@ -104,6 +108,7 @@ function onText(viewer: Viewer, text: string): void {
   const n = countEvents(text)
   if (n === 0) return
   viewer.events += n
+  viewer.frameCount = (viewer.frameCount ?? 0) + 1
   if (viewer.latencies === undefined) return
   const now = Date.now()
   const frame = JSON.parse(text) as { ts?: number; events?: Array<{ ts: number }> }
@@ -113,6 +118,7 @@ function onText(viewer: Viewer, text: string): void {
 async function connectWs(url: string, mode: Mode, i: number): Promise<Viewer> {
   const exp = Math.floor(Date.now() / 1000) + 3600
   const headers = mode.server === 'ours' ? { Authorization: `Bearer ${signToken({ uid: `v${i}`, name: `viewer ${i}`, role: 'viewer', exp }, 'bench-secret')}` } : undefined
+  if (mode.deflate === true && i % SAMPLE_EVERY !== SAMPLE_EVERY - 1) return connectRaw(url, mode, i, headers)
   const ws = new WebSocket(url, mode.protocols ?? ['live.v1'], { headers, perMessageDeflate: mode.deflate === true })
   const viewer: Viewer = {
     events: 0,
@@ -136,6 +142,71 @@ async function connectWs(url: string, mode: Mode, i: number): Promise<Viewer> {
     })
   }
   ws.on('message', (data) => onText(viewer, String(data)))
+  return viewer
+}
+
+/**
+ * A viewer of a compressed stream that does not inflate: a bare TCP WebSocket client that
+ * negotiates permessage-deflate as any other, then counts frames and bytes. One process cannot
+ * inflate for 1,000 phones (ws inflates on libuv's thread pool: the queue, not the server,
+ * would set the latency); sampled viewers are ordinary ws clients and read every event.
+ * Its `events` are frames (a batch counts once); `fanoutRow` compares frames with frames.
+ */
+async function connectRaw(url: string, mode: Mode, i: number, headers: Record<string, string> | undefined): Promise<Viewer & { frames: true }> {
+  const { hostname, port } = new URL(url)
+  const socket = net.connect(Number(port), hostname)
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve())
+    socket.once('error', reject)
+  })
+  const viewer = { events: 0, latencies: undefined, frames: true as const, bytesRead: () => socket.bytesRead, close: () => socket.destroy() }
+  const extra = Object.entries(headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  socket.write(
+    `GET /ws HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${(mode.protocols ?? ['live.v1']).join(', ')}\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n${extra}\r\n`,
+  )
+  let pending = Buffer.alloc(0)
+  let upgraded = false
+  let joined: (() => void) | undefined
+  const joinedP = new Promise<void>((resolve) => (joined = resolve))
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    if (!upgraded) {
+      const end = pending.indexOf('\r\n\r\n')
+      if (end === -1) return
+      upgraded = true
+      pending = pending.subarray(end + 4)
+      if (mode.server !== 'ours') joined?.()
+    }
+    for (;;) {
+      if (pending.length < 2) return
+      let length = pending[1] & 0x7f
+      let offset = 2
+      if (length === 126) {
+        if (pending.length < 4) return
+        length = pending.readUInt16BE(2)
+        offset = 4
+      } else if (length === 127) {
+        if (pending.length < 10) return
+        length = Number(pending.readBigUInt64BE(2))
+        offset = 10
+      }
+      if (pending.length < offset + length) return
+      const compressed = (pending[0] & 0x40) !== 0
+      const payload = pending.subarray(offset, offset + length)
+      pending = pending.subarray(offset + length)
+      if (joined !== undefined && !compressed && payload.includes('"msg_type":"snapshot"')) {
+        joined()
+        joined = undefined
+      } else viewer.events++
+    }
+  })
+  if (mode.server === 'ours') {
+    const join = Buffer.from(JSON.stringify({ msg_type: 'join', msg_id: `j${i}`, room_id: 'bench' }))
+    const mask = randomBytes(4)
+    socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | join.length]), mask, Buffer.from(join.map((b, k) => b ^ mask[k % 4]))]))
+  }
+  await joinedP
   return viewer
 }
 
@@ -181,14 +252,19 @@ export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[]
     for (const rate of rates) {
       for (const v of viewers) {
         v.events = 0
+        v.frameCount = 0
         if (v.latencies) v.latencies.length = 0
       }
       const bytesBefore = viewers.reduce((sum, v) => sum + v.bytesRead(), 0)
       const result = await server.ask({ cmd: 'rate', rate, seconds })
       const sent = Number(result.events)
       // Drain: what is still in flight may arrive for up to 2 s more.
-      for (let waited = 0; waited < 2000 && viewers.some((v) => v.events < sent); waited += 100) await sleep(100)
-      const delivered = viewers.reduce((sum, v) => sum + Math.min(v.events, sent), 0)
+      for (let waited = 0; waited < 2000 && viewers.some((v) => !('frames' in v) && v.events < sent); waited += 100) await sleep(100)
+      await sleep(200)
+      // Raw viewers count frames: each should have as many as a sampled viewer's frames.
+      const sampledFrames = viewers.filter((v) => v.latencies !== undefined).map((v) => v.frameCount ?? 0).sort((a, b) => a - b)
+      const expectedFrames = sampledFrames[Math.floor(sampledFrames.length / 2)] ?? 0
+      const delivered = viewers.reduce((sum, v) => sum + ('frames' in v ? (expectedFrames === 0 ? 0 : Math.min(1, v.events / expectedFrames)) * sent : Math.min(v.events, sent)), 0)
       const bytes = viewers.reduce((sum, v) => sum + v.bytesRead(), 0) - bytesBefore
       const run: RateRun = {
         rate,
