@@ -114,11 +114,15 @@ export class LiveConnection {
   user: TokenPayload | undefined
   lastFrameAt: number
   readonly openedAt: number
-  private readonly rooms = new Map<string, Membership>()
+  private joinedRooms: Map<string, Membership> | undefined
+  /** The rooms this connection is in (made on first use: a connection costs little until it joins). */
+  private get rooms(): Map<string, Membership> {
+    return (this.joinedRooms ??= new Map())
+  }
   private readonly bucket: TokenBucket
   private floods: WindowCounter | undefined
   private garbage: WindowCounter | undefined
-  private cacheFields: ReportLog = {}
+  private cacheFields: ReportLog | undefined
   private queue: Promise<void> = Promise.resolve()
   private closed = false
   /** Selected `live.v1.batch`: a room's events come in one frame per tick. */
@@ -480,7 +484,7 @@ export class LiveConnection {
     const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: frame.msg_id, ok: false, code, reason })
     let cache = this.cacheFields
     if (frame.cache_fields) {
-      cache = { ...cache, ...frame.cache_fields }
+      cache = { ...(cache ?? {}), ...frame.cache_fields }
       const keys = Object.keys(cache).length
       const bytes = Buffer.byteLength(JSON.stringify(cache))
       if (keys > MAX_CACHE_FIELDS_KEYS || bytes > MAX_CACHE_FIELDS_BYTES) {
@@ -488,7 +492,7 @@ export class LiveConnection {
       }
     }
     // A log's own field wins over a cached one.
-    const lines = frame.logs.map((log) => JSON.stringify({ ...cache, ...log }))
+    const lines = frame.logs.map((log) => JSON.stringify(cache === undefined ? log : { ...cache, ...log }))
     const written = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0)
     const allowed = REPORT_WRITE_FACTOR * frameBytes + MAX_CACHE_FIELDS_BYTES
     if (written > allowed) {
