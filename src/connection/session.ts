@@ -174,10 +174,11 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
     task.onOpen(() => {
       if (phase === 'connecting') phase = 'init'
     })
+    const parseOptions = { maxBytes: config.maxFrameBytes }
     task.onMessage(({ data }) => {
       if (phase === 'ended' || phase === 'connecting') return
       config.onFrameIn()
-      const parsed = parseServerFrame(data, { maxBytes: config.maxFrameBytes })
+      const parsed = parseServerFrame(data, parseOptions)
       if (!parsed.ok) {
         config.onBadFrame(parsed.error)
         return
