@@ -165,7 +165,7 @@ async function connectRaw(url: string, mode: Mode, i: number, headers: Record<st
     `GET /ws HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
       `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${(mode.protocols ?? ['live.v1']).join(', ')}\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n${extra}\r\n`,
   )
-  let pending = Buffer.alloc(0)
+  let pending: Buffer = Buffer.alloc(0)
   let upgraded = false
   let joined: (() => void) | undefined
   const joinedP = new Promise<void>((resolve) => (joined = resolve))
