@@ -179,15 +179,16 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
     }
   }
 
-  const apply = (batch: Pending[]): void => {
+  /** Applies a flush's batch; `thin` holds the places of its thinnable comments, as `enqueue` marked them. */
+  const apply = (batch: Pending[], thin: number[]): void => {
     const tally: Tally = { dropped: evicted, notices: [], joinNotices: 0 }
     evicted = 0
     const me = client.user?.uid
     // Which thinnable comments this flush shows: the newest the bucket pays for.
-    let candidates = 0
-    for (const item of batch) if (item.type === 'event' && thinnable(item.event, me)) candidates++
-    let skip = candidates === 0 ? 0 : candidates - commentsToShow(candidates)
-    for (const item of batch) {
+    let skip = thin.length === 0 ? 0 : thin.length - commentsToShow(thin.length)
+    let nextThin = 0
+    for (let at = 0; at < batch.length; at++) {
+      const item = batch[at]
       switch (item.type) {
         case 'ack':
           commentStore.settle(item.msgId, item.result)
@@ -221,7 +222,10 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
           break
         }
         case 'event': {
-          const dropped = skip > 0 && thinnable(item.event, me)
+          const marked = thin[nextThin] === at
+          if (marked) nextThin++
+          // Shown after all if an earlier event of this flush put its id on screen.
+          const dropped = marked && skip > 0 && thinnable(item.event, me)
           if (dropped) skip--
           applyEvent(item.event, tally, !dropped)
           break
@@ -236,10 +240,11 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
     flushTimer = undefined
     if (disposed || queue.length === 0) return
     const batch = queue.splice(0)
+    const thin = thinQueued.splice(thinHead)
     thinQueued.length = 0
     thinHead = 0
     flushes++
-    runInAction(() => apply(batch))
+    runInAction(() => apply(batch, thin))
   }
 
   commentStore.restore(client.pending())
