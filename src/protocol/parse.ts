@@ -1,5 +1,5 @@
 import { ErrorCode } from './codes'
-import type { ClientFrame, ServerFrame } from './frames'
+import { type ClientFrame, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
 import { utf8ByteLength } from './utf8'
 import { arr, bool, type Check, describe, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
@@ -111,7 +111,7 @@ const SINGLE_SERVER_FRAMES: Readonly<Record<string, Check>> = {
 }
 
 const ROOM_EVENT_CHECKS: Readonly<Record<string, Check>> = Object.fromEntries(
-  (['join', 'leave', 'message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'room_state'] as const).map((type) => [type, SINGLE_SERVER_FRAMES[type]]),
+  ROOM_EVENT_TYPES.map((type) => [type, SINGLE_SERVER_FRAMES[type]]),
 )
 
 /** A room event inside a batch: one of the room event types, checked as if it came alone. */
