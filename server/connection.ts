@@ -216,26 +216,24 @@ export class LiveConnection {
 
   /** Sends text already serialised (a broadcast); closes a reader that cannot keep up. */
   sendData(data: string, type: string): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
-    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
-      this.ctx.metrics.slowReaders.inc()
-      this.close(CloseCode.tryAgainLater, 'reading too slowly')
-      return
-    }
-    this.ctx.metrics.frameOut(type)
-    this.ws.send(data)
+    if (this.mayWrite(type)) this.ws.send(data)
   }
 
   /** Sends a frame prepared once for the whole room (see fanout.ts); closes a reader that cannot keep up. */
   sendPrepared(frame: PreparedFrame): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return
+    if (this.mayWrite(frame.type)) writePrepared(this.ws, frame, this.deflateOnce)
+  }
+
+  /** Whether a frame of `type` may be written now (it is counted if so); a reader that cannot keep up is closed. */
+  private mayWrite(type: string): boolean {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return false
     if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
       this.ctx.metrics.slowReaders.inc()
       this.close(CloseCode.tryAgainLater, 'reading too slowly')
-      return
+      return false
     }
-    this.ctx.metrics.frameOut(frame.type)
-    writePrepared(this.ws, frame, this.deflateOnce)
+    this.ctx.metrics.frameOut(type)
+    return true
   }
 
   private send(frame: ServerFrame): void {

@@ -140,8 +140,8 @@ export class RoomFanout {
     const holdForTick = batching && this.tick !== undefined
     for (const member of this.members) {
       if (member.joining) member.hold(event, data)
-      else if (!member.batch || !batching) member.sendPrepared(frame())
-      else if (!holdForTick) member.sendPrepared(frame())
+      // A batch member gets the event in the tick's frame when a tick is open, else at once.
+      else if (!member.batch || !holdForTick) member.sendPrepared(frame())
     }
     if (!batching) return
     if (holdForTick) this.pending.push([event, data])

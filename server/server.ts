@@ -4,7 +4,7 @@ import type { AddressInfo } from 'net'
 import * as path from 'path'
 import { WebSocketServer } from 'ws'
 import { BATCH_PROTOCOL_NAME, CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
-import { type FanoutCounters, FanoutRegistry } from './fanout'
+import { FanoutRegistry } from './fanout'
 import { type ConnectionContext, LiveConnection } from './connection'
 import { MemoryEngine } from './engine/memory'
 import { RedisEngine } from './engine/redis'
@@ -171,7 +171,6 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const batchMs = options.batchMs ?? 50
   if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
   const compression = options.compression ?? {}
-  const fanoutCounters: FanoutCounters = metrics.fanout
   const connections = new Set<LiveConnection>()
   const ctx: ConnectionContext = {
     engine,
@@ -190,7 +189,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
       tickMs: batchMs,
       deflateThreshold: compression === false ? Infinity : (compression.threshold ?? 1024),
-      counters: fanoutCounters,
+      counters: metrics.fanout,
       setTimer: (fn, ms) => {
         const handle = setTimeout(fn, ms)
         return { cancel: () => clearTimeout(handle) }
