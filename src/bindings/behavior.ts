@@ -215,8 +215,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     })
     fields.updateStoreBindings()
     batcher.beforeFlush = () => fields.updateStoreBindings()
-    let disposeList = (): void => undefined
-    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList, following: true, unseen: false, lastScrollTop: 0 }
+    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList: () => undefined, following: true, unseen: false, lastScrollTop: 0 }
     if (commentOptions) {
       const list = new ListBinding<CommentItem, Omit<RenderedComment, 'k'>>(commentOptions.key, commentOptions.limit, (c) => {
         const rendered: Omit<RenderedComment, 'k'> = { name: c.name, content: c.content }

@@ -128,9 +128,7 @@ export class SetDataBatcher implements BudgetMember {
   resume(): void {
     if (!this.paused) return
     this.paused = false
-    if (this.held !== null) this.takeHeld()
-    this.collect()
-    if (this.pending !== null) this.budget.flushNow()
+    this.flush()
   }
 
   /** Sends what is pending now, if the budget's window has room (else in its next round). */
