@@ -16,6 +16,7 @@ import * as path from 'path'
 import WebSocket from 'ws'
 import { io as socketIoClient, type Socket } from 'socket.io-client'
 import { signToken } from '../server/token'
+import { frameReader, maskedFrame } from '../__tests__/helpers/rawSocket'
 
 export interface RateRun {
   rate: number
@@ -165,47 +166,27 @@ async function connectRaw(url: string, mode: Mode, i: number, headers: Record<st
     `GET /ws HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
       `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${(mode.protocols ?? ['live.v1']).join(', ')}\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n${extra}\r\n`,
   )
-  let pending: Buffer = Buffer.alloc(0)
   let upgraded = false
   let joined: (() => void) | undefined
   const joinedP = new Promise<void>((resolve) => (joined = resolve))
-  socket.on('data', (chunk: Buffer) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-    if (!upgraded) {
-      const end = pending.indexOf('\r\n\r\n')
-      if (end === -1) return
-      upgraded = true
-      pending = pending.subarray(end + 4)
-      if (mode.server !== 'ours') joined?.()
-    }
-    for (;;) {
-      if (pending.length < 2) return
-      let length = pending[1] & 0x7f
-      let offset = 2
-      if (length === 126) {
-        if (pending.length < 4) return
-        length = pending.readUInt16BE(2)
-        offset = 4
-      } else if (length === 127) {
-        if (pending.length < 10) return
-        length = Number(pending.readBigUInt64BE(2))
-        offset = 10
-      }
-      if (pending.length < offset + length) return
-      const compressed = (pending[0] & 0x40) !== 0
-      const payload = pending.subarray(offset, offset + length)
-      pending = pending.subarray(offset + length)
-      if (joined !== undefined && !compressed && payload.includes('"msg_type":"snapshot"')) {
-        joined()
-        joined = undefined
-      } else viewer.events++
-    }
+  const read = frameReader(({ compressed, payload }) => {
+    if (joined !== undefined && !compressed && payload.includes('"msg_type":"snapshot"')) {
+      joined()
+      joined = undefined
+    } else viewer.events++
   })
-  if (mode.server === 'ours') {
-    const join = Buffer.from(JSON.stringify({ msg_type: 'join', msg_id: `j${i}`, room_id: 'bench' }))
-    const mask = randomBytes(4)
-    socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | join.length]), mask, Buffer.from(join.map((b, k) => b ^ mask[k % 4]))]))
-  }
+  let response = ''
+  socket.on('data', (chunk: Buffer) => {
+    if (upgraded) return read(chunk)
+    // The HTTP response first (latin1: one char per byte), then frames.
+    response += chunk.toString('latin1')
+    const end = response.indexOf('\r\n\r\n')
+    if (end === -1) return
+    upgraded = true
+    if (mode.server !== 'ours') joined?.()
+    read(Buffer.from(response.slice(end + 4), 'latin1'))
+  })
+  if (mode.server === 'ours') socket.write(maskedFrame(Buffer.from(JSON.stringify({ msg_type: 'join', msg_id: `j${i}`, room_id: 'bench' }))))
   await joinedP
   return viewer
 }

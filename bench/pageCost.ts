@@ -12,6 +12,7 @@ import { createLiveClient } from '../src/connection/client'
 import { provideLiveClient } from '../src/bindings/injection'
 import { utf8ByteLength } from '../src/protocol/utf8'
 import { FakePlatform } from '../src/testing'
+import { maxInWindow } from '../__tests__/helpers/slidingWindow'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const simulate = require('miniprogram-simulate') as typeof import('miniprogram-simulate')
@@ -119,20 +120,11 @@ async function drive(name: string, frames: Array<[number, Frame]>, rec: Recorder
     cpuUsPerEvent: (cpu.user + cpu.system) / frames.length,
     p99LatencyMs: sorted.length ? sorted[Math.floor(sorted.length * 0.99)] : 0,
     bytesPerSecond: Array.from({ length: seconds }, (_, i) => rec.perSecond[i] ?? 0),
-    maxCallsPerSlidingSecond: maxInSlidingSecond(rec.callTimes),
+    maxCallsPerSlidingSecond: maxInWindow(rec.callTimes, 1000),
   }
 }
 
 const newRecorder = (): Recorder => ({ calls: 0, bytes: 0, largest: 0, latencies: [], callTimes: [], pendingSince: [], perSecond: [], start: Date.now() })
-
-function maxInSlidingSecond(times: number[]): number {
-  let best = 0
-  for (let i = 0, j = 0; i < times.length; i++) {
-    while (times[i] - times[j] >= 1000) j++
-    best = Math.max(best, i - j + 1)
-  }
-  return best
-}
 
 interface Item {
   id: string

@@ -42,39 +42,55 @@ export async function pausedReader(url: string, token: string, roomId: string): 
   return socket
 }
 
+/** A frame from a server (unmasked, as servers send them). */
+export interface ServerWireFrame {
+  opcode: number
+  /** RSV1: the payload is compressed (permessage-deflate). */
+  compressed: boolean
+  payload: Buffer
+}
+
+/** Splits a server's byte stream into frames: feed it the socket's chunks, in order. */
+export function frameReader(onFrame: (frame: ServerWireFrame) => void): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0)
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
+    for (;;) {
+      if (pending.length < 2) return
+      let length = pending[1] & 0x7f
+      let offset = 2
+      if (length === 126) {
+        if (pending.length < 4) return
+        length = pending.readUInt16BE(2)
+        offset = 4
+      } else if (length === 127) {
+        if (pending.length < 10) return
+        length = Number(pending.readBigUInt64BE(2))
+        offset = 10
+      }
+      if (pending.length < offset + length) return
+      const frame = { opcode: pending[0] & 0x0f, compressed: (pending[0] & 0x40) !== 0, payload: pending.subarray(offset, offset + length) }
+      pending = pending.subarray(offset + length)
+      onFrame(frame)
+    }
+  }
+}
+
 /**
  * Reads a paused socket to its end, frame by frame: answers the server's close frame (as a
  * well-behaved peer does) and resolves with its code, or with 1006 if the socket ended first.
  */
 export function readUntilClose(socket: net.Socket): Promise<number> {
   return new Promise((resolve) => {
-    let pending: Buffer = Buffer.alloc(0)
     let code = 1006
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk])
-      for (;;) {
-        if (pending.length < 2) return
-        let length = pending[1] & 0x7f
-        let offset = 2
-        if (length === 126) {
-          if (pending.length < 4) return
-          length = pending.readUInt16BE(2)
-          offset = 4
-        } else if (length === 127) {
-          if (pending.length < 10) return
-          length = Number(pending.readBigUInt64BE(2))
-          offset = 10
-        }
-        if (pending.length < offset + length) return
-        const opcode = pending[0] & 0x0f
-        const payload = pending.subarray(offset, offset + length)
-        pending = pending.subarray(offset + length)
-        if (opcode === 0x8) {
-          code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005
-          socket.write(maskedFrame(Buffer.from(payload.subarray(0, 2)), 0x8))
-        }
-      }
-    })
+    socket.on(
+      'data',
+      frameReader(({ opcode, payload }) => {
+        if (opcode !== 0x8) return
+        code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005
+        socket.write(maskedFrame(Buffer.from(payload.subarray(0, 2)), 0x8))
+      }),
+    )
     socket.once('close', () => resolve(code))
     socket.resume()
   })
