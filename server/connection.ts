@@ -28,6 +28,8 @@ import { type TokenPayload, verifyToken } from './token'
 /** Settings every connection shares; built once by `createServer`. */
 export interface ConnectionContext {
   engine: Engine
+  /** The open connections: a connection is in it from its socket's open to its close. */
+  connections: Set<LiveConnection>
   secret: string
   metrics: ServerMetrics
   reports: ReportSink
@@ -82,15 +84,65 @@ function deflateWithoutContext(ws: WebSocket): boolean {
   return extension?.params?.server_no_context_takeover === true
 }
 
+const RESOLVED = Promise.resolve()
+
+/** ws's errors for peers that break WebSocket's own rules, and the close code ws sends for each. */
+const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.tooBig,
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_INVALID_CLOSE_CODE: 1002,
+  WS_ERR_INVALID_OPCODE: 1002,
+  WS_ERR_UNEXPECTED_MASK: 1002,
+  WS_ERR_EXPECTED_MASK: 1002,
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
+  WS_ERR_UNEXPECTED_RSV_1: 1002,
+  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
+  WS_ERR_EXPECTED_FIN: 1002,
+}
+
+/**
+ * The socket's listeners are the same three functions for every connection (ws calls them with
+ * the socket as `this`), not three closures each: a connection is mostly its socket, and at
+ * 10,000 viewers a room's server should hold little else.
+ */
+const CONNECTION = Symbol('liveConnection')
+type ConnectedSocket = WebSocket & { [CONNECTION]: LiveConnection }
+
+const connectionOf = (ws: WebSocket): LiveConnection => (ws as ConnectedSocket)[CONNECTION]
+
+function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  connectionOf(this).onMessage(data, isBinary)
+}
+
+/** ws closes by itself when a peer breaks the framing rules; the code it sent is counted, not the 1006 it then sees. */
+function onSocketError(this: WebSocket, error: Error & { code?: string }): void {
+  const code = WS_ERROR_CLOSE_CODES[error.code ?? '']
+  if (code !== undefined) connectionOf(this).closingWith(code)
+}
+
+function onSocketClose(this: WebSocket, code: number): void {
+  const connection = connectionOf(this)
+  connection.ctx.connections.delete(connection)
+  void connection.closedByPeer(code)
+}
+
 /** A connection's place in one room: its member of the room's fan-out. */
 class Membership implements FanoutMember {
-  unsubscribe: () => void = () => undefined
   /** Live events that arrived while the join was reading its snapshot or history. */
   buffer: Array<[RoomEvent, string]> | undefined = []
   /** The last seq this connection has (its snapshot's, then the last event sent to it). */
   head = 0
 
-  constructor(private readonly connection: LiveConnection) {}
+  constructor(
+    readonly roomId: string,
+    private readonly connection: LiveConnection,
+    private readonly fanouts: FanoutRegistry,
+  ) {}
+
+  /** Takes this member out of its room's fan-out (again is harmless). */
+  unsubscribe(): void {
+    this.fanouts.leave(this.roomId, this)
+  }
 
   get batch(): boolean {
     return this.connection.batch
@@ -114,16 +166,16 @@ export class LiveConnection {
   user: TokenPayload | undefined
   lastFrameAt: number
   readonly openedAt: number
-  private joinedRooms: Map<string, Membership> | undefined
-  /** The rooms this connection is in (made on first use: a connection costs little until it joins). */
-  private get rooms(): Map<string, Membership> {
-    return (this.joinedRooms ??= new Map())
-  }
+  /**
+   * The rooms this connection is in: most viewers are in one, held as is; a Map only from the
+   * second (a Map and its table cost ~300 B, a tenth of a connection).
+   */
+  private rooms: Membership | Map<string, Membership> | undefined
   private readonly bucket: TokenBucket
   private floods: WindowCounter | undefined
   private garbage: WindowCounter | undefined
   private cacheFields: ReportLog | undefined
-  private queue: Promise<void> = Promise.resolve()
+  private queue: Promise<void> = RESOLVED
   private closed = false
   /** Selected `live.v1.batch`: a room's events come in one frame per tick. */
   readonly batch: boolean
@@ -133,7 +185,7 @@ export class LiveConnection {
   constructor(
     readonly id: string,
     private readonly ws: WebSocket,
-    private readonly ctx: ConnectionContext,
+    readonly ctx: ConnectionContext,
     headerToken: string | undefined,
   ) {
     this.openedAt = this.lastFrameAt = ctx.now()
@@ -154,7 +206,10 @@ export class LiveConnection {
       max_frame_bytes: ctx.maxFrameBytes,
       ...(this.user ? { user: this.publicUser(this.user) } : {}),
     })
-    ws.on('message', (data, isBinary) => this.onMessage(data as Buffer, isBinary))
+    ;(ws as ConnectedSocket)[CONNECTION] = this
+    ws.on('message', onSocketMessage)
+    ws.on('error', onSocketError)
+    ws.on('close', onSocketClose)
     if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
   }
 
@@ -206,11 +261,11 @@ export class LiveConnection {
     this.closed = true
     const user = this.user
     this.unclaim()
-    const rooms = [...this.rooms.entries()]
-    this.rooms.clear()
-    for (const [roomId, membership] of rooms) {
+    const rooms = this.rooms instanceof Map ? [...this.rooms.values()] : this.rooms !== undefined ? [this.rooms] : []
+    this.rooms = undefined
+    for (const membership of rooms) {
       membership.unsubscribe()
-      if (user) await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: this.ref(user) }).catch(() => undefined)
+      if (user) await this.ctx.presence.change(membership.roomId, { type: 'leave', connId: this.id, user: this.ref(user) }).catch(() => undefined)
     }
   }
 
@@ -250,7 +305,13 @@ export class LiveConnection {
     else this.send({ msg_type: 'error', code, reason })
   }
 
-  private onMessage(data: Buffer, isBinary: boolean): void {
+  /** Cuts the socket at once (no close handshake). */
+  terminate(): void {
+    this.ws.terminate()
+  }
+
+  /** A frame from the socket. */
+  onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     this.lastFrameAt = this.ctx.now()
     if (!this.bucket.take()) {
@@ -279,7 +340,7 @@ export class LiveConnection {
     }
     // Commands of one connection run in order: acks and broadcasts follow the order sent.
     const frameBytes = data.length
-    this.queue = this.queue.then(() => this.handle(frame, frameBytes)).catch((error: unknown) => {
+    const queued: Promise<void> = this.queue.then(() => this.handle(frame, frameBytes)).catch((error: unknown) => {
       const msgId = 'msg_id' in frame ? frame.msg_id : undefined
       if (error instanceof EngineUnavailableError) {
         this.refuse(msgId, ErrorCode.internal, `room service unavailable, try again: ${error.message}`)
@@ -287,7 +348,11 @@ export class LiveConnection {
       }
       this.ctx.log(`connection ${this.id}: ${error instanceof Error ? error.stack : String(error)}`)
       this.refuse(msgId, ErrorCode.internal, 'internal error')
+    }).then(() => {
+      // Idle again: the settled chain is let go (a promise per connection otherwise, for nothing).
+      if (this.queue === queued) this.queue = RESOLVED
     })
+    this.queue = queued
   }
 
   private async handle(frame: Exclude<ClientFrame, { msg_type: 'ping' }>, frameBytes: number): Promise<void> {
@@ -364,11 +429,11 @@ export class LiveConnection {
     if (refusal !== undefined) return this.refuse(frame.msg_id, ErrorCode.notFound, refusal)
     // Rooms joined already keep being served; a new join would read a store that is not there.
     if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
-    const existing = this.rooms.get(roomId)
+    const existing = this.membership(roomId)
     existing?.unsubscribe()
-    const membership = new Membership(this)
-    this.rooms.set(roomId, membership)
-    membership.unsubscribe = this.ctx.fanouts.join(roomId, membership)
+    const membership = new Membership(roomId, this, this.ctx.fanouts)
+    this.setMembership(membership)
+    this.ctx.fanouts.join(roomId, membership)
     const recovery =
       frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
     let head: number
@@ -393,7 +458,7 @@ export class LiveConnection {
     }
     // The link died while the join was reading (the close handler has left every room it knew):
     // counting the viewer now would leave a ghost in `online_num`.
-    if (this.closed || this.rooms.get(roomId) !== membership) {
+    if (this.closed || this.membership(roomId) !== membership) {
       membership.unsubscribe()
       return
     }
@@ -405,6 +470,24 @@ export class LiveConnection {
     }
   }
 
+  private membership(roomId: string): Membership | undefined {
+    const rooms = this.rooms
+    return rooms instanceof Map ? rooms.get(roomId) : rooms?.roomId === roomId ? rooms : undefined
+  }
+
+  private setMembership(membership: Membership): void {
+    const rooms = this.rooms
+    if (rooms === undefined || (!(rooms instanceof Map) && rooms.roomId === membership.roomId)) this.rooms = membership
+    else if (rooms instanceof Map) rooms.set(membership.roomId, membership)
+    else this.rooms = new Map([[rooms.roomId, rooms], [membership.roomId, membership]])
+  }
+
+  private deleteMembership(roomId: string): void {
+    const rooms = this.rooms
+    if (rooms instanceof Map) rooms.delete(roomId)
+    else if (rooms?.roomId === roomId) this.rooms = undefined
+  }
+
   /** The socket layer saw the peer break a rule of WebSocket itself (a frame over maxPayload: 1009, bad UTF-8: 1007). */
   closingWith(code: number): void {
     if (this.closed) return
@@ -413,9 +496,9 @@ export class LiveConnection {
   }
 
   private async leave(roomId: string, user: TokenPayload): Promise<void> {
-    const membership = this.rooms.get(roomId)
+    const membership = this.membership(roomId)
     if (membership === undefined) return
-    this.rooms.delete(roomId)
+    this.deleteMembership(roomId)
     membership.unsubscribe()
     await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: this.ref(user) })
   }
@@ -448,7 +531,7 @@ export class LiveConnection {
       if (result.ok === undefined) return { ...result.repeat, dup: true }
       return result.ok ? { ...ok, room_id: roomId, seq: result.event?.seq } : no(result.code, result.reason)
     }
-    if (!this.rooms.has(roomId)) return no(ErrorCode.forbidden, 'join the room first')
+    if (this.membership(roomId) === undefined) return no(ErrorCode.forbidden, 'join the room first')
     let action: RoomAction
     switch (frame.msg_type) {
       case 'message': {

@@ -202,22 +202,25 @@ export class FanoutRegistry {
     private readonly options: FanoutOptions,
   ) {}
 
-  /** Adds a member to a room's fan-out; the returned function takes it out. */
-  join(roomId: string, member: FanoutMember): () => void {
+  /** Adds a member to a room's fan-out (the room's engine subscription is made by its first). */
+  join(roomId: string, member: FanoutMember): void {
     let room = this.rooms.get(roomId)
     if (room === undefined) {
       const fanout = new RoomFanout(this.options)
       room = { fanout, unsubscribe: this.subscribe(roomId, (event, data) => fanout.onEvent(event, data)) }
       this.rooms.set(roomId, room)
     }
-    const held = room
-    held.fanout.add(member)
-    return () => {
-      held.fanout.remove(member)
-      if (held.fanout.members.size > 0 || this.rooms.get(roomId) !== held) return
-      this.rooms.delete(roomId)
-      held.unsubscribe()
-    }
+    room.fanout.add(member)
+  }
+
+  /** Takes a member out of a room's fan-out; the last one out ends the room's subscription. Again is harmless. */
+  leave(roomId: string, member: FanoutMember): void {
+    const room = this.rooms.get(roomId)
+    if (room === undefined) return
+    room.fanout.remove(member)
+    if (room.fanout.members.size > 0) return
+    this.rooms.delete(roomId)
+    room.unsubscribe()
   }
 
   get size(): number {

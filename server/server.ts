@@ -15,18 +15,6 @@ import { ReportSink } from './reports'
 import type { RoomConfig } from './room'
 
 /** ws's error codes for a peer that broke the framing rules, and the close code ws sends for each. */
-const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.tooBig,
-  WS_ERR_INVALID_UTF8: 1007,
-  WS_ERR_INVALID_CLOSE_CODE: 1002,
-  WS_ERR_INVALID_OPCODE: 1002,
-  WS_ERR_UNEXPECTED_MASK: 1002,
-  WS_ERR_EXPECTED_MASK: 1002,
-  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
-  WS_ERR_UNEXPECTED_RSV_1: 1002,
-  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
-  WS_ERR_EXPECTED_FIN: 1002,
-}
 
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
@@ -171,7 +159,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const batchMs = options.batchMs ?? 50
   if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
   const compression = options.compression ?? {}
-  const connections = new Set<LiveConnection>()
+  const connections: Set<LiveConnection> = new Set()
   const ctx: ConnectionContext = {
     engine,
     secret: options.secret,
@@ -184,6 +172,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     closeTimeoutMs: options.closeTimeoutMs ?? 2000,
     rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
+    connections,
     userBuckets: new Map(),
     userConnections: new Map(),
     fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
@@ -232,6 +221,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
 
   const wss = new WebSocketServer({
     noServer: true,
+    // The server's own set of connections is the list (wss.clients would cost a listener and an entry each).
+    clientTracking: false,
     maxPayload: maxFrameBytes,
     // No context takeover on the server's side: every message stands alone, so a room's frame
     // compressed once is valid on every socket (RFC 7692 7.1.1.1).
@@ -263,15 +254,6 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     const headerToken = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined
     const connection = new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, headerToken)
     connections.add(connection)
-    // ws closes by itself when a peer breaks the framing rules; count the code it sent, not the 1006 it then sees.
-    ws.on('error', (error: Error & { code?: string }) => {
-      const code = WS_ERROR_CLOSE_CODES[error.code ?? '']
-      if (code !== undefined) connection.closingWith(code)
-    })
-    ws.on('close', (code) => {
-      connections.delete(connection)
-      void connection.closedByPeer(code)
-    })
   })
 
   // The engine's store lost its history: every client must rejoin and take a snapshot.
@@ -319,8 +301,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       return connections.size
     },
     dropConnections() {
-      const count = wss.clients.size
-      for (const ws of wss.clients) ws.terminate()
+      const count = connections.size
+      for (const connection of connections) connection.terminate()
       return count
     },
     close() {
@@ -330,7 +312,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
         // Give the close frames a moment to leave; stragglers are terminated.
         const deadline = Date.now() + 1000
         while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
-        for (const ws of wss.clients) ws.terminate()
+        for (const connection of connections) connection.terminate()
         await reports.flush()
         ctx.presence.close()
         await engine.close()

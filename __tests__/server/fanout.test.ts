@@ -112,6 +112,35 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     for (const v of viewers) expect(messages(v)).toEqual(messages(viewers[0]))
   })
 
+  it('one connection in three rooms gets each room\'s events; leaving one or closing leaves exactly those', async () => {
+    await boot()
+    const multi = await RawClient.connect(server.url, { token: token('multi') })
+    const watcher = await RawClient.connect(server.url, { token: token('watcher') })
+    clients.push(multi, watcher)
+    for (const room of ['a', 'b', 'c']) {
+      expect((await watcher.command({ msg_type: 'join', msg_id: mid('w'), room_id: room })).ok).toBe(true)
+      expect((await multi.command({ msg_type: 'join', msg_id: mid('m'), room_id: room })).ok).toBe(true)
+    }
+    // Joining a room twice replaces the membership: one viewer, not two.
+    expect((await multi.command({ msg_type: 'join', msg_id: mid('m'), room_id: 'a' })).ok).toBe(true)
+    await until(() => watcher.all('join').filter((f) => (f.user as Frame).uid === 'multi').length === 3, 'multi joined three rooms')
+    const say = (room: string, content: string): Promise<unknown> => server.engine.apply(room, { type: 'message', msgId: mid('e'), user: { uid: 'sys', name: 'sys' }, content })
+    for (const room of ['a', 'b', 'c']) await say(room, `to ${room}`)
+    await until(() => multi.all('message').length === 3, 'multi has one message per room')
+    expect(multi.all('message').map((f) => [f.room_id, f.content])).toEqual([['a', 'to a'], ['b', 'to b'], ['c', 'to c']])
+    expect((await multi.command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'b' })).ok).toBe(true)
+    for (const room of ['a', 'b', 'c']) await say(room, `again ${room}`)
+    await until(() => watcher.all('message').length === 6, 'the watcher has all six')
+    await until(() => multi.all('message').length === 5, 'multi has a and c again')
+    expect(multi.all('message').slice(3).map((f) => f.room_id)).toEqual(['a', 'c'])
+    // A command for the room it left is refused; the two it is in still take them.
+    expect((await multi.command({ msg_type: 'like', msg_id: mid('k'), room_id: 'b', count: 1 })).ok).toBe(false)
+    expect((await multi.command({ msg_type: 'like', msg_id: mid('k'), room_id: 'c', count: 1 })).ok).toBe(true)
+    multi.ws.terminate()
+    await until(() => watcher.all('leave').filter((f) => (f.user as Frame).uid === 'multi').length === 3, 'multi left b, then a and c on close')
+    expect(watcher.all('leave').filter((f) => (f.user as Frame).uid === 'multi').map((f) => [f.room_id, f.online_num])).toEqual([['b', 1], ['a', 1], ['c', 1]])
+  })
+
   it('a batch viewer that joins during a tick gets each event once: what its snapshot lacks, nothing twice', async () => {
     await boot({ batchMs: 300 })
     const first = await viewer('first', { protocols: BATCH })
