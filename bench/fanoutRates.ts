@@ -57,6 +57,9 @@ export const FANOUT_MODES: Mode[] = [
   { name: 'ws, per-socket deflate (context takeover)', server: 'deflate', deflate: true },
 ]
 
+/** Viewers connected and closed before a row's measurements start. */
+const WARM_UP_VIEWERS = 200
+
 /** Latency is read on every 20th viewer: spread over the connection order (the first served first). */
 const SAMPLE_EVERY = 20
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -216,14 +219,20 @@ function p99(values: number[]): number {
 export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[], seconds: number, referenceRate: number): Promise<FanoutRow> {
   const { server, url } = await ServerProcess.start(mode.server)
   try {
+    const connect = (i: number): Promise<Viewer> => (mode.server === 'socketio' ? connectSocketIo(url, i) : connectWs(url, mode, i))
+    // 100 at a time, as a crowd arrives.
+    const crowd = async (from: number, count: number): Promise<Viewer[]> => {
+      const crowdViewers: Viewer[] = []
+      for (let i = from; i < from + count; i += 100) crowdViewers.push(...(await Promise.all(Array.from({ length: Math.min(100, from + count - i) }, (_, k) => connect(i + k)))))
+      return crowdViewers
+    }
+    // A first crowd comes and goes before anything is measured: the code it compiles (a few
+    // hundred KiB of the heap, once per process) is not a cost per connection, nor its time.
+    for (const v of await crowd(viewerCount, WARM_UP_VIEWERS)) v.close()
+    await sleep(500)
     const before = await server.ask({ cmd: 'mem' })
     const started = Date.now()
-    const viewers: Viewer[] = []
-    // 100 at a time, as a crowd arrives.
-    for (let i = 0; i < viewerCount; i += 100) {
-      const batch = Array.from({ length: Math.min(100, viewerCount - i) }, (_, k) => (mode.server === 'socketio' ? connectSocketIo(url, i + k) : connectWs(url, mode, i + k)))
-      viewers.push(...(await Promise.all(batch)))
-    }
+    const viewers = await crowd(0, viewerCount)
     const connectSeconds = (Date.now() - started) / 1000
     await sleep(1500) // join notices settle
     const after = await server.ask({ cmd: 'mem' })
