@@ -2,27 +2,23 @@ import type { WebSocket } from 'ws'
 import {
   type AckFrame,
   BATCH_PROTOCOL_NAME,
-  type ClientCommand,
   type ClientFrame,
   CloseCode,
   ErrorCode,
   type JoinCommand,
-  normalizeContent,
   parseClientFrame,
   type ParseResult,
-  type ReportCommand,
   type ReportLog,
   type RoomEvent,
   type ServerFrame,
-  type UserRef,
 } from 'miniprogram-live-store/protocol'
 import { type Engine, EngineUnavailableError } from './engine/types'
-import { type FanoutMember, type FanoutRegistry, type PreparedFrame, writePrepared } from './fanout'
+import { type FanoutCounters, type FanoutMember, type FanoutRegistry, PreparedFrame, writePrepared } from './fanout'
 import type { ServerMetrics } from './metrics'
 import { TokenBucket, WindowCounter } from './rateLimit'
+import { isAnchorOf, mayOpen, publicUser, runCommand, userRef } from './commands'
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
-import type { RoomAction } from './room'
 import { type TokenPayload, verifyToken } from './token'
 
 /** Settings every connection shares; built once by `createServer`. */
@@ -48,6 +44,8 @@ export interface ConnectionContext {
   maxConnectionsPerUser: number
   /** Join and leave notices, thinned in crowded rooms. */
   presence: PresenceThinner
+  /** Frames of at least this many bytes are compressed for sockets that negotiated deflate (Infinity: never). */
+  deflateThreshold: number
   /** The rooms' fan-outs: one engine subscription per room, frames built once. */
   fanouts: FanoutRegistry
   /** Who may open a room that is not open yet: anyone, only an anchor of it, or nobody (the configured list). */
@@ -62,18 +60,7 @@ const FLOOD_LIMIT = 100
 const GARBAGE_LIMIT = 20
 const ABUSE_WINDOW_MS = 10000
 
-/** Most bytes of `cache_fields` a connection keeps (serialised), and most keys. */
-export const MAX_CACHE_FIELDS_BYTES = 1024
-export const MAX_CACHE_FIELDS_KEYS = 32
-/**
- * A report may write at most this many times the bytes of its frame, plus one copy of the
- * cached fields: merging `cache_fields` into every log must not turn a small frame into
- * megabytes on disk (a viewer once made the server write 18,113x what it sent).
- */
-export const REPORT_WRITE_FACTOR = 8
-
-/** Commands that change something: deduplicated per user by `msg_id`. */
-const APPLYING = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
+export { MAX_CACHE_FIELDS_BYTES, MAX_CACHE_FIELDS_KEYS, REPORT_WRITE_FACTOR } from './commands'
 
 /**
  * permessage-deflate negotiated with server_no_context_takeover (the server asks for it, see
@@ -85,6 +72,10 @@ function deflateWithoutContext(ws: WebSocket): boolean {
 }
 
 const RESOLVED = Promise.resolve()
+/** Written as is: ws compresses nothing itself (see `sendData`). */
+const PLAIN = { compress: false }
+/** A socket's own frames are not the fan-out's: its counters count room frames. */
+const UNCOUNTED: FanoutCounters = { framed: () => undefined, deflated: () => undefined }
 
 /** ws's errors for peers that break WebSocket's own rules, and the close code ws sends for each. */
 const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
@@ -174,7 +165,8 @@ export class LiveConnection {
   private readonly bucket: TokenBucket
   private floods: WindowCounter | undefined
   private garbage: WindowCounter | undefined
-  private cacheFields: ReportLog | undefined
+  /** `cache_fields` of this connection's reports (commands.ts keeps them up to date). */
+  cacheFields: ReportLog | undefined
   private queue: Promise<void> = RESOLVED
   private closed = false
   /** Selected `live.v1.batch`: a room's events come in one frame per tick. */
@@ -204,7 +196,7 @@ export class LiveConnection {
       server_time: ctx.now(),
       heartbeat_ms: ctx.heartbeatMs,
       max_frame_bytes: ctx.maxFrameBytes,
-      ...(this.user ? { user: this.publicUser(this.user) } : {}),
+      ...(this.user ? { user: publicUser(this.user) } : {}),
     })
     ;(ws as ConnectedSocket)[CONNECTION] = this
     ws.on('message', onSocketMessage)
@@ -265,13 +257,17 @@ export class LiveConnection {
     this.rooms = undefined
     for (const membership of rooms) {
       membership.unsubscribe()
-      if (user) await this.ctx.presence.change(membership.roomId, { type: 'leave', connId: this.id, user: this.ref(user) }).catch(() => undefined)
+      if (user) await this.ctx.presence.change(membership.roomId, { type: 'leave', connId: this.id, user: userRef(user) }).catch(() => undefined)
     }
   }
 
   /** Sends text already serialised (a broadcast); closes a reader that cannot keep up. */
   sendData(data: string, type: string): void {
-    if (this.mayWrite(type)) this.ws.send(data)
+    if (!this.mayWrite(type)) return
+    // A frame of this socket's own (a snapshot, recovery) is compressed here, once, like a room's:
+    // left to ws, each socket would keep a zlib stream of its own (~26 KB of native memory each).
+    if (this.deflateOnce && data.length >= this.ctx.deflateThreshold) writePrepared(this.ws, new PreparedFrame(data, type, UNCOUNTED, this.ctx.deflateThreshold), true)
+    else this.ws.send(data, PLAIN)
   }
 
   /** Sends a frame prepared once for the whole room (see fanout.ts); closes a reader that cannot keep up. */
@@ -365,30 +361,12 @@ export class LiveConnection {
       await this.leave(frame.room_id, user)
       return this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: frame.room_id })
     }
-    if (!APPLYING.has(frame.msg_type)) return this.refuse(frame.msg_id, ErrorCode.badRequest, 'unknown command')
-    // A key no uid can forge: "x:y" + "z" must not meet "x" + "y:z".
-    const key = JSON.stringify([user.uid, frame.msg_id])
-    const earlier = (await this.ctx.engine.recallAck(user.uid, frame.msg_id)) ?? (await this.ctx.inflight.get(key))
-    if (earlier !== undefined) return this.ack({ ...earlier, dup: true })
-    // A report changes no room state an engine could make atomic with its dedup: claim it
-    // across processes first, or two processes given the same msg_id at once both write it.
-    if (frame.msg_type === 'report' && this.ctx.engine.claimCommand !== undefined && !(await this.ctx.engine.claimCommand(user.uid, frame.msg_id))) {
-      const ack = await this.waitForAck(user.uid, frame.msg_id)
-      return ack !== undefined ? this.ack({ ...ack, dup: true }) : this.refuse(frame.msg_id, ErrorCode.internal, 'the same report is being written by another server, try again')
-    }
-    const applying = this.apply(frame, user, frameBytes)
-    this.ctx.inflight.set(key, applying)
-    try {
-      const ack = await applying
-      // Refusals that a resend could turn into success (rate limit, internal) are not remembered;
-      // a repeat found by the engine is remembered there already.
-      if (ack.dup !== true && (ack.ok || (ack.code !== ErrorCode.rateLimited && ack.code !== ErrorCode.internal))) {
-        await this.ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
-      }
-      this.ack(ack)
-    } finally {
-      this.ctx.inflight.delete(key)
-    }
+    this.ack(await runCommand(this.ctx, this, user, frame, frameBytes))
+  }
+
+  /** The command path's view of this connection (see commands.ts). */
+  isMember(roomId: string): boolean {
+    return this.membership(roomId) !== undefined
   }
 
   /**
@@ -414,7 +392,7 @@ export class LiveConnection {
       this.close(CloseCode.policyViolation, reason)
       return
     }
-    this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: this.publicUser(check.payload) })
+    this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: publicUser(check.payload) })
   }
 
   /** The token's `exp` has passed: the connection is no longer authenticated. */
@@ -425,7 +403,7 @@ export class LiveConnection {
   private async join(frame: JoinCommand, user: TokenPayload): Promise<void> {
     const { engine } = this.ctx
     const roomId = frame.room_id
-    const refusal = await this.mayOpen(roomId, user)
+    const refusal = await mayOpen(this.ctx, roomId, user)
     if (refusal !== undefined) return this.refuse(frame.msg_id, ErrorCode.notFound, refusal)
     // Rooms joined already keep being served; a new join would read a store that is not there.
     if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
@@ -463,8 +441,8 @@ export class LiveConnection {
       return
     }
     if (existing === undefined) {
-      const ref = this.ref(user)
-      await this.ctx.presence.change(roomId, { type: 'join', connId: this.id, user: ref, anchor: this.isAnchorOf(roomId, user) })
+      const ref = userRef(user)
+      await this.ctx.presence.change(roomId, { type: 'join', connId: this.id, user: ref, anchor: isAnchorOf(this.ctx, roomId, user) })
       // Closed while the join was being applied: the close handler's leave may have gone first.
       if (this.closed) await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: ref })
     }
@@ -500,132 +478,6 @@ export class LiveConnection {
     if (membership === undefined) return
     this.deleteMembership(roomId)
     membership.unsubscribe()
-    await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: this.ref(user) })
-  }
-
-  private async apply(frame: ClientCommand, user: TokenPayload, frameBytes: number): Promise<AckFrame> {
-    const msgId = frame.msg_id
-    const command = { uid: user.uid, msgId }
-    const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
-    const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
-    if (frame.msg_type === 'report') return this.report(frame, frameBytes)
-    if (!('room_id' in frame)) return no(ErrorCode.badRequest, 'unknown command')
-    const roomId = frame.room_id
-    const { engine } = this.ctx
-    if (frame.msg_type === 'on_off_shelf') {
-      if (!this.isAnchorOf(roomId, user)) return no(ErrorCode.forbidden, 'only the anchor of this room may change its shelf')
-      // A shelf change must not open a room a join could not (an unlisted room of a fixed list).
-      const refusal = await this.mayOpen(roomId, user)
-      if (refusal !== undefined) return no(ErrorCode.notFound, refusal)
-      const { msg_type: _t, msg_id: _m, room_id: _r, ...goods } = frame
-      const result = await engine.apply(roomId, {
-        type: 'shelf',
-        item: {
-          goods_id: goods.goods_id,
-          goods_name: goods.goods_name,
-          goods_price: goods.goods_price,
-          default_image: goods.default_image,
-          status: goods.status,
-        },
-      }, command)
-      if (result.ok === undefined) return { ...result.repeat, dup: true }
-      return result.ok ? { ...ok, room_id: roomId, seq: result.event?.seq } : no(result.code, result.reason)
-    }
-    if (this.membership(roomId) === undefined) return no(ErrorCode.forbidden, 'join the room first')
-    let action: RoomAction
-    switch (frame.msg_type) {
-      case 'message': {
-        const content = normalizeContent(frame.content)
-        if (!content.ok) return no(ErrorCode.badRequest, content.reason)
-        if (!this.userBucket(user.uid).take()) return no(ErrorCode.rateLimited, 'too many messages')
-        action = { type: 'message', msgId, user: this.ref(user), content: content.content }
-        break
-      }
-      case 'like': {
-        const earlier = await engine.like(roomId, frame.count, command)
-        return earlier !== undefined ? { ...earlier, dup: true } : { ...ok, room_id: roomId }
-      }
-      case 'subscribe':
-        action = { type: 'subscribe', user: this.ref(user) }
-        break
-      case 'buy':
-        // Each purchase is a notice to the whole room: the same per-user budget as comments.
-        if (!this.userBucket(user.uid).take()) return no(ErrorCode.rateLimited, 'too many purchases')
-        action = { type: 'buy', user: this.ref(user), goodsId: frame.goods_id }
-        break
-      default:
-        return no(ErrorCode.badRequest, 'unknown command')
-    }
-    const result = await engine.apply(roomId, action, command)
-    if (result.ok === undefined) return { ...result.repeat, dup: true }
-    return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
-  }
-
-  private async report(frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
-    const no = (code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: frame.msg_id, ok: false, code, reason })
-    let cache = this.cacheFields
-    if (frame.cache_fields) {
-      cache = { ...(cache ?? {}), ...frame.cache_fields }
-      const keys = Object.keys(cache).length
-      const bytes = Buffer.byteLength(JSON.stringify(cache))
-      if (keys > MAX_CACHE_FIELDS_KEYS || bytes > MAX_CACHE_FIELDS_BYTES) {
-        return no(ErrorCode.tooLarge, `cache_fields would hold ${keys} keys, ${bytes} bytes; at most ${MAX_CACHE_FIELDS_KEYS} keys, ${MAX_CACHE_FIELDS_BYTES} bytes per connection`)
-      }
-    }
-    // A log's own field wins over a cached one.
-    const lines = frame.logs.map((log) => JSON.stringify(cache === undefined ? log : { ...cache, ...log }))
-    const written = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0)
-    const allowed = REPORT_WRITE_FACTOR * frameBytes + MAX_CACHE_FIELDS_BYTES
-    if (written > allowed) {
-      this.ctx.metrics.reportsRefused.inc()
-      return no(ErrorCode.tooLarge, `this report would write ${written} bytes; at most ${allowed} for a ${frameBytes}-byte frame: send fewer logs per cached field set, or put the fields in the logs`)
-    }
-    this.cacheFields = cache
-    await this.ctx.reports.appendLines(lines)
-    this.ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
-    this.ctx.metrics.reportBytes.inc({ direction: 'written' }, written)
-    return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: lines.length }
-  }
-
-  /** The ack another process is about to record for a claimed command (polls for up to 5 s). */
-  private async waitForAck(uid: string, msgId: string): Promise<AckFrame | undefined> {
-    for (let i = 0; i < 50; i++) {
-      const ack = await this.ctx.engine.recallAck(uid, msgId)
-      if (ack !== undefined) return ack
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-    return undefined
-  }
-
-  /** Why this user may not open (or find) the room, or undefined when they may. */
-  private async mayOpen(roomId: string, user: TokenPayload): Promise<string | undefined> {
-    const { engine } = this.ctx
-    if (!(await engine.hasRoom(roomId))) return `no room ${roomId}`
-    if (this.ctx.roomCreation === 'anyone' || (await engine.isOpen(roomId))) return undefined
-    if (this.ctx.roomCreation === 'anchors' && this.isAnchorOf(roomId, user)) return undefined
-    return `room ${roomId} is not open: ${this.ctx.roomCreation === 'anchors' ? 'its anchor opens it' : 'not on the room list'}`
-  }
-
-  private isAnchorOf(roomId: string, user: TokenPayload): boolean {
-    if (user.role !== 'anchor') return false
-    if (user.rooms?.includes(roomId)) return true
-    return this.ctx.engine.roomConfig(roomId)?.anchor?.uid === user.uid
-  }
-
-  private userBucket(uid: string): TokenBucket {
-    let bucket = this.ctx.userBuckets.get(uid)
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.ctx.messageRate.perSecond, this.ctx.messageRate.burst, this.ctx.now)
-      this.ctx.userBuckets.set(uid, bucket)
-    }
-    return bucket
-  }
-
-  private ref(user: TokenPayload): UserRef {
-    return { uid: user.uid, name: user.name }
-  }
-
-  private publicUser(user: TokenPayload): { uid: string; name: string; role: TokenPayload['role'] } {
-    return { uid: user.uid, name: user.name, role: user.role }
+    await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: userRef(user) })
   }
 }

@@ -14,8 +14,6 @@ import { PresenceThinner } from './presence'
 import { ReportSink } from './reports'
 import type { RoomConfig } from './room'
 
-/** ws's error codes for a peer that broke the framing rules, and the close code ws sends for each. */
-
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
   port?: number
@@ -160,6 +158,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
   const compression = options.compression ?? {}
   const connections: Set<LiveConnection> = new Set()
+  const deflateThreshold = compression === false ? Infinity : (compression.threshold ?? 1024)
   const ctx: ConnectionContext = {
     engine,
     secret: options.secret,
@@ -173,11 +172,12 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
     messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     connections,
+    deflateThreshold,
     userBuckets: new Map(),
     userConnections: new Map(),
     fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
       tickMs: batchMs,
-      deflateThreshold: compression === false ? Infinity : (compression.threshold ?? 1024),
+      deflateThreshold,
       counters: metrics.fanout,
       setTimer: (fn, ms) => {
         const handle = setTimeout(fn, ms)

@@ -11,6 +11,9 @@ import { until } from '../helpers/wait'
 import { SECRET, token } from './conformanceSuite'
 
 const BATCH = ['live.v1.batch', 'live.v1']
+/** ws's per-socket compressor (not among its exports: loaded by path, the same module ws uses). */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const PerMessageDeflate = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as { prototype: { compress: () => void } }
 
 async function metric(server: LiveServer, name: string, labels: Record<string, string> = {}): Promise<number> {
   const data = await server.metrics.registry.getSingleMetric(name)?.get()
@@ -139,6 +142,25 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     multi.ws.terminate()
     await until(() => watcher.all('leave').filter((f) => (f.user as Frame).uid === 'multi').length === 3, 'multi left b, then a and c on close')
     expect(watcher.all('leave').filter((f) => (f.user as Frame).uid === 'multi').map((f) => [f.room_id, f.online_num])).toEqual([['b', 1], ['a', 1], ['c', 1]])
+  })
+
+  it('compresses a socket\'s own large frames (its snapshot) itself: ws keeps no zlib stream per socket', async () => {
+    await boot({ batchMs: 50 })
+    for (let i = 0; i < 30; i++) await server.engine.apply('r', { type: 'message', msgId: mid('h'), user: { uid: 'sys', name: 'sys' }, content: `history comment number ${i}, long enough to matter` })
+    // ws's per-socket compressor: each socket that used it keeps a zlib stream (~26 KB native) for its life.
+    const perSocket = jest.spyOn(PerMessageDeflate.prototype, 'compress')
+    try {
+      const viewers = await Promise.all(Array.from({ length: 5 }, (_, i) => viewer(`z${i}`, { protocols: BATCH, deflate: true })))
+      for (const v of viewers) {
+        const snapshot = v.all('snapshot')[0]
+        expect((snapshot.message_list as Frame[]).length).toBe(30)
+        // Compressed on the wire: fewer bytes read than the snapshot's JSON.
+        expect((v.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead).toBeLessThan(JSON.stringify(snapshot).length)
+      }
+      expect(perSocket).not.toHaveBeenCalled()
+    } finally {
+      perSocket.mockRestore()
+    }
   })
 
   it('a batch viewer that joins during a tick gets each event once: what its snapshot lacks, nothing twice', async () => {

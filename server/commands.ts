@@ -1,0 +1,186 @@
+/**
+ * The commands that change something (`message`, `like`, `subscribe`, `buy`, `on_off_shelf`,
+ * `report`): checked, deduplicated by `msg_id` and applied the same way whichever transport
+ * brought them (a WebSocket connection, or `POST /api/commands` of the HTTP fallback).
+ */
+import { type AckFrame, type ClientCommand, ErrorCode, normalizeContent, type ReportCommand, type ReportLog, type UserRef } from 'miniprogram-live-store/protocol'
+import type { ConnectionContext } from './connection'
+import { TokenBucket } from './rateLimit'
+import type { RoomAction } from './room'
+import type { TokenPayload } from './token'
+
+/** Commands that change something: deduplicated per user by `msg_id`. */
+export const APPLYING: ReadonlySet<string> = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
+
+/** Most bytes of `cache_fields` a connection keeps (serialised), and most keys. */
+export const MAX_CACHE_FIELDS_BYTES = 1024
+export const MAX_CACHE_FIELDS_KEYS = 32
+/**
+ * A report may write at most this many times the bytes of its frame, plus one copy of the
+ * cached fields: merging `cache_fields` into every log must not turn a small frame into
+ * megabytes on disk (a viewer once made the server write 18,113x what it sent).
+ */
+export const REPORT_WRITE_FACTOR = 8
+
+/** The connection a command came on, as the command path needs to know it. */
+export interface CommandActor {
+  /** In the room now (joined on a socket, or polling it over HTTP). */
+  isMember(roomId: string): boolean
+  /** The `cache_fields` this connection's reports carried so far (per connection: protocol.md). */
+  cacheFields: ReportLog | undefined
+}
+
+export const refusal = (msgId: string, code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
+
+/** Runs a command once per user and `msg_id`: a resend gets the first one's ack, marked `dup`. */
+export async function runCommand(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
+  if (!APPLYING.has(frame.msg_type)) return refusal(frame.msg_id, ErrorCode.badRequest, 'unknown command')
+  // A key no uid can forge: "x:y" + "z" must not meet "x" + "y:z".
+  const key = JSON.stringify([user.uid, frame.msg_id])
+  const earlier = (await ctx.engine.recallAck(user.uid, frame.msg_id)) ?? (await ctx.inflight.get(key))
+  if (earlier !== undefined) return { ...earlier, dup: true }
+  // A report changes no room state an engine could make atomic with its dedup: claim it
+  // across processes first, or two processes given the same msg_id at once both write it.
+  if (frame.msg_type === 'report' && ctx.engine.claimCommand !== undefined && !(await ctx.engine.claimCommand(user.uid, frame.msg_id))) {
+    const ack = await waitForAck(ctx, user.uid, frame.msg_id)
+    return ack !== undefined ? { ...ack, dup: true } : refusal(frame.msg_id, ErrorCode.internal, 'the same report is being written by another server, try again')
+  }
+  const applying = apply(ctx, actor, user, frame, frameBytes)
+  ctx.inflight.set(key, applying)
+  try {
+    const ack = await applying
+    // Refusals that a resend could turn into success (rate limit, internal) are not remembered;
+    // a repeat found by the engine is remembered there already.
+    if (ack.dup !== true && (ack.ok || (ack.code !== ErrorCode.rateLimited && ack.code !== ErrorCode.internal))) {
+      await ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
+    }
+    return ack
+  } finally {
+    ctx.inflight.delete(key)
+  }
+}
+
+async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
+  const msgId = frame.msg_id
+  const command = { uid: user.uid, msgId }
+  const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
+  const no = (code: number, reason: string): AckFrame => refusal(msgId, code, reason)
+  if (frame.msg_type === 'report') return report(ctx, actor, frame, frameBytes)
+  if (!('room_id' in frame)) return no(ErrorCode.badRequest, 'unknown command')
+  const roomId = frame.room_id
+  const { engine } = ctx
+  if (frame.msg_type === 'on_off_shelf') {
+    if (!isAnchorOf(ctx, roomId, user)) return no(ErrorCode.forbidden, 'only the anchor of this room may change its shelf')
+    // A shelf change must not open a room a join could not (an unlisted room of a fixed list).
+    const refused = await mayOpen(ctx, roomId, user)
+    if (refused !== undefined) return no(ErrorCode.notFound, refused)
+    const result = await engine.apply(
+      roomId,
+      {
+        type: 'shelf',
+        item: {
+          goods_id: frame.goods_id,
+          goods_name: frame.goods_name,
+          goods_price: frame.goods_price,
+          default_image: frame.default_image,
+          status: frame.status,
+        },
+      },
+      command,
+    )
+    if (result.ok === undefined) return { ...result.repeat, dup: true }
+    return result.ok ? { ...ok, room_id: roomId, seq: result.event?.seq } : no(result.code, result.reason)
+  }
+  if (!actor.isMember(roomId)) return no(ErrorCode.forbidden, 'join the room first')
+  let action: RoomAction
+  switch (frame.msg_type) {
+    case 'message': {
+      const content = normalizeContent(frame.content)
+      if (!content.ok) return no(ErrorCode.badRequest, content.reason)
+      if (!userBucket(ctx, user.uid).take()) return no(ErrorCode.rateLimited, 'too many messages')
+      action = { type: 'message', msgId, user: userRef(user), content: content.content }
+      break
+    }
+    case 'like': {
+      const earlier = await engine.like(roomId, frame.count, command)
+      return earlier !== undefined ? { ...earlier, dup: true } : { ...ok, room_id: roomId }
+    }
+    case 'subscribe':
+      action = { type: 'subscribe', user: userRef(user) }
+      break
+    case 'buy':
+      // Each purchase is a notice to the whole room: the same per-user budget as comments.
+      if (!userBucket(ctx, user.uid).take()) return no(ErrorCode.rateLimited, 'too many purchases')
+      action = { type: 'buy', user: userRef(user), goodsId: frame.goods_id }
+      break
+    default:
+      return no(ErrorCode.badRequest, 'unknown command')
+  }
+  const result = await engine.apply(roomId, action, command)
+  if (result.ok === undefined) return { ...result.repeat, dup: true }
+  return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
+}
+
+async function report(ctx: ConnectionContext, actor: CommandActor, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
+  const no = (code: number, reason: string): AckFrame => refusal(frame.msg_id, code, reason)
+  let cache = actor.cacheFields
+  if (frame.cache_fields) {
+    cache = { ...(cache ?? {}), ...frame.cache_fields }
+    const keys = Object.keys(cache).length
+    const bytes = Buffer.byteLength(JSON.stringify(cache))
+    if (keys > MAX_CACHE_FIELDS_KEYS || bytes > MAX_CACHE_FIELDS_BYTES) {
+      return no(ErrorCode.tooLarge, `cache_fields would hold ${keys} keys, ${bytes} bytes; at most ${MAX_CACHE_FIELDS_KEYS} keys, ${MAX_CACHE_FIELDS_BYTES} bytes per connection`)
+    }
+  }
+  // A log's own field wins over a cached one.
+  const lines = frame.logs.map((log) => JSON.stringify(cache === undefined ? log : { ...cache, ...log }))
+  const written = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0)
+  const allowed = REPORT_WRITE_FACTOR * frameBytes + MAX_CACHE_FIELDS_BYTES
+  if (written > allowed) {
+    ctx.metrics.reportsRefused.inc()
+    return no(ErrorCode.tooLarge, `this report would write ${written} bytes; at most ${allowed} for a ${frameBytes}-byte frame: send fewer logs per cached field set, or put the fields in the logs`)
+  }
+  actor.cacheFields = cache
+  await ctx.reports.appendLines(lines)
+  ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
+  ctx.metrics.reportBytes.inc({ direction: 'written' }, written)
+  return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: lines.length }
+}
+
+/** The ack another process is about to record for a claimed command (polls for up to 5 s). */
+async function waitForAck(ctx: ConnectionContext, uid: string, msgId: string): Promise<AckFrame | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const ack = await ctx.engine.recallAck(uid, msgId)
+    if (ack !== undefined) return ack
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return undefined
+}
+
+/** Why this user may not open (or find) the room, or undefined when they may. */
+export async function mayOpen(ctx: ConnectionContext, roomId: string, user: TokenPayload): Promise<string | undefined> {
+  const { engine } = ctx
+  if (!(await engine.hasRoom(roomId))) return `no room ${roomId}`
+  if (ctx.roomCreation === 'anyone' || (await engine.isOpen(roomId))) return undefined
+  if (ctx.roomCreation === 'anchors' && isAnchorOf(ctx, roomId, user)) return undefined
+  return `room ${roomId} is not open: ${ctx.roomCreation === 'anchors' ? 'its anchor opens it' : 'not on the room list'}`
+}
+
+export function isAnchorOf(ctx: ConnectionContext, roomId: string, user: TokenPayload): boolean {
+  if (user.role !== 'anchor') return false
+  if (user.rooms?.includes(roomId)) return true
+  return ctx.engine.roomConfig(roomId)?.anchor?.uid === user.uid
+}
+
+function userBucket(ctx: ConnectionContext, uid: string): TokenBucket {
+  let bucket = ctx.userBuckets.get(uid)
+  if (bucket === undefined) {
+    bucket = new TokenBucket(ctx.messageRate.perSecond, ctx.messageRate.burst, ctx.now)
+    ctx.userBuckets.set(uid, bucket)
+  }
+  return bucket
+}
+
+export const userRef = (user: TokenPayload): UserRef => ({ uid: user.uid, name: user.name })
+
+export const publicUser = (user: TokenPayload): { uid: string; name: string; role: TokenPayload['role'] } => ({ uid: user.uid, name: user.name, role: user.role })
