@@ -73,3 +73,41 @@ describe('createWxPlatform', () => {
     expect(platform.getStorageSync('k')).toEqual({ a: 1 })
   })
 })
+
+describe('connectSocket options and the base library version', () => {
+  const options: ConnectSocketOptions = { url: 'wss://x/ws', protocols: ['live.v1'], tcpNoDelay: true, perMessageDeflate: true, timeout: 5000 }
+  const passed = (sdk: string | undefined, via: 'getAppBaseInfo' | 'getSystemInfoSync' = 'getAppBaseInfo'): string[] => {
+    let seen: ConnectSocketOptions | undefined
+    const { wx } = recordingWx()
+    wx.connectSocket = (o: ConnectSocketOptions) => {
+      seen = o
+      return {} as SocketTask
+    }
+    if (sdk !== undefined) wx[via] = () => ({ SDKVersion: sdk })
+    createWxPlatform(wx).connectSocket(options)
+    return Object.keys(seen ?? {}).filter((k) => k !== 'url').sort()
+  }
+
+  it('hands each option only to a base library that knows it (protocols 1.4.0, tcpNoDelay 2.4.0, perMessageDeflate 2.8.0, timeout 2.10.0)', () => {
+    expect(passed('1.3.9')).toEqual([])
+    expect(passed('2.3.0')).toEqual(['protocols'])
+    expect(passed('2.7.9', 'getSystemInfoSync')).toEqual(['protocols', 'tcpNoDelay'])
+    expect(passed('2.9.0')).toEqual(['perMessageDeflate', 'protocols', 'tcpNoDelay'])
+    expect(passed('2.10.0')).toEqual(['perMessageDeflate', 'protocols', 'tcpNoDelay', 'timeout'])
+    expect(passed('3.4.1')).toEqual(['perMessageDeflate', 'protocols', 'tcpNoDelay', 'timeout'])
+    // Not knowing the version: everything, as before.
+    expect(passed(undefined)).toEqual(['perMessageDeflate', 'protocols', 'tcpNoDelay', 'timeout'])
+  })
+
+  it('passes wx.request through when wx has it, and has no request (no HTTP fallback) when it does not', () => {
+    const { wx } = recordingWx()
+    expect(createWxPlatform(wx).request).toBeUndefined()
+    const urls: string[] = []
+    wx.request = (o: { url: string }) => {
+      urls.push(o.url)
+      return { abort: () => undefined }
+    }
+    createWxPlatform(wx).request?.({ url: 'https://x/api/commands', method: 'POST', data: '{}', dataType: 'text', responseType: 'text' })
+    expect(urls).toEqual(['https://x/api/commands'])
+  })
+})

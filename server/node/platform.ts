@@ -7,7 +7,9 @@ import {
   utf8ByteLength,
   type ConnectSocketOptions,
   isValidCloseCode,
+  MAX_CONCURRENT_REQUESTS,
   MAX_CONCURRENT_SOCKETS,
+  MAX_REQUEST_TIMEOUT_MS,
   type NetworkStatus,
   type NetworkType,
   type Platform,
@@ -72,6 +74,11 @@ export interface NodePlatform extends Platform {
   readonly listenerCount: number
   /** Every socket task created so far, oldest first (for tests and the demo). */
   readonly sockets: readonly NodeSocketTask[]
+  /** Requests in flight right now, and the most at once so far (WeChat allows 10). */
+  readonly openRequests: number
+  readonly peakRequests: number
+  /** Every request made so far: method and URL (for tests: no token may be in a URL). */
+  readonly requests: ReadonlyArray<{ method: string; url: string }>
   /** Cancels timers and closes every socket (code 1000): call when done. */
   destroy(): void
 }
@@ -323,7 +330,60 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     }
   }
 
+  let openRequests = 0
+  let peakRequests = 0
+  const requests: Array<{ method: string; url: string }> = []
+  const aborts = new Set<AbortController>()
+
   const platform: NodePlatform = {
+    /** `wx.request` over Node's fetch, with WeChat's limits: 10 at once, 60 s each, `errMsg` strings. */
+    request(o) {
+      const controller = new AbortController()
+      requests.push({ method: o.method, url: o.url })
+      const fail = (errMsg: string): void => result(errMsg, o.fail, o.complete)
+      if (openRequests >= MAX_CONCURRENT_REQUESTS) {
+        setImmediate(() => fail('request:fail exceed max concurrent count'))
+        return { abort: () => undefined }
+      }
+      if (!/^https?:\/\//.test(o.url)) {
+        setImmediate(() => fail(`request:fail invalid url "${o.url}"`))
+        return { abort: () => undefined }
+      }
+      if (!network.isConnected) {
+        setImmediate(() => fail('request:fail network is down'))
+        return { abort: () => undefined }
+      }
+      openRequests++
+      peakRequests = Math.max(peakRequests, openRequests)
+      aborts.add(controller)
+      let aborted = false
+      const timeoutMs = Math.min(o.timeout ?? MAX_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)
+      const timer = setTimeout(() => controller.abort(new Error('timeout')), timeoutMs)
+      const done = (): void => {
+        clearTimeout(timer)
+        aborts.delete(controller)
+        openRequests--
+      }
+      fetch(o.url, { method: o.method, headers: o.header, body: o.method === 'POST' ? (o.data ?? '') : undefined, signal: controller.signal })
+        .then(async (response) => {
+          const data = await response.text()
+          done()
+          const header: Record<string, string> = {}
+          response.headers.forEach((value, key) => (header[key] = value))
+          o.success?.({ statusCode: response.status, data, header })
+          o.complete?.({ errMsg: 'request:ok' })
+        })
+        .catch((error: unknown) => {
+          done()
+          fail(aborted ? 'request:fail abort' : `request:fail ${controller.signal.aborted ? 'timeout' : error instanceof Error ? error.message : String(error)}`)
+        })
+      return {
+        abort: () => {
+          aborted = true
+          controller.abort()
+        },
+      }
+    },
     connectSocket(o) {
       const task = new TaskImpl(o.url)
       all.push(task)
@@ -390,6 +450,15 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     get openSockets() {
       return alive.size
     },
+    get openRequests() {
+      return openRequests
+    },
+    get peakRequests() {
+      return peakRequests
+    },
+    get requests() {
+      return requests
+    },
     get peakSockets() {
       return peak
     },
@@ -402,6 +471,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     destroy() {
       if (dropTimer !== undefined) clock.clearTimeout(dropTimer)
       for (const task of [...alive]) task.close({ code: 1000, reason: 'platform destroyed' })
+      for (const controller of [...aborts]) controller.abort()
       networkListeners.clear()
       showListeners.clear()
       hideListeners.clear()

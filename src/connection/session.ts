@@ -87,6 +87,8 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       // Batched delivery first, plain live.v1 for servers without it (protocol.md).
       protocols: config.batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME],
       ...(config.compression ? { perMessageDeflate: true } : {}),
+      // Small frames (acks, pings, comments) go at once, not after Nagle's wait.
+      tcpNoDelay: true,
       timeout: config.connectTimeoutMs,
     })
 

@@ -64,6 +64,34 @@ export interface ConnectSocketOptions {
   complete?: (res: PlatformResult) => void
 }
 
+/** `wx.request`'s options, as the library uses them: text in, text out (it parses and checks the JSON itself). */
+export interface RequestOptions {
+  url: string
+  method: 'GET' | 'POST'
+  header?: Record<string, string>
+  /** The body (POST). */
+  data?: string
+  /** Milliseconds; WeChat's limit is 60000. */
+  timeout?: number
+  /** Not 'json': WeChat then hands the body over as text. */
+  dataType: 'text'
+  responseType: 'text'
+  success?: (res: RequestSuccess) => void
+  fail?: (res: PlatformResult) => void
+  complete?: (res: PlatformResult) => void
+}
+
+export interface RequestSuccess {
+  statusCode: number
+  data: string
+  header: Record<string, string>
+}
+
+/** WeChat's `RequestTask`. */
+export interface RequestTask {
+  abort(): void
+}
+
 export type NetworkType = 'wifi' | '2g' | '3g' | '4g' | '5g' | 'unknown' | 'none'
 
 export interface NetworkStatus {
@@ -76,6 +104,11 @@ export type Unsubscribe = () => void
 
 export interface Platform {
   connectSocket(options: ConnectSocketOptions): SocketTask
+  /**
+   * HTTP requests (`wx.request`), for the HTTP fallback. A platform without it has no fallback:
+   * the client stays on the socket.
+   */
+  request?(options: RequestOptions): RequestTask
   getNetworkType(): Promise<NetworkStatus>
   onNetworkStatusChange(listener: (status: NetworkStatus) => void): Unsubscribe
   onAppShow(listener: () => void): Unsubscribe
@@ -96,6 +129,10 @@ export function isValidCloseCode(code: number): boolean {
 /** WeChat's storage limits. */
 export const STORAGE_KEY_LIMIT_BYTES = 1024 * 1024
 export const STORAGE_TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
+
+/** `wx.request`: at most 10 requests at once, each at most 60 s. */
+export const MAX_CONCURRENT_REQUESTS = 10
+export const MAX_REQUEST_TIMEOUT_MS = 60000
 
 /** Maximum number of SocketTasks open at once in one mini-program (base library >= 1.7.0). */
 export const MAX_CONCURRENT_SOCKETS = 5

@@ -1,4 +1,4 @@
-import type { ConnectSocketOptions, NetworkStatus, NetworkType, Platform, SocketTask } from './types'
+import type { ConnectSocketOptions, NetworkStatus, NetworkType, Platform, RequestOptions, RequestTask, SocketTask } from './types'
 
 type Listener<T> = (value: T) => void
 
@@ -8,6 +8,10 @@ type Listener<T> = (value: T) => void
  */
 export interface WxLike {
   connectSocket(options: ConnectSocketOptions): SocketTask
+  request?(options: RequestOptions): RequestTask
+  /** The base library's version (`SDKVersion`), from `wx.getAppBaseInfo` (2.25.3+) or `wx.getSystemInfoSync`. */
+  getAppBaseInfo?(): { SDKVersion?: string }
+  getSystemInfoSync?(): { SDKVersion?: string }
   getNetworkType(options: {
     success?: (res: { networkType: string }) => void
     fail?: (res: { errMsg: string }) => void
@@ -21,6 +25,48 @@ export interface WxLike {
   getStorageSync(key: string): unknown
   setStorageSync(key: string, value: unknown): void
   removeStorageSync(key: string): void
+}
+
+/** The base library version from which `wx.connectSocket` takes each option (WeChat's docs). */
+export const SOCKET_OPTION_VERSIONS: Readonly<Record<'protocols' | 'tcpNoDelay' | 'perMessageDeflate' | 'timeout', string>> = {
+  protocols: '1.4.0',
+  tcpNoDelay: '2.4.0',
+  perMessageDeflate: '2.8.0',
+  timeout: '2.10.0',
+}
+
+function compareVersions(a: string, b: string): number {
+  const pa = a.split('.').map((n) => parseInt(n, 10) || 0)
+  const pb = b.split('.').map((n) => parseInt(n, 10) || 0)
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
+    if (d !== 0) return d
+  }
+  return 0
+}
+
+/**
+ * `connectSocket` options without those the base library `sdkVersion` does not know (an old
+ * base library is not handed options it may reject). An unknown version keeps them all.
+ *
+ * @example
+ * socketOptionsFor({ url, protocols: ['live.v1'], perMessageDeflate: true }, '2.7.0') // no perMessageDeflate
+ */
+export function socketOptionsFor(options: ConnectSocketOptions, sdkVersion: string | undefined): ConnectSocketOptions {
+  if (sdkVersion === undefined || !/^\d+(\.\d+)*$/.test(sdkVersion)) return options
+  const kept: ConnectSocketOptions = { ...options }
+  for (const [name, since] of Object.entries(SOCKET_OPTION_VERSIONS) as Array<[keyof typeof SOCKET_OPTION_VERSIONS, string]>) {
+    if (kept[name] !== undefined && compareVersions(sdkVersion, since) < 0) delete kept[name]
+  }
+  return kept
+}
+
+function sdkVersionOf(wx: WxLike): string | undefined {
+  try {
+    return wx.getAppBaseInfo?.().SDKVersion ?? wx.getSystemInfoSync?.().SDKVersion
+  } catch {
+    return undefined
+  }
 }
 
 const NETWORK_TYPES: readonly NetworkType[] = ['wifi', '2g', '3g', '4g', '5g', 'unknown', 'none']
@@ -39,8 +85,13 @@ function toNetworkType(value: string): NetworkType {
  * const client = createLiveClient({ url: 'wss://live.example.com/ws', platform: createWxPlatform(wx), token })
  */
 export function createWxPlatform(wx: WxLike): Platform {
+  let sdkVersion: string | undefined | null = null
   return {
-    connectSocket: (options) => wx.connectSocket(options),
+    connectSocket: (options) => {
+      if (sdkVersion === null) sdkVersion = sdkVersionOf(wx)
+      return wx.connectSocket(socketOptionsFor(options, sdkVersion))
+    },
+    ...(typeof wx.request === 'function' ? { request: (options: RequestOptions) => (wx.request as (o: RequestOptions) => RequestTask)(options) } : {}),
     getNetworkType: () =>
       new Promise<NetworkStatus>((resolve) => {
         wx.getNetworkType({

@@ -177,6 +177,46 @@ export interface BatchFrame {
 
 export type ServerFrame = InitFrame | PongFrame | AckFrame | ErrorFrame | SnapshotFrame | RoomEvent | BatchFrame
 
+// ---------------------------------------------------------------- HTTP fallback
+
+/** Where the HTTP fallback's requests go, under the server's origin. */
+export const HTTP_COMMANDS_PATH = '/api/commands'
+export const HTTP_EVENTS_PATH = (roomId: string): string => `/api/rooms/${encodeURIComponent(roomId)}/events`
+/** Commands in one `POST /api/commands` at most. */
+export const MAX_HTTP_COMMANDS = 50
+/** Longest hold of a long poll, in ms (WeChat's `wx.request` times out at 60 s). */
+export const MAX_HTTP_WAIT_MS = 30000
+
+/**
+ * The answer to `POST /api/commands` (a batch of commands; an empty batch checks the token):
+ * who the token says the user is, the server's epoch and limits, and an ack per command.
+ */
+export interface CommandsReply {
+  msg_type: 'commands'
+  user: AuthUser
+  epoch: string
+  server_time: number
+  max_frame_bytes: number
+  acks: AckFrame[]
+}
+
+/**
+ * The answer to `GET /api/rooms/:room_id/events?since_seq=N&epoch=E&wait_ms=W`: what a socket's
+ * join would have sent. `recovered`: `events` are the ones after `since_seq` (none when the
+ * hold ran out); otherwise `snapshot` is the room at `seq`.
+ */
+export interface PollReply {
+  msg_type: 'poll'
+  room_id: string
+  epoch: string
+  seq: number
+  recovered: boolean
+  events: RoomEvent[]
+  snapshot?: SnapshotFrame
+}
+
+export type HttpReply = CommandsReply | PollReply
+
 // ---------------------------------------------------------------- client -> server
 
 export interface PingCommand {

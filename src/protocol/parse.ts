@@ -1,5 +1,5 @@
 import { ErrorCode } from './codes'
-import { type ClientFrame, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
+import { type ClientFrame, type HttpReply, MAX_HTTP_COMMANDS, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
 import { utf8ByteLength } from './utf8'
 import { arr, bool, type Check, describe, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
@@ -127,6 +127,19 @@ export const MAX_BATCH_EVENTS = 1000
 
 const SERVER_FRAMES: Readonly<Record<string, Check>> = { ...SINGLE_SERVER_FRAMES, batch: obj({ events: arr(roomEvent, 1, MAX_BATCH_EVENTS) }) }
 
+/** The HTTP fallback's answers (never socket frames: a socket that sends one gets it counted as unknown). */
+const HTTP_REPLIES: Readonly<Record<string, Check>> = {
+  commands: obj({ user: authUser, epoch: str(1, 128), server_time: num, max_frame_bytes: int(1), acks: arr(SINGLE_SERVER_FRAMES.ack, 0, MAX_HTTP_COMMANDS) }),
+  poll: obj({
+    room_id: roomId,
+    epoch: str(1, 128),
+    seq: int(0),
+    recovered: bool,
+    events: arr(roomEvent, 0, MAX_BATCH_EVENTS),
+    snapshot: opt(SINGLE_SERVER_FRAMES.snapshot),
+  }),
+}
+
 const roomCommand = { msg_id: msgId, room_id: roomId }
 
 const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
@@ -217,6 +230,11 @@ function parseWith<F>(table: Readonly<Record<string, Check>>, data: unknown, opt
  */
 export function parseServerFrame(data: unknown, options?: ParseOptions): ParseResult<ServerFrame> {
   return parseWith<ServerFrame>(SERVER_FRAMES, data, options)
+}
+
+/** Parses and validates the body of an HTTP fallback answer (`commands` or `poll`). Never throws. */
+export function parseHttpReply(data: unknown, options?: ParseOptions): ParseResult<HttpReply> {
+  return parseWith<HttpReply>(HTTP_REPLIES, data, options)
 }
 
 /**
