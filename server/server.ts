@@ -5,6 +5,7 @@ import * as path from 'path'
 import { WebSocketServer } from 'ws'
 import { BATCH_PROTOCOL_NAME, CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
 import { FanoutRegistry } from './fanout'
+import { HttpApi, type HttpApiOptions } from './http'
 import { type ConnectionContext, LiveConnection } from './connection'
 import { MemoryEngine } from './engine/memory'
 import { RedisEngine } from './engine/redis'
@@ -77,6 +78,13 @@ export interface ServerOptions {
    * `{ url, prefix, leaseMs }`. Without it rooms live in this process's memory.
    */
   redis?: string | { url: string; prefix?: string; leaseMs?: number; dedupTtlMs?: number; commandTimeoutMs?: number }
+  /**
+   * The HTTP long-poll fallback (`POST /api/commands`, `GET /api/rooms/:room_id/events`), for
+   * clients whose socket cannot get through. On by default; false turns it off.
+   */
+  http?: false | Partial<HttpApiOptions>
+  /** Answer every WebSocket upgrade with 503 (the socket gateway is down): for tests and drills of the HTTP fallback. */
+  refuseUpgrades?: boolean
   log?: (line: string) => void
   now?: () => number
 }
@@ -89,6 +97,10 @@ export interface LiveServer {
   readonly metrics: ServerMetrics
   /** Open connections right now. */
   readonly connectionCount: number
+  /** Users polling a room over the HTTP fallback right now (one per user and room). */
+  readonly httpPollers: number
+  /** Refuse (true) or accept again (false) WebSocket upgrades, as `refuseUpgrades`. */
+  refuseUpgrades(refuse: boolean): void
   /**
    * Drops every connection without a close frame, as a crash or a network cut would
    * (clients see 1006 and recover). For chaos testing and the demo. Returns how many.
@@ -191,8 +203,12 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     log,
   }
 
+  const httpApi = options.http === false ? undefined : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(20, batchMs), ...options.http })
+  let upgradesRefused = options.refuseUpgrades === true
+
   const httpServer = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0]
+    if (httpApi !== undefined && url.startsWith('/api/') && httpApi.handle(req, res, new URL(req.url ?? '/', 'http://localhost'))) return
     if (req.method === 'GET' && url === '/healthz') {
       const healthy = engine.healthy
       res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
@@ -240,7 +256,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       return
     }
     // Shutting down: a client reconnecting at once must not slip in behind the 1001 closes.
-    if (closing !== undefined) {
+    if (closing !== undefined || upgradesRefused) {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n')
       return
     }
@@ -266,6 +282,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const sweepMs = Math.max(20, Math.min(1000, Math.floor(Math.min(heartbeatMs, authTimeoutMs) / 4)))
   const sweep = setInterval(() => {
     const t = now()
+    httpApi?.sweep(t)
     // Per-user buckets are kept only while they matter: memory grows with active users, not all users ever seen.
     for (const [uid, bucket] of ctx.userBuckets) if (bucket.full) ctx.userBuckets.delete(uid)
     for (const connection of connections) {
@@ -300,6 +317,12 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     get connectionCount() {
       return connections.size
     },
+    get httpPollers() {
+      return httpApi?.pollers ?? 0
+    },
+    refuseUpgrades(refuse) {
+      upgradesRefused = refuse
+    },
     dropConnections() {
       const count = connections.size
       for (const connection of connections) connection.terminate()
@@ -308,6 +331,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     close() {
       closing ??= (async () => {
         clearInterval(sweep)
+        httpApi?.close()
         for (const connection of connections) connection.close(CloseCode.goingAway, 'server shutting down')
         // Give the close frames a moment to leave; stragglers are terminated.
         const deadline = Date.now() + 1000

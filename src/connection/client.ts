@@ -26,7 +26,7 @@ import {
 } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
 import type { AckFrame, AuthUser, ClientCommand, RoomCommand, ServerFrame } from '../protocol/frames'
-import { isRoomEvent } from '../protocol/frames'
+import { BATCH_PROTOCOL_NAME, isRoomEvent, PROTOCOL_NAME } from '../protocol/frames'
 import type { FrameError } from '../protocol/parse'
 import type { Platform } from '../platform/types'
 import { createWxPlatform, type WxLike } from '../platform/wx'
@@ -36,6 +36,7 @@ import { CALLBACK_FAILURE_CODE, canConnect, type LifecycleEvent, type Transition
 import { type CommandResult, DEFAULT_OUTBOX, Outbox, outboxKeyFor, type OutboxOptions } from './outbox'
 import { RoomRegistry, type RoomUpdate } from './rooms'
 import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
+import { createHttpSession, httpBaseOf } from './httpSession'
 import { createSession, type Link, type SessionEvent } from './session'
 import { type ConnectionState, ConnectionStateMachine } from './state'
 
@@ -104,6 +105,28 @@ export interface LiveClientOptions {
   connectTimeoutMs?: number
   /** Largest frame accepted from the server, in bytes. Default 1 MiB. */
   maxFrameBytes?: number
+  /**
+   * The HTTP long-poll fallback, for when the socket gateway is down or refused: after
+   * `afterFailures` socket attempts fail in a row (default 3), or when the app calls
+   * `useHttp()`, the client polls the server's `/api` over `platform.request` (`wx.request`):
+   * the same events, recovery and acks. Meanwhile it probes the socket with backoff and moves
+   * back when one opens. `url`: the server's HTTP origin (default: the socket URL's, `wss` ->
+   * `https`). On by default when the platform can make requests; false turns it off.
+   */
+  httpFallback?: false | HttpFallbackOptions
+}
+
+export interface HttpFallbackOptions {
+  /** `https://host[:port]`; default derived from the socket URL. */
+  url?: string
+  /** Socket attempts that fail in a row before the client falls back. Default 3. */
+  afterFailures?: number
+  /** How long the server may hold a poll, ms. Default 25000 (WeChat's request limit is 60 s). */
+  waitMs?: number
+  /** Requests in flight at most (polls of joined rooms and one for commands). Default 6 of WeChat's 10. */
+  maxRequests?: number
+  /** Delay before socket probe `n` while on HTTP, ms. Default 2 s doubling up to 60 s. */
+  probeDelayMs?: (n: number) => number
 }
 
 /** Counters a client keeps; read them from `client.stats`. */
@@ -124,6 +147,9 @@ export interface LiveClientStats {
   outboxExpired: number
   /** Commands refused before sending: over the server's frame limit (`CommandTooLargeError`). */
   commandsTooLarge: number
+  /** Times the client moved to the HTTP fallback, and socket probes made while on it. */
+  httpFallbacks: number
+  socketProbes: number
 }
 
 /** A problem the client absorbed without stopping, for logs and diagnostics. */
@@ -175,6 +201,11 @@ export interface LiveClient {
   nextMsgId(): string
   /** After `failed`: start over (attempts from 0). Does nothing in any other state. */
   reconnect(): void
+  /**
+   * Moves to the HTTP fallback now (the app knows the socket gateway is down or overloaded);
+   * the client still probes the socket and moves back when one opens. Needs `platform.request`.
+   */
+  useHttp(): void
   /** Closes with 1000 and stops for good: rooms complete, commands reject with `ClientClosedError`. */
   close(): void
 }
@@ -232,6 +263,8 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     storageErrors: 0,
     outboxExpired: 0,
     commandsTooLarge: 0,
+    httpFallbacks: 0,
+    socketProbes: 0,
   }
   const state = new ConnectionStateMachine()
   const errors$ = new Subject<LiveClientError>()
@@ -287,6 +320,23 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   let linkCount = 0
   /** Set when a connection ended without being asked to: the next open is a reconnect. */
   let reconnecting = false
+  const fallback =
+    options.httpFallback === false || typeof platform.request !== 'function'
+      ? undefined
+      : {
+          afterFailures: 3,
+          waitMs: 25000,
+          maxRequests: 6,
+          probeDelayMs: (n: number) => Math.min(60000, 2000 * 2 ** Math.min(n - 1, 5)),
+          ...options.httpFallback,
+        }
+  /** Socket attempts that failed in a row (never opened); the fallback counts them. */
+  let socketFailures = 0
+  /** The app asked for HTTP (`useHttp()`), until a probe finds the socket working. */
+  let httpAsked = false
+  /** What the current (or last) attempt used, and whether it opened. */
+  let attemptTransport: 'socket' | 'http' = 'socket'
+  let attemptOpened = false
   let user: AuthUser | undefined
   let token: string | undefined
   let rejectedToken: string | undefined
@@ -365,7 +415,9 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
         reconnecting = false
         rejectedToken = undefined
         user = event.user
-        dispatch({ type: 'open' })
+        attemptOpened = true
+        if (attemptTransport === 'socket') socketFailures = 0
+        dispatch({ type: 'open', transport: attemptTransport })
         // Only now is the user known: their outbox (and what an earlier run left in it) is theirs.
         outbox.bindIdentity(outboxKeyFor(currentUrl ?? '', user?.uid ?? ''))
         setLink(event.link)
@@ -435,6 +487,36 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
           }
           token = value
           linkCount++
+          attemptOpened = false
+          const overHttp = fallback !== undefined && (httpAsked || socketFailures >= fallback.afterFailures)
+          if (overHttp && attemptTransport !== 'http') stats.httpFallbacks++
+          attemptTransport = overHttp ? 'http' : 'socket'
+          if (overHttp) {
+            let baseUrl: string
+            try {
+              baseUrl = fallback.url ?? httpBaseOf(url)
+            } catch (error) {
+              return callbackFailed('url', error)
+            }
+            return createHttpSession({
+              id: linkCount,
+              platform,
+              baseUrl,
+              socketUrl: url,
+              protocols: options.batch ?? true ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME],
+              token: value,
+              scheduler,
+              waitMs: fallback.waitMs,
+              maxRequests: fallback.maxRequests,
+              maxFrameBytes,
+              probeDelayMs: fallback.probeDelayMs,
+              onFrame: handleFrame,
+              onBadFrame,
+              onFrameIn: () => stats.framesIn++,
+              onFrameOut: () => stats.framesOut++,
+              onProbe: () => stats.socketProbes++,
+            })
+          }
           return createSession({
             id: linkCount,
             platform,
@@ -480,6 +562,11 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       error instanceof SessionEnd
         ? { code: error.code, reason: error.reason, cause: !online$.value ? ('offline' as const) : !visible$.value ? ('hidden' as const) : error.cause }
         : { code: CALLBACK_FAILURE_CODE, reason: messageOf(error), cause: 'closed' as const }
+    if (end.cause === 'transport') {
+      // A probe found the socket working: back to it.
+      socketFailures = 0
+      httpAsked = false
+    } else if (attemptTransport === 'socket' && !attemptOpened && end.cause === 'closed') socketFailures++
     const next = dispatch({ type: 'end', ...end })
     if (next.refreshToken && token !== undefined) rejectedToken = token
     moveOn = next.moveOn === true
@@ -643,6 +730,12 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       if (state.value.status !== 'failed') return
       dispatch({ type: 'restart' })
       restart$.next()
+    },
+    useHttp() {
+      if (closed || fallback === undefined || httpAsked) return
+      httpAsked = true
+      // A socket link ends now; the next attempt goes over HTTP.
+      if (link !== undefined && attemptTransport === 'socket') link.close(4000, 'moving to HTTP')
     },
     close() {
       if (closed) return

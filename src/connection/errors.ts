@@ -79,8 +79,11 @@ export class SessionEnd extends Error {
   constructor(
     readonly code: number,
     readonly reason: string,
-    /** `offline`: the network went away; `hidden`: the app went to the background. */
-    readonly cause: 'closed' | 'offline' | 'hidden' = 'closed',
+    /**
+     * `offline`: the network went away; `hidden`: the app went to the background; `transport`:
+     * the HTTP fallback saw the socket open again (move back at once, not a failure).
+     */
+    readonly cause: 'closed' | 'offline' | 'hidden' | 'transport' = 'closed',
   ) {
     super(`connection ended: ${code} ${reason}`)
   }

@@ -25,8 +25,8 @@ export type LifecycleEvent =
   | { type: 'connect' }
   /** The socket is open and the server's `init` came: authenticating. */
   | { type: 'authenticate' }
-  /** Authenticated: the link is open. */
-  | { type: 'open' }
+  /** Authenticated: the link is open, over a socket or the HTTP fallback. */
+  | { type: 'open'; transport?: Transport }
   /** The connection ended (or the attempt failed) without the app asking. */
   | { type: 'end'; code: number; reason: string; cause: EndCause }
   /** Nothing needs the link any more (the last subscriber left and the linger ran out). */
@@ -36,8 +36,14 @@ export type LifecycleEvent =
   /** The app asks again after `failed` (`client.reconnect()`). */
   | { type: 'restart' }
 
-/** Why a connection ended: a close (or a failed attempt), the network, the app going to the background. */
-export type EndCause = 'closed' | 'offline' | 'hidden'
+/**
+ * Why a connection ended: a close (or a failed attempt), the network, the app going to the
+ * background, or the HTTP fallback seeing the socket work again (`transport`).
+ */
+export type EndCause = 'closed' | 'offline' | 'hidden' | 'transport'
+
+/** What carries the link: a WebSocket, or the HTTP long-poll fallback. */
+export type Transport = 'socket' | 'http'
 
 /** What the client does after a transition. */
 export type NextStep =
@@ -96,7 +102,7 @@ export function transition(state: ConnectionState, event: LifecycleEvent, policy
     case 'authenticate':
       return { state: { status: 'authenticating', attempt: state.attempt }, next: 'none' }
     case 'open':
-      return { state: { status: 'open', attempt: 0 }, next: 'none' }
+      return { state: { status: 'open', attempt: 0, transport: event.transport ?? 'socket' }, next: 'none' }
     case 'release':
       return { state: { status: 'idle', attempt: 0 }, next: 'none' }
     case 'end':
@@ -108,6 +114,8 @@ function ended(state: ConnectionState, event: Extract<LifecycleEvent, { type: 'e
   const { code, reason } = event
   if (event.cause === 'offline') return { state: { status: 'offline', attempt: 0, code: CloseCode.abnormal, reason: 'offline' }, next: 'waitOnline' }
   if (event.cause === 'hidden') return { state: { status: 'idle', attempt: 0, code, reason: 'app hidden' }, next: 'waitVisible' }
+  // Back to the socket from the HTTP fallback: at once, and not a failed attempt.
+  if (event.cause === 'transport') return { state: { status: 'reconnecting', attempt: 0, retryInMs: 0, code, reason }, next: 'retry' }
   const action = closePolicy(code, state.status === 'open' ? 'open' : 'handshake')
   const fail = (why: string): Transition => ({ state: { status: 'failed', attempt: state.attempt, code, reason: why }, next: 'stop' })
   if (action === 'fail') return fail(reason)

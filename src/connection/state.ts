@@ -20,6 +20,8 @@ export interface ConnectionState {
   /** Close code (or error code) behind the change, from the protocol's codes table. */
   code?: number
   reason?: string
+  /** While `open`: a WebSocket, or the HTTP long-poll fallback (`httpFallback`). */
+  transport?: 'socket' | 'http'
 }
 
 function sameState(a: ConnectionState, b: ConnectionState): boolean {
@@ -28,7 +30,8 @@ function sameState(a: ConnectionState, b: ConnectionState): boolean {
     a.attempt === b.attempt &&
     a.retryInMs === b.retryInMs &&
     a.code === b.code &&
-    a.reason === b.reason
+    a.reason === b.reason &&
+    a.transport === b.transport
   )
 }
 

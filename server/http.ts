@@ -1,0 +1,309 @@
+/**
+ * The HTTP long-poll fallback (protocol.md's transport, over plain HTTP): for clients whose
+ * socket gateway is down, refused or overloaded.
+ *
+ * - `POST /api/commands`: `{ "commands": [...] }` (at most 50; an empty list checks the token).
+ *   The same commands, checks, acks and `msg_id` dedup as the socket (commands.ts); `leave`
+ *   takes the user out of a room. Answer: `{ msg_type: "commands", user, epoch, server_time,
+ *   max_frame_bytes, acks }`.
+ * - `GET /api/rooms/:room_id/events?since_seq=N&epoch=E&wait_ms=W`: what a socket's join sends.
+ *   With `since_seq` and `epoch` and the history holding everything after N: the events after
+ *   N at once, or, when there are none yet, as soon as one comes (held up to W ms, default
+ *   25000, at most 30000); `recovered: true`. Otherwise a snapshot (`recovered: false`).
+ *
+ * The token goes in `Authorization: Bearer` only, never in a URL (URLs end up in logs). A user
+ * who polls a room is in it (counted in `online_num`, may comment) until they leave or stop
+ * polling for `leaseMs`.
+ */
+import type { IncomingMessage, ServerResponse } from 'http'
+import {
+  type AckFrame,
+  type ClientCommand,
+  type CommandsReply,
+  ErrorCode,
+  MAX_HTTP_COMMANDS,
+  MAX_HTTP_WAIT_MS,
+  parseClientFrame,
+  type PollReply,
+  type RoomEvent,
+} from 'miniprogram-live-store/protocol'
+import { type CommandActor, isAnchorOf, mayOpen, publicUser, refusal, runCommand, userRef } from './commands'
+import type { ConnectionContext } from './connection'
+import { EngineUnavailableError } from './engine/types'
+import type { FanoutMember } from './fanout'
+import { TokenBucket } from './rateLimit'
+import { type TokenPayload, verifyToken } from './token'
+
+export interface HttpApiOptions {
+  /** A user that has not polled a room for this long has left it. Default 60000. */
+  leaseMs: number
+  /** Polls one user may hold open at once. Default 10 (WeChat's concurrent request limit). */
+  maxPollsPerUser: number
+  /** After the first new event, a held poll waits this long for more, to answer with them all. */
+  gatherMs: number
+}
+
+const EVENTS_PATH = /^\/api\/rooms\/([^/]{1,384})\/events$/
+
+/** A held poll, as the room's fan-out sees it: woken by the room's next event. */
+class Waiter implements FanoutMember {
+  readonly batch = false
+  readonly joining = false
+  woken = false
+  constructor(
+    readonly head: number,
+    private readonly wake: () => void,
+  ) {}
+  hold(): void {}
+  sendPrepared(): void {
+    this.notify()
+  }
+  sendText(): void {
+    this.notify()
+  }
+  private notify(): void {
+    if (this.woken) return
+    this.woken = true
+    this.wake()
+  }
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    reason: string,
+  ) {
+    super(reason)
+  }
+}
+
+export class HttpApi {
+  /** Users polling a room: `uid \0 room` -> when the lease runs out. */
+  private readonly leases = new Map<string, { roomId: string; user: TokenPayload; until: number }>()
+  private readonly polls = new Map<string, number>()
+  private readonly buckets = new Map<string, TokenBucket>()
+  private readonly held = new Set<() => void>()
+
+  constructor(
+    private readonly ctx: ConnectionContext,
+    private readonly options: HttpApiOptions,
+  ) {}
+
+  /** Answers the request if it is the fallback's; false when the path is not. */
+  handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    let run: (() => Promise<unknown>) | undefined
+    if (url.pathname === '/api/commands') run = req.method === 'POST' ? () => this.commands(req) : undefined
+    else {
+      const match = EVENTS_PATH.exec(url.pathname)
+      if (match === null) return false
+      if (req.method === 'GET') run = () => this.events(req, res, decodeURIComponent(match[1]), url.searchParams)
+    }
+    if (run === undefined) {
+      send(res, 405, { code: ErrorCode.badRequest, reason: `${req.method ?? ''} is not allowed here` })
+      return true
+    }
+    run().then(
+      (body) => send(res, 200, body),
+      (error: unknown) => {
+        if (error instanceof HttpError) send(res, error.status, { code: error.code, reason: error.message })
+        else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: `room service unavailable, try again: ${error.message}` })
+        else {
+          this.ctx.log(`http ${url.pathname}: ${error instanceof Error ? error.stack : String(error)}`)
+          send(res, 500, { code: ErrorCode.internal, reason: 'internal error' })
+        }
+      },
+    )
+    return true
+  }
+
+  /** Takes users who stopped polling out of their rooms. */
+  sweep(now: number): void {
+    for (const [key, lease] of this.leases) {
+      if (lease.until > now) continue
+      this.leases.delete(key)
+      void this.ctx.presence.change(lease.roomId, { type: 'leave', connId: connId(lease.user), user: userRef(lease.user) }).catch(() => undefined)
+    }
+    for (const [uid, bucket] of this.buckets) if (bucket.full) this.buckets.delete(uid)
+  }
+
+  /** Answers every held poll now (the server is closing). */
+  close(): void {
+    for (const release of [...this.held]) release()
+  }
+
+  get pollers(): number {
+    return this.leases.size
+  }
+
+  private authenticate(req: IncomingMessage): TokenPayload {
+    const auth = req.headers.authorization
+    if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new HttpError(401, ErrorCode.unauthorized, 'a token in the Authorization header (Bearer) is required')
+    const check = verifyToken(auth.slice(7).trim(), this.ctx.secret, this.ctx.now())
+    if (!check.ok) throw new HttpError(401, ErrorCode.unauthorized, check.reason)
+    let bucket = this.buckets.get(check.payload.uid)
+    if (bucket === undefined) {
+      bucket = new TokenBucket(this.ctx.rate.perSecond, this.ctx.rate.burst, this.ctx.now)
+      this.buckets.set(check.payload.uid, bucket)
+    }
+    if (!bucket.take()) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
+    return check.payload
+  }
+
+  private async commands(req: IncomingMessage): Promise<CommandsReply> {
+    const user = this.authenticate(req)
+    const text = await readBody(req, this.ctx.maxFrameBytes)
+    let body: unknown
+    try {
+      body = JSON.parse(text === '' ? '{"commands":[]}' : text)
+    } catch {
+      throw new HttpError(400, ErrorCode.badRequest, 'malformed JSON')
+    }
+    const list = (body as { commands?: unknown } | null)?.commands
+    if (!Array.isArray(list)) throw new HttpError(400, ErrorCode.badRequest, 'the body must be { "commands": [...] }')
+    if (list.length > MAX_HTTP_COMMANDS) throw new HttpError(413, ErrorCode.tooLarge, `at most ${MAX_HTTP_COMMANDS} commands per request`)
+    // The cache of `cache_fields` is per connection: a request is one.
+    const actor: CommandActor = { isMember: (roomId) => this.leases.has(leaseKey(user.uid, roomId)), cacheFields: undefined }
+    const acks: AckFrame[] = []
+    // In order, one after the other: acks and broadcasts follow the order sent, as on a socket.
+    for (const item of list) acks.push(await this.command(item, user, actor))
+    return { msg_type: 'commands', user: publicUser(user), epoch: this.ctx.engine.epoch, server_time: this.ctx.now(), max_frame_bytes: this.ctx.maxFrameBytes, acks }
+  }
+
+  private async command(item: unknown, user: TokenPayload, actor: CommandActor): Promise<AckFrame> {
+    const text = JSON.stringify(item) ?? ''
+    const parsed = parseClientFrame(text, { maxBytes: this.ctx.maxFrameBytes })
+    if (!parsed.ok) {
+      this.ctx.metrics.framesIn.inc({ type: 'invalid' })
+      return refusal(parsed.error.msg_id ?? '', parsed.error.code, parsed.error.reason)
+    }
+    const frame = parsed.frame
+    this.ctx.metrics.framesIn.inc({ type: frame.msg_type })
+    if (frame.msg_type === 'leave') {
+      const lease = this.leases.get(leaseKey(user.uid, frame.room_id))
+      if (lease !== undefined) {
+        this.leases.delete(leaseKey(user.uid, frame.room_id))
+        await this.ctx.presence.change(frame.room_id, { type: 'leave', connId: connId(user), user: userRef(user) })
+      }
+      return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: frame.room_id }
+    }
+    if (frame.msg_type === 'ping' || frame.msg_type === 'auth' || frame.msg_type === 'join') {
+      return refusal('msg_id' in frame ? frame.msg_id : '', ErrorCode.badRequest, `${frame.msg_type} is not an HTTP command: the token goes in the header, rooms are joined by polling their events`)
+    }
+    try {
+      return await runCommand(this.ctx, actor, user, frame as ClientCommand, Buffer.byteLength(text))
+    } catch (error) {
+      if (error instanceof EngineUnavailableError) return refusal(frame.msg_id, ErrorCode.internal, `room service unavailable, try again: ${error.message}`)
+      throw error
+    }
+  }
+
+  private async events(req: IncomingMessage, res: ServerResponse, roomId: string, query: URLSearchParams): Promise<PollReply> {
+    const user = this.authenticate(req)
+    const { engine } = this.ctx
+    const refused = await mayOpen(this.ctx, roomId, user)
+    if (refused !== undefined) throw new HttpError(404, ErrorCode.notFound, refused)
+    if (!engine.healthy) throw new HttpError(503, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
+    const since = intParam(query, 'since_seq')
+    const epoch = query.get('epoch') ?? undefined
+    const waitMs = Math.min(MAX_HTTP_WAIT_MS, intParam(query, 'wait_ms') ?? 25000)
+    const polls = this.polls.get(user.uid) ?? 0
+    if (polls >= this.options.maxPollsPerUser) throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxPollsPerUser} polls at once per user`)
+    this.polls.set(user.uid, polls + 1)
+    try {
+      await this.touch(roomId, user, waitMs)
+      if (since === undefined || epoch === undefined) return await this.snapshot(roomId)
+      // Listening before reading: an event that comes while the history is read wakes the poll.
+      let wake: () => void = () => undefined
+      const woken = new Promise<void>((resolve) => (wake = resolve))
+      const waiter = new Waiter(since, wake)
+      this.ctx.fanouts.join(roomId, waiter)
+      const release = (): void => wake()
+      this.held.add(release)
+      res.once('close', release)
+      try {
+        let recovery = await engine.recover(roomId, since, epoch)
+        if (recovery !== null && recovery.events.length === 0 && waitMs > 0 && !waiter.woken) {
+          let timer: ReturnType<typeof setTimeout> | undefined
+          await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))])
+          clearTimeout(timer)
+          // More of a burst in the same answer.
+          if (waiter.woken && !res.destroyed) await new Promise((resolve) => setTimeout(resolve, this.options.gatherMs))
+          recovery = await engine.recover(roomId, since, epoch)
+        }
+        if (recovery === null) return await this.snapshot(roomId)
+        return pollReply(roomId, recovery.epoch, recovery.head, true, recovery.events)
+      } finally {
+        this.ctx.fanouts.leave(roomId, waiter)
+        this.held.delete(release)
+        res.off('close', release)
+      }
+    } finally {
+      const left = (this.polls.get(user.uid) ?? 1) - 1
+      if (left > 0) this.polls.set(user.uid, left)
+      else this.polls.delete(user.uid)
+    }
+  }
+
+  private async snapshot(roomId: string): Promise<PollReply> {
+    const snapshot = await this.ctx.engine.snapshot(roomId)
+    return { ...pollReply(roomId, snapshot.epoch, snapshot.seq, false, []), snapshot }
+  }
+
+  /** The user is in the room while they poll it: the first poll counts them in. */
+  private async touch(roomId: string, user: TokenPayload, waitMs: number): Promise<void> {
+    const key = leaseKey(user.uid, roomId)
+    const until = this.ctx.now() + waitMs + this.options.leaseMs
+    const lease = this.leases.get(key)
+    if (lease !== undefined) {
+      lease.until = Math.max(lease.until, until)
+      lease.user = user
+      return
+    }
+    this.leases.set(key, { roomId, user, until })
+    await this.ctx.presence.change(roomId, { type: 'join', connId: connId(user), user: userRef(user), anchor: isAnchorOf(this.ctx, roomId, user) })
+  }
+}
+
+/** At most a batch's worth of events per answer: the client asks again from the last one. */
+const MAX_EVENTS_PER_POLL = 1000
+
+function pollReply(roomId: string, epoch: string, head: number, recovered: boolean, events: RoomEvent[]): PollReply {
+  const some = events.length > MAX_EVENTS_PER_POLL ? events.slice(0, MAX_EVENTS_PER_POLL) : events
+  const seq = some.length < events.length ? (some[some.length - 1].seq ?? head) : head
+  return { msg_type: 'poll', room_id: roomId, epoch, seq, recovered, events: some }
+}
+
+const leaseKey = (uid: string, roomId: string): string => `${uid}\u0000${roomId}`
+/** One presence per user and room over HTTP, however many requests. */
+const connId = (user: TokenPayload): string => `http:${user.uid}`
+
+function intParam(query: URLSearchParams, name: string): number | undefined {
+  const raw = query.get(name)
+  if (raw === null) return undefined
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < 0) throw new HttpError(400, ErrorCode.badRequest, `${name} must be a whole number >= 0`)
+  return value
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      // Past the bound the rest is read and dropped, so the 413 can still be answered.
+      if (size > maxBytes) reject(new HttpError(413, ErrorCode.tooLarge, `body larger than ${maxBytes} bytes`))
+      else chunks.push(chunk)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) return
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
