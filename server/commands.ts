@@ -3,7 +3,18 @@
  * `report`): checked, deduplicated by `msg_id` and applied the same way whichever transport
  * brought them (a WebSocket connection, or `POST /api/commands` of the HTTP fallback).
  */
-import { type AckFrame, type ClientCommand, ErrorCode, normalizeContent, type ReportCommand, type ReportLog, type UserRef } from 'miniprogram-live-store/protocol'
+import {
+  type AckFrame,
+  type ClientCommand,
+  ErrorCode,
+  MAX_CACHE_FIELDS_BYTES,
+  MAX_CACHE_FIELDS_KEYS,
+  normalizeContent,
+  REPORT_WRITE_FACTOR,
+  type ReportCommand,
+  type ReportLog,
+  type UserRef,
+} from 'miniprogram-live-store/protocol'
 import type { ConnectionContext } from './connection'
 import { TokenBucket } from './rateLimit'
 import type { RoomAction } from './room'
@@ -12,15 +23,7 @@ import type { TokenPayload } from './token'
 /** Commands that change something: deduplicated per user by `msg_id`. */
 export const APPLYING: ReadonlySet<string> = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
 
-/** Most bytes of `cache_fields` a connection keeps (serialised), and most keys. */
-export const MAX_CACHE_FIELDS_BYTES = 1024
-export const MAX_CACHE_FIELDS_KEYS = 32
-/**
- * A report may write at most this many times the bytes of its frame, plus one copy of the
- * cached fields: merging `cache_fields` into every log must not turn a small frame into
- * megabytes on disk (a viewer once made the server write 18,113x what it sent).
- */
-export const REPORT_WRITE_FACTOR = 8
+export { MAX_CACHE_FIELDS_BYTES, MAX_CACHE_FIELDS_KEYS, REPORT_WRITE_FACTOR }
 
 /** The connection a command came on, as the command path needs to know it. */
 export interface CommandActor {

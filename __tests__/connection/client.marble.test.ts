@@ -3,6 +3,7 @@ import { TestScheduler } from 'rxjs/testing'
 import { createLiveClient, type LiveClientOptions } from '../../src/connection/client'
 import type { ConnectionState } from '../../src/connection/state'
 import { FakePlatform, type FakeTask } from '../../src/testing'
+import { fakeClient } from '../helpers/fakeClient'
 
 function makeScheduler(): TestScheduler {
   return new TestScheduler((actual, expected) => expect(actual).toEqual(expected))
@@ -11,25 +12,8 @@ function makeScheduler(): TestScheduler {
 /** Every test ends its client within this many virtual ms, so heartbeats and retries stop. */
 const END_MS = 20000
 
-function setup(scheduler: TestScheduler, extra: Partial<LiveClientOptions> = {}) {
-  // Guard against a runaway test: nothing past END_MS runs.
-  scheduler.maxFrames = END_MS
-  const platform = new FakePlatform()
-  const client = createLiveClient({
-    url: 'ws://fake/ws',
-    platform,
-    token: () => 'tok',
-    scheduler,
-    random: () => 1,
-    backoff: { minMs: 100, maxMs: 800 },
-    heartbeatMs: 10,
-    pongTimeoutMs: 5,
-    outbox: { storageKey: false },
-    ...extra,
-  })
-  scheduler.schedule(() => client.close(), END_MS - 1)
-  return { platform, client }
-}
+// Guard against a runaway test: nothing past END_MS runs.
+const setup = (scheduler: TestScheduler, extra: Partial<LiveClientOptions> = {}): ReturnType<typeof fakeClient> => fakeClient(scheduler, END_MS, { heartbeatMs: 10, pongTimeoutMs: 5, ...extra })
 
 /** [virtual time, state] for every state change. */
 function recordStates(scheduler: TestScheduler, client: ReturnType<typeof setup>['client']): Array<[number, string]> {

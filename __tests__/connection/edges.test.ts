@@ -1,33 +1,17 @@
 // The client's lifecycle at its edges (issue 10), in virtual time on the fake platform.
 import { TestScheduler } from 'rxjs/testing'
-import { createLiveClient, type LiveClient, type LiveClientError, type LiveClientOptions } from '../../src/connection/client'
+import { type LiveClient, type LiveClientError, type LiveClientOptions } from '../../src/connection/client'
 import { AckTimeoutError, ClientClosedError, CommandTooLargeError, ConnectionFailedError } from '../../src/connection/errors'
 import type { RoomUpdate } from '../../src/connection/rooms'
 import { createLiveRoom } from '../../src/stores/liveRoom'
 import type { ClientFrame } from '../../src/protocol/frames'
 import { FakePlatform, type FakeTask } from '../../src/testing'
+import { fakeClient } from '../helpers/fakeClient'
 
 const END_MS = 60000
 
-function setup(scheduler: TestScheduler, extra: Partial<LiveClientOptions> = {}, platform = new FakePlatform()): { platform: FakePlatform; client: LiveClient } {
-  scheduler.maxFrames = END_MS
-  const client = createLiveClient({
-    url: 'ws://fake/ws',
-    platform,
-    token: () => 'tok',
-    scheduler,
-    random: () => 1,
-    backoff: { minMs: 100, maxMs: 800 },
-    heartbeatMs: 1000,
-    pongTimeoutMs: 500,
-    ackTimeoutMs: 1000,
-    lingerMs: 10,
-    outbox: { storageKey: false },
-    ...extra,
-  })
-  scheduler.schedule(() => client.close(), END_MS - 1)
-  return { platform, client }
-}
+const setup = (scheduler: TestScheduler, extra: Partial<LiveClientOptions> = {}, platform = new FakePlatform()): { platform: FakePlatform; client: LiveClient } =>
+  fakeClient(scheduler, END_MS, { heartbeatMs: 1000, pongTimeoutMs: 500, ackTimeoutMs: 1000, lingerMs: 10, ...extra }, platform)
 
 const newScheduler = (): TestScheduler => new TestScheduler((a, b) => expect(a).toEqual(b))
 const sentOf = (platform: FakePlatform, type: ClientFrame['msg_type']): ClientFrame[] => platform.tasks.flatMap((t) => t.sent.filter((f) => f.msg_type === type))

@@ -25,7 +25,7 @@ import {
   timer,
 } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
-import type { AckFrame, AuthUser, ClientCommand, RoomCommand, ServerFrame } from '../protocol/frames'
+import type { AckFrame, AuthUser, ClientCommand, ReportLog, RoomCommand, ServerFrame } from '../protocol/frames'
 import { BATCH_PROTOCOL_NAME, isRoomEvent, PROTOCOL_NAME } from '../protocol/frames'
 import type { FrameError } from '../protocol/parse'
 import type { Platform } from '../platform/types'
@@ -36,7 +36,9 @@ import { CALLBACK_FAILURE_CODE, canConnect, type LifecycleEvent, type Transition
 import { type CommandResult, DEFAULT_OUTBOX, Outbox, outboxKeyFor, type OutboxOptions } from './outbox'
 import { RoomRegistry, type RoomUpdate } from './rooms'
 import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
+import { ConnectionLog, type ConnectionLogEvent, type ConnectionSummary } from './connectionLog'
 import { createHttpSession, httpBaseOf } from './httpSession'
+import { DEFAULT_REPORTS, Reporter, type ReportOptions } from './reporter'
 import { createSession, type Link, type SessionEvent } from './session'
 import { type ConnectionState, ConnectionStateMachine } from './state'
 
@@ -114,6 +116,12 @@ export interface LiveClientOptions {
    * `https`). On by default when the platform can make requests; false turns it off.
    */
   httpFallback?: false | HttpFallbackOptions
+  /**
+   * Analytics reports (`client.report`): how often buffered logs go out and how many wait at
+   * most. `connectionEvents`: report the client's own connection life too (attempts, opens,
+   * closes, retries, fallbacks, rejoins; see `connectionLog$`) as logs of kind `live_connection`.
+   */
+  reports?: Partial<ReportOptions> & { connectionEvents?: boolean }
 }
 
 export interface HttpFallbackOptions {
@@ -150,6 +158,8 @@ export interface LiveClientStats {
   /** Times the client moved to the HTTP fallback, and socket probes made while on it. */
   httpFallbacks: number
   socketProbes: number
+  /** Analytics logs dropped: larger than any report may be, or pushed out of a full buffer. */
+  reportsDropped: number
 }
 
 /** A problem the client absorbed without stopping, for logs and diagnostics. */
@@ -157,6 +167,8 @@ export type LiveClientError =
   | { kind: 'bad_frame'; code: number; reason: string }
   | { kind: 'server_error'; code: number; reason: string }
   | { kind: 'storage'; reason: string }
+  /** Analytics logs were dropped (see `stats.reportsDropped`). */
+  | { kind: 'report'; dropped: number; reason: string }
   /** A callback of the app's threw or rejected; the client retried with backoff. */
   | { kind: 'callback'; callback: 'token' | 'url' | 'random' | 'reconnectAfterMs'; reason: string }
 
@@ -199,6 +211,23 @@ export interface LiveClient {
   room(roomId: string): Observable<RoomUpdate>
   /** A fresh msg id, unique for this sender. */
   nextMsgId(): string
+  /**
+   * Buffers an analytics log; it goes out in a `report` command with others (every
+   * `reports.flushMs`, every `reports.maxLogs`), at once when `important`. Reports are commands:
+   * acknowledged, kept in the outbox, resent without duplicates.
+   */
+  report(log: ReportLog, options?: { important?: boolean }): void
+  /**
+   * Fields every later log carries (app version, device, user ...): sent once per connection as
+   * `cache_fields`, merged into each log by the server. Throws over 32 keys or 1,024 bytes.
+   */
+  setReportFields(fields: ReportLog): void
+  /** Sends the buffered logs now. */
+  flushReports(): void
+  /** The connection's life as it happens: attempts, opens, closes (code, reason, how long the link lived), retries, RTT samples, fallbacks, rejoins. */
+  readonly connectionLog$: Observable<ConnectionLogEvent>
+  /** The same in numbers, so far. */
+  connectionSummary(): ConnectionSummary
   /** After `failed`: start over (attempts from 0). Does nothing in any other state. */
   reconnect(): void
   /**
@@ -265,9 +294,11 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     commandsTooLarge: 0,
     httpFallbacks: 0,
     socketProbes: 0,
+    reportsDropped: 0,
   }
   const state = new ConnectionStateMachine()
   const errors$ = new Subject<LiveClientError>()
+  const connectionLog = new ConnectionLog(() => platform.now())
   /** The app's callbacks, guarded: a throw is reported and replaced, never a dead client. */
   const guarded = <T>(callback: 'random' | 'reconnectAfterMs', run: () => T, valid: (value: T) => boolean, fallback: () => T): T => {
     try {
@@ -365,7 +396,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   let idCounter = 0
   const nextMsgId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
 
-  const outbox = new Outbox(
+  const outbox: Outbox = new Outbox(
     { ...DEFAULT_OUTBOX, ...options.outbox },
     {
       scheduler,
@@ -381,6 +412,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       onRestored: (commands) => {
         for (const command of commands) restored$.next(command)
       },
+      prepare: (command, l): ClientCommand => reporter.prepare(command, l),
       onStorageError: (error) => {
         stats.storageErrors++
         errors$.next({ kind: 'storage', reason: error instanceof Error ? error.message : String(error) })
@@ -388,6 +420,25 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     },
   )
   stats.outboxExpired = outbox.expired
+  const reporter: Reporter = new Reporter(
+    { ...DEFAULT_REPORTS, ...options.reports },
+    {
+      scheduler,
+      maxFrameBytes: (): number => link?.maxFrameBytes ?? outbox.maxFrameBytes,
+      nextMsgId,
+      send: (command) => outbox.enqueue(command),
+      onDropped: (dropped, reason) => {
+        stats.reportsDropped += dropped
+        errors$.next({ kind: 'report', dropped, reason })
+      },
+    },
+  )
+  if (options.reports?.connectionEvents === true) {
+    connectionLog.events$.subscribe((event) => {
+      // RTT samples are many: the summary carries them.
+      if (event.type !== 'rtt') reporter.add({ kind: 'live_connection', ...event }, false)
+    })
+  }
   const rooms = new RoomRegistry({
     scheduler,
     ackTimeoutMs,
@@ -396,7 +447,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     onGap: () => stats.gapsDetected++,
     onAckTimeout: () => stats.acksTimedOut++,
     retryDelayMs: (n) => Math.max(backoff.minMs, backoffDelayMs(n, backoff, random)),
-    onJoined: () => outbox.pump(),
+    onJoined: (roomId, rejoin, recovered, missed) => {
+      if (rejoin) connectionLog.rejoin(roomId, recovered, missed)
+      outbox.pump()
+    },
   })
 
   const setLink = (next: Link | undefined): void => {
@@ -417,6 +471,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
         user = event.user
         attemptOpened = true
         if (attemptTransport === 'socket') socketFailures = 0
+        connectionLog.open(currentUrl ?? '')
         dispatch({ type: 'open', transport: attemptTransport })
         // Only now is the user known: their outbox (and what an earlier run left in it) is theirs.
         outbox.bindIdentity(outboxKeyFor(currentUrl ?? '', user?.uid ?? ''))
@@ -491,6 +546,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
           const overHttp = fallback !== undefined && (httpAsked || socketFailures >= fallback.afterFailures)
           if (overHttp && attemptTransport !== 'http') stats.httpFallbacks++
           attemptTransport = overHttp ? 'http' : 'socket'
+          connectionLog.attempt(attemptTransport, url, state.value.attempt)
           if (overHttp) {
             let baseUrl: string
             try {
@@ -532,7 +588,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
             maxFrameBytes,
             nextMsgId,
             checkLink$,
-            onRttSample: (sample) => rtt$.next(nextRttEstimate(rtt$.value, sample)),
+            onRttSample: (sample) => {
+              connectionLog.rtt(sample)
+              rtt$.next(nextRttEstimate(rtt$.value, sample))
+            },
             onBadFrame,
             onFrame: handleFrame,
             onFrameIn: () => stats.framesIn++,
@@ -567,6 +626,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       socketFailures = 0
       httpAsked = false
     } else if (attemptTransport === 'socket' && !attemptOpened && end.cause === 'closed') socketFailures++
+    connectionLog.close(end.code, end.reason)
     const next = dispatch({ type: 'end', ...end })
     if (next.refreshToken && token !== undefined) rejectedToken = token
     moveOn = next.moveOn === true
@@ -578,6 +638,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       case 'waitVisible':
         return visible$.pipe(filter(Boolean), take(1))
       case 'retry':
+        connectionLog.retry(next.state.attempt, next.state.retryInMs ?? 0)
         // App shown again: try at once rather than sit out the delay.
         return race(timer(next.state.retryInMs ?? 0, scheduler), checkLink$.pipe(take(1)))
       default: {
@@ -726,6 +787,20 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     },
     room,
     nextMsgId,
+    report(log, reportOptions) {
+      if (closed) return
+      if (typeof log !== 'object' || log === null || Array.isArray(log)) throw new TypeError('report: log must be an object')
+      reporter.add(log, reportOptions?.important === true)
+    },
+    setReportFields(fields) {
+      if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new TypeError('setReportFields: fields must be an object')
+      reporter.setFields(fields)
+    },
+    flushReports() {
+      if (!closed) reporter.flush()
+    },
+    connectionLog$: connectionLog.events$,
+    connectionSummary: () => connectionLog.summary(),
     reconnect() {
       if (state.value.status !== 'failed') return
       dispatch({ type: 'restart' })
@@ -740,6 +815,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     close() {
       if (closed) return
       closed = true
+      // What is buffered goes into the outbox, persisted, to be sent on the next start (closed
+      // first: the outbox must not open a connection for it).
+      reporter.flush()
+      reporter.stop()
       dispatch({ type: 'close' })
       // Room streams complete first: closing is not a `left` to recover from.
       rooms.dispose()
@@ -755,6 +834,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       rtt$.complete()
       restart$.complete()
       restored$.complete()
+      connectionLog.complete()
     },
   }
 }

@@ -260,6 +260,7 @@ export function createHttpSession(config: HttpSessionConfig): Observable<Session
     const link: Link = {
       id: config.id,
       plain: false,
+      stateless: true,
       get maxFrameBytes() {
         return maxFrameBytes
       },

@@ -72,6 +72,8 @@ export interface OutboxHooks {
   onPendingChange(pending: number): void
   /** Commands of this identity restored from storage after the outbox was bound to it. */
   onRestored(commands: ClientCommand[]): void
+  /** The command as it goes on `link` (a report gains the connection's `cache_fields`). */
+  prepare?(command: ClientCommand, link: Link): ClientCommand
 }
 
 /**
@@ -88,7 +90,7 @@ export class Outbox {
   /** The command sent last: the one a 1009 close is about. */
   private lastSent: { entry: Entry; link: Link } | undefined
   /** The last server's frame limit (before any server spoke, the protocol's default). */
-  private maxFrameBytes = DEFAULT_MAX_FRAME_BYTES
+  maxFrameBytes = DEFAULT_MAX_FRAME_BYTES
   /** Commands restored from storage that were too old to resend. */
   expired = 0
 
@@ -175,7 +177,8 @@ export class Outbox {
       }
       // This server takes less than the one the command was queued for (or than the default
       // it was restored under): drop it, or the 1009 close and the resend after it repeat forever.
-      const bytes = frameBytes(entry.command)
+      const wire = this.hooks.prepare?.(entry.command, link) ?? entry.command
+      const bytes = frameBytes(wire)
       if (bytes > link.maxFrameBytes) {
         this.remove(entry)
         this.rejectWith(entry, new CommandTooLargeError(entry.command.msg_id, bytes, link.maxFrameBytes))
@@ -185,7 +188,7 @@ export class Outbox {
       this.lastSent = { entry, link }
       // The deadline starts before the send: a peer may ack within it.
       if (!link.plain) this.startTimer(entry, link)
-      link.send(entry.command, (accepted) => {
+      link.send(wire, (accepted) => {
         if (!accepted) {
           if (entry.sentOn === link.id) entry.sentOn = undefined
           return

@@ -25,8 +25,11 @@ export interface RoomHooks {
   onAckTimeout(): void
   /** Delay before joining again after the server refused a join it may accept later (4500, 4029). */
   retryDelayMs(attempt: number): number
-  /** The room is joined on `link`: room commands may go. */
-  onJoined(roomId: string): void
+  /**
+   * The room is joined on `link`: room commands may go. `rejoin`: it had been joined before (a
+   * reconnect, a gap); `missed`: events the rejoin recovers (undefined when it takes a snapshot).
+   */
+  onJoined(roomId: string, rejoin: boolean, recovered: boolean, missed: number | undefined): void
 }
 
 type Phase = 'idle' | 'joining' | 'awaitSnapshot' | 'synced'
@@ -235,6 +238,8 @@ export class RoomRegistry {
   private joined(channel: RoomChannel, recovered: boolean, epoch: string | undefined, head: number | undefined): void {
     const link = this.link
     if (link === undefined) return
+    const rejoin = channel.lastSeq !== undefined
+    const missed = recovered && channel.lastSeq !== undefined && head !== undefined ? Math.max(0, head - channel.lastSeq) : undefined
     channel.joinedOn = link.id
     if (epoch !== undefined) channel.epoch = epoch
     if (recovered) {
@@ -252,7 +257,7 @@ export class RoomRegistry {
       })
     }
     this.emit(channel, { type: 'joined', roomId: channel.roomId, epoch, seq: head, recovered })
-    this.hooks.onJoined(channel.roomId)
+    this.hooks.onJoined(channel.roomId, rejoin, recovered, missed)
   }
 
   private join(channel: RoomChannel, link: Link, fresh = false): void {

@@ -16,6 +16,11 @@ export interface Link {
   readonly plain: boolean
   /** Largest frame the server takes (`init.max_frame_bytes`, else the protocol's default). */
   readonly maxFrameBytes: number
+  /**
+   * Each send is a connection of its own on the server (the HTTP fallback's requests): state the
+   * server keeps per connection (`cache_fields`) must go with every send.
+   */
+  readonly stateless?: boolean
   /** Sends one frame; `done(true)` once the socket accepted it, `done(false)` if it refused. */
   send(frame: ClientFrame, done?: (accepted: boolean) => void): void
   /** Closes this connection; the session ends as if the server had closed it with `code`. */

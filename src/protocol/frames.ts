@@ -280,6 +280,18 @@ export interface ShelfCommand extends ShelfItem {
 /** A log record in a `report` command: a flat JSON object. */
 export type ReportLog = Record<string, JsonValue>
 
+/** Most bytes (serialised) and keys of `cache_fields` a server keeps per connection. */
+export const MAX_CACHE_FIELDS_BYTES = 1024
+export const MAX_CACHE_FIELDS_KEYS = 32
+/** Logs in one `report` at most. */
+export const MAX_REPORT_LOGS = 100
+/**
+ * A report may make the server write at most this many times the bytes of its frame, plus one
+ * copy of the cached fields (each log is written with them merged in): a client that sends
+ * many small logs with large cached fields must send fewer logs per report.
+ */
+export const REPORT_WRITE_FACTOR = 8
+
 export interface ReportCommand {
   msg_type: 'report'
   msg_id: string

@@ -1,5 +1,5 @@
 import { ErrorCode } from './codes'
-import { type ClientFrame, type HttpReply, MAX_HTTP_COMMANDS, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
+import { type ClientFrame, type HttpReply, MAX_HTTP_COMMANDS, MAX_REPORT_LOGS, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
 import { utf8ByteLength } from './utf8'
 import { arr, bool, type Check, describe, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
@@ -159,7 +159,7 @@ const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
     default_image: (v) => (typeof v === 'string' && v.length <= 2048 && /^https:\/\/[^\s]+$/.test(v) ? null : ' must be an https URL'),
   }),
   // Analytics logs are flat records: 8 levels is generous, and bounds every walk over them.
-  report: obj({ msg_id: msgId, logs: arr(shallowObj(MAX_REPORT_DEPTH), 1, 100), cache_fields: opt(shallowObj(MAX_REPORT_DEPTH)) }),
+  report: obj({ msg_id: msgId, logs: arr(shallowObj(MAX_REPORT_DEPTH), 1, MAX_REPORT_LOGS), cache_fields: opt(shallowObj(MAX_REPORT_DEPTH)) }),
 }
 
 function fail(code: number, reason: string, extra?: Partial<FrameError>): { ok: false; error: FrameError } {
