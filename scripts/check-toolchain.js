@@ -24,9 +24,11 @@ const toolchainDir = path.join(root, '.ci', 'toolchain')
 /**
  * What Build npm lays into the app's main package (WeChat's limit for it: 2 MB, the app included).
  * Measured: the client bundle 77.4 KB (68.7 KB before issue 10's lifecycle work), mobx-miniprogram
- * 108 KB, mobx-miniprogram-bindings 23 KB.
+ * 108 KB, mobx-miniprogram-bindings 23 KB. Issue 14 added the HTTP fallback (4.4 KB minified),
+ * reports and the connection log (3.8 KB) and the plain-backend codec (2.9 KB): the client is
+ * about 90 KB, its budget 96 KB; the total for miniprogram_npm/ stays at 240 KB.
  */
-const CLIENT_BUDGET_BYTES = 80 * 1024
+const CLIENT_BUDGET_BYTES = 96 * 1024
 const MINIPROGRAM_NPM_BUDGET_BYTES = 240 * 1024
 const PEERS = ['mobx-miniprogram', 'mobx-miniprogram-bindings']
 const NODE_ONLY = ['ws', 'ioredis', 'prom-client']

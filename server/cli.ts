@@ -31,6 +31,8 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --compression-threshold N  permessage-deflate (no server context takeover), room frames
                        compressed once; frames under N bytes go plain [1024]
   --no-compression     no permessage-deflate
+  --no-http            no HTTP long-poll fallback (POST /api/commands, GET /api/rooms/:id/events)
+  --refuse-upgrades    answer every WebSocket upgrade with 503 (a drill of the HTTP fallback)
   --dev                print a ready anchor token and viewer token for the demo room
   --help
 `
@@ -42,8 +44,10 @@ export const DEV_ROOM = 'demo'
 export interface CliArgs
   extends Pick<
     ServerOptions,
-    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression'
+    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression' | 'refuseUpgrades'
   > {
+  /** false: no HTTP fallback. */
+  http?: false
   port: number
   host: string
   secret?: string
@@ -119,6 +123,8 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--batch-ms': args.batchMs = number(flag, value(), 0, 1000); break
       case '--compression-threshold': args.compression = { threshold: number(flag, value(), 0, 16 * 1024 * 1024) }; break
       case '--no-compression': args.compression = false; break
+      case '--no-http': args.http = false; break
+      case '--refuse-upgrades': args.refuseUpgrades = true; break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
       default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
@@ -157,6 +163,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     presenceWindowMs: args.presenceWindowMs,
     batchMs: args.batchMs,
     compression: args.compression,
+    ...(args.http === false ? { http: false as const } : {}),
+    ...(args.refuseUpgrades === true ? { refuseUpgrades: true } : {}),
     dedupTtlMs: args.dedupTtlMs,
     log: (line) => console.error(line),
   }

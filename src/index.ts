@@ -6,6 +6,7 @@
 export { createLiveClient } from './connection/client'
 export type {
   CommandInput,
+  HttpFallbackOptions,
   LiveClient,
   LiveClientError,
   LiveClientOptions,
@@ -15,6 +16,12 @@ export type {
   UrlSource,
 } from './connection/client'
 export type { ConnectionState, ConnectionStatus } from './connection/state'
+export type { ConnectionLogEvent, ConnectionSummary } from './connection/connectionLog'
+export { DEFAULT_REPORTS } from './connection/reporter'
+export type { ReportOptions } from './connection/reporter'
+export { SOCKET_IS_BACK } from './connection/httpSession'
+export { PlainDecoder } from './protocol/plain'
+export type { PlainResult } from './protocol/plain'
 export type { RoomUpdate } from './connection/rooms'
 export type { RttEstimate } from './connection/rtt'
 export { nextRttEstimate, pongTimeoutMs } from './connection/rtt'
@@ -24,19 +31,22 @@ export { DEFAULT_OUTBOX, outboxKeyFor } from './connection/outbox'
 export type { CommandResult, OutboxOptions } from './connection/outbox'
 export { AckTimeoutError, ClientClosedError, CommandRejectedError, CommandTooLargeError, ConnectionFailedError, OutboxFullError } from './connection/errors'
 export { transition } from './connection/lifecycle'
-export type { EndCause, LifecycleEvent, LifecyclePolicy, NextStep, Transition } from './connection/lifecycle'
-export { createWxPlatform } from './platform/wx'
+export type { EndCause, LifecycleEvent, LifecyclePolicy, NextStep, Transition, Transport } from './connection/lifecycle'
+export { createWxPlatform, SOCKET_OPTION_VERSIONS, socketOptionsFor } from './platform/wx'
 export type { WxLike } from './platform/wx'
 export type * from './platform/types'
-export { isValidCloseCode, MAX_CONCURRENT_SOCKETS } from './platform/types'
+export { isValidCloseCode, MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_SOCKETS, MAX_REQUEST_TIMEOUT_MS } from './platform/types'
 export * from './protocol/frames'
 export { CloseCode, ErrorCode, closePolicy } from './protocol/codes'
 export type { CloseAction, ConnectionPhase, ErrorCodeValue } from './protocol/codes'
 export {
+  checkServerFrame,
+  decodeFrame,
   DEFAULT_MAX_FRAME_BYTES,
   MAX_CONTENT_LENGTH,
   normalizeContent,
   parseClientFrame,
+  parseHttpReply,
   parseServerFrame,
   utf8ByteLength,
 } from './protocol/parse'

@@ -5,6 +5,7 @@
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
+import { describeConnection } from '../../src/bindings/behavior'
 import { createLiveClient, type LiveClient } from '../../src/connection/client'
 import type { ConnectionState } from '../../src/connection/state'
 import { createLiveRoom } from '../../src/stores/liveRoom'
@@ -54,6 +55,10 @@ describe.each(['memory', 'redis'] as const)('HTTP fallback endpoints (%s engine)
     expect(ok.status).toBe(200)
     expect(ok.body).toMatchObject({ msg_type: 'commands', user: { uid: 'a', name: 'name-a', role: 'viewer' }, acks: [] })
     expect((await api(server, 'GET', '/api/rooms/r/events', { token: 'not-a-token' })).status).toBe(401)
+    await server.close()
+    // Turned off: not there at all.
+    server = await boot(engine, { http: false })
+    expect((await fetch(`${httpOf(server)}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${tokenFor('a')}` }, body: '{"commands":[]}' })).status).toBe(404)
   })
 
   it('polls as a join does: snapshot, presence, commands with acks and dedup, events held until they come, leave', async () => {
@@ -152,6 +157,8 @@ describe('client on the HTTP fallback', () => {
     const room = createLiveRoom(client, 'r', { flushMs: 10 })
     await until(() => client!.state.status === 'open', 'open over HTTP', 10000)
     expect(client.state.transport).toBe('http')
+    // What a page's banner says.
+    expect(describeConnection(client.state)).toBe('open (over HTTP)')
     // Three socket attempts failed first (the upgrades were refused), then HTTP.
     expect(platform.sockets.length).toBeGreaterThanOrEqual(3)
     expect(client.stats.httpFallbacks).toBe(1)
@@ -188,6 +195,7 @@ describe('client on the HTTP fallback', () => {
     expect(client.stats.duplicatesDropped).toBe(0)
     expect(client.stats.socketProbes).toBeGreaterThanOrEqual(1)
     expect(states.filter((s) => s.status === 'open').map((s) => s.transport)).toEqual(['http', 'socket'])
+    expect(describeConnection(client.state)).toBe('open')
     // WeChat's limits: never more than 10 requests at once, and no token in any URL.
     expect(platform.peakRequests).toBeLessThanOrEqual(10)
     expect(platform.requests.length).toBeGreaterThan(0)

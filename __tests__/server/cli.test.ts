@@ -39,6 +39,7 @@ describe('live-store-server CLI', () => {
     ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 8192, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
     expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000', '--max-connections-per-user', '4'])).toMatchObject({ roomCreation: 'anchors', idleRoomMs: 60000, maxConnectionsPerUser: 4 })
     expect(parseArgs(['--batch-ms', '0', '--no-compression'])).toMatchObject({ batchMs: 0, compression: false })
+    expect(parseArgs(['--no-http', '--refuse-upgrades'])).toMatchObject({ http: false, refuseUpgrades: true })
     expect(parseArgs(['--batch-ms', '40', '--compression-threshold', '512'])).toMatchObject({ batchMs: 40, compression: { threshold: 512 } })
     expect(() => parseArgs(['--batch-ms', '5000'])).toThrow(/--batch-ms must be a whole number from 0 to 1000/)
     expect(

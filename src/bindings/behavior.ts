@@ -78,6 +78,9 @@ export function describeConnection(state: ConnectionState): string {
       return 'offline: waiting for the network'
     case 'failed':
       return `disconnected: ${state.reason ?? 'failed'}`
+    case 'open':
+      // Working, but over the HTTP fallback: updates come in polls, a little later.
+      return state.transport === 'http' ? 'open (over HTTP)' : 'open'
     default:
       return state.status
   }

@@ -28,6 +28,7 @@ import { CloseCode, ErrorCode } from '../protocol/codes'
 import type { AckFrame, AuthUser, ClientCommand, ReportLog, RoomCommand, ServerFrame } from '../protocol/frames'
 import { BATCH_PROTOCOL_NAME, isRoomEvent, PROTOCOL_NAME } from '../protocol/frames'
 import type { FrameError } from '../protocol/parse'
+import { PlainDecoder } from '../protocol/plain'
 import type { Platform } from '../platform/types'
 import { createWxPlatform, type WxLike } from '../platform/wx'
 import { backoffDelayMs, type BackoffOptions, DEFAULT_BACKOFF } from './backoff'
@@ -110,7 +111,7 @@ export interface LiveClientOptions {
   /**
    * The HTTP long-poll fallback, for when the socket gateway is down or refused: after
    * `afterFailures` socket attempts fail in a row (default 3), or when the app calls
-   * `useHttp()`, the client polls the server's `/api` over `platform.request` (`wx.request`):
+   * `useHttp()`, the client polls the server's `/api` over `platform.request` (WeChat's request API):
    * the same events, recovery and acks. Meanwhile it probes the socket with backoff and moves
    * back when one opens. `url`: the server's HTTP origin (default: the socket URL's, `wss` ->
    * `https`). On by default when the platform can make requests; false turns it off.
@@ -122,6 +123,15 @@ export interface LiveClientOptions {
    * closes, retries, fallbacks, rejoins; see `connectionLog$`) as logs of kind `live_connection`.
    */
   reports?: Partial<ReportOptions> & { connectionEvents?: boolean }
+  /**
+   * What the backend speaks: `'live.v1'` (default: this protocol), or `'plain'`, the frames many
+   * live-room backends already send (flat `from_uid`/`from_name`, `online_num`, `message_list`
+   * on join, no `seq`): mapped onto these frames (see `PlainDecoder`). A plain backend gives no
+   * recovery and no acks: see the README's "Your existing backend".
+   */
+  codec?: 'live.v1' | 'plain'
+  /** Who a plain backend knows this client as (it does not say): own comments and follows are recognised by it. */
+  plainUser?: AuthUser
 }
 
 export interface HttpFallbackOptions {
@@ -351,8 +361,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   let linkCount = 0
   /** Set when a connection ended without being asked to: the next open is a reconnect. */
   let reconnecting = false
+  const plainDecoder = options.codec === 'plain' ? new PlainDecoder() : undefined
   const fallback =
-    options.httpFallback === false || typeof platform.request !== 'function'
+    // A plain backend has no HTTP fallback of this protocol.
+    options.httpFallback === false || plainDecoder !== undefined || typeof platform.request !== 'function'
       ? undefined
       : {
           afterFailures: 3,
@@ -468,7 +480,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
         if (reconnecting) stats.reconnects++
         reconnecting = false
         rejectedToken = undefined
-        user = event.user
+        user = event.user ?? (plainDecoder !== undefined ? options.plainUser : undefined)
         attemptOpened = true
         if (attemptTransport === 'socket') socketFailures = 0
         connectionLog.open(currentUrl ?? '')
@@ -580,6 +592,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
             token: value,
             tokenIn: options.tokenIn ?? 'header',
             batch: options.batch ?? true,
+            ...(plainDecoder !== undefined ? { plainDecoder } : {}),
             compression: options.compression ?? true,
             scheduler,
             heartbeatMs: options.heartbeatMs,

@@ -2,6 +2,7 @@ import { EMPTY, exhaustMap, filter, interval, merge, Observable, type SchedulerL
 import { CloseCode, ErrorCode } from '../protocol/codes'
 import { type AuthUser, BATCH_PROTOCOL_NAME, type ClientFrame, type InitFrame, PROTOCOL_NAME, type PongFrame, type ServerFrame } from '../protocol/frames'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameError, parseServerFrame } from '../protocol/parse'
+import type { PlainDecoder } from '../protocol/plain'
 import type { Platform, SocketTask } from '../platform/types'
 import { SessionEnd } from './errors'
 
@@ -41,6 +42,8 @@ export interface SessionConfig {
   batch: boolean
   /** Offer permessage-deflate. */
   compression: boolean
+  /** The backend speaks the plain protocol (`codec: 'plain'`): its frames go through this decoder. */
+  plainDecoder?: PlainDecoder
   scheduler: SchedulerLike
   /** Overrides the server's `init.heartbeat_ms`. */
   heartbeatMs: number | undefined
@@ -89,8 +92,9 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
     const task: SocketTask = config.platform.connectSocket({
       url: config.url,
       header,
-      // Batched delivery first, plain live.v1 for servers without it (protocol.md).
-      protocols: config.batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME],
+      // Batched delivery first, plain live.v1 for servers without it (protocol.md). A plain
+      // backend selects no subprotocol: offering one it does not know would fail the handshake.
+      ...(config.plainDecoder !== undefined ? {} : { protocols: config.batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME] }),
       ...(config.compression ? { perMessageDeflate: true } : {}),
       // Small frames (acks, pings, comments) go at once, not after Nagle's wait.
       tcpNoDelay: true,
@@ -182,15 +186,26 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       if (phase === 'connecting') phase = 'init'
     })
     const parseOptions = { maxBytes: config.maxFrameBytes }
+    const plain = config.plainDecoder
     task.onMessage(({ data }) => {
       if (phase === 'ended' || phase === 'connecting') return
       config.onFrameIn()
+      if (plain !== undefined) {
+        // A backend of the plain protocol: its frames mapped onto these (one may become two).
+        const decoded = plain.decode(data, parseOptions)
+        if (!decoded.ok) config.onBadFrame(decoded.error)
+        // (A frame may end the session: the ones after it are not for anyone.)
+        else for (const frame of decoded.frames) if ((phase as string) !== 'ended') onServerFrame(frame)
+        return
+      }
       const parsed = parseServerFrame(data, parseOptions)
       if (!parsed.ok) {
         config.onBadFrame(parsed.error)
         return
       }
-      const frame = parsed.frame
+      onServerFrame(parsed.frame)
+    })
+    const onServerFrame = (frame: ServerFrame): void => {
       if (phase === 'init') {
         if (frame.msg_type === 'init') {
           onInit(frame)
@@ -214,7 +229,7 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       // A batch is its events, one by one: seq, recovery and gap detection work per event.
       if (frame.msg_type === 'batch') for (const event of frame.events) config.onFrame(event)
       else config.onFrame(frame)
-    })
+    }
     task.onError(({ errMsg }) => {
       // A connect that fails never opens; on the Node stand-in onClose follows at once,
       // on some devices it never comes.

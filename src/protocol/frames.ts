@@ -184,7 +184,7 @@ export const HTTP_COMMANDS_PATH = '/api/commands'
 export const HTTP_EVENTS_PATH = (roomId: string): string => `/api/rooms/${encodeURIComponent(roomId)}/events`
 /** Commands in one `POST /api/commands` at most. */
 export const MAX_HTTP_COMMANDS = 50
-/** Longest hold of a long poll, in ms (WeChat's `wx.request` times out at 60 s). */
+/** Longest hold of a long poll, in ms (WeChat's request API times out at 60 s). */
 export const MAX_HTTP_WAIT_MS = 30000
 
 /**

@@ -5,3 +5,4 @@
 export * from './frames'
 export * from './codes'
 export * from './parse'
+export * from './plain'

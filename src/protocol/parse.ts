@@ -199,7 +199,11 @@ function decode(data: unknown, maxBytes: number): Decoded {
 function parseWith<F>(table: Readonly<Record<string, Check>>, data: unknown, options?: ParseOptions): ParseResult<F> {
   const decoded = decode(data, options?.maxBytes ?? DEFAULT_MAX_FRAME_BYTES)
   if (!decoded.ok) return decoded
-  const { value, forbidden } = decoded
+  return checkWith<F>(table, decoded.value, decoded.forbidden)
+}
+
+/** Checks a decoded object against `table` (`forbidden`: a forbidden key seen while decoding). */
+function checkWith<F>(table: Readonly<Record<string, Check>>, value: Record<string, unknown>, forbidden: string | null): ParseResult<F> {
   const type = value.msg_type
   const check = typeof type === 'string' && forbidden === null && Object.prototype.hasOwnProperty.call(table, type) ? table[type] : undefined
   // The common case, a known frame that fits, allocates nothing beyond the parsed value.
@@ -230,6 +234,22 @@ function parseWith<F>(table: Readonly<Record<string, Check>>, data: unknown, opt
  */
 export function parseServerFrame(data: unknown, options?: ParseOptions): ParseResult<ServerFrame> {
   return parseWith<ServerFrame>(SERVER_FRAMES, data, options)
+}
+
+/**
+ * Decodes one frame's text (size bound, JSON, forbidden keys) without checking its shape: for
+ * codecs that map another protocol's frames onto these (see plain.ts), then `checkServerFrame`.
+ */
+export function decodeFrame(data: unknown, options?: ParseOptions): ParseResult<Record<string, unknown>> {
+  const decoded = decode(data, options?.maxBytes ?? DEFAULT_MAX_FRAME_BYTES)
+  if (!decoded.ok) return decoded
+  if (decoded.forbidden !== null) return fail(ErrorCode.badRequest, `forbidden key "${decoded.forbidden}"`)
+  return { ok: true, frame: decoded.value }
+}
+
+/** Checks an object (decoded by `decodeFrame`, then mapped) as a server frame. Never throws. */
+export function checkServerFrame(value: Record<string, unknown>): ParseResult<ServerFrame> {
+  return checkWith<ServerFrame>(SERVER_FRAMES, value, null)
 }
 
 /** Parses and validates the body of an HTTP fallback answer (`commands` or `poll`). Never throws. */

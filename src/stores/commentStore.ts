@@ -14,9 +14,12 @@ export interface CommentStoreDeps {
   now: () => number
 }
 
+/** Comments of a plain backend carry no msg_id, seq or ts: each gets an id of its own. */
+let unnamed = 0
+
 function fromEvent(event: MessageEvent, me: string | undefined): CommentItem {
   return {
-    id: event.msg_id || `seq:${event.seq ?? ''}:${event.from_uid}:${event.ts ?? ''}`,
+    id: event.msg_id || (event.seq === undefined && event.ts === undefined ? `plain:${++unnamed}` : `seq:${event.seq ?? ''}:${event.from_uid}:${event.ts ?? ''}`),
     seq: event.seq,
     uid: event.from_uid,
     name: event.from_name,
@@ -38,6 +41,8 @@ export class CommentStore {
   readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0 }
   /** The comments by id: `byId` runs for every comment of a hot room, shown or not. */
   private readonly index = new Map<string, CommentItem>()
+  /** Own comments sent from here whose broadcast has not come back (matched by msg_id, or by text from a plain backend). */
+  private readonly unechoed: string[] = []
 
   constructor(private readonly deps: CommentStoreDeps) {
     makeObservable<CommentStore, 'append' | 'replace' | 'settle' | 'drop' | 'restore'>(this, {
@@ -76,6 +81,8 @@ export class CommentStore {
     const id = client.nextMsgId()
     const me = client.user
     this.push({ id, uid: me?.uid ?? '', name: me?.name ?? '', content: checked.content, ts: this.deps.now(), status: 'pending', own: true })
+    this.unechoed.push(id)
+    if (this.unechoed.length > this.deps.limit) this.unechoed.shift()
     // The outcome arrives through client.results$ (see createLiveRoom), in the next batch.
     client.send({ msg_type: 'message', msg_id: id, room_id: roomId, content: checked.content }).catch(() => undefined)
     return { ok: true, id }
@@ -88,9 +95,24 @@ export class CommentStore {
   /** @internal A broadcast comment: confirms a pending one with the same msg_id, or appends. */
   append(event: MessageEvent, me: string | undefined): void {
     this.stats.received++
+    // A plain backend's echo of our own comment has no msg_id: it confirms the oldest own
+    // comment with that text not confirmed by an echo yet, instead of showing it twice.
+    if (!event.msg_id && me !== undefined && event.from_uid === me) {
+      const waiting = this.unechoed.find((id) => this.index.get(id)?.content === event.content)
+      if (waiting !== undefined) {
+        this.unechoed.splice(this.unechoed.indexOf(waiting), 1)
+        const existing = this.index.get(waiting)
+        if (existing !== undefined && existing.status !== 'sent') this.swap(existing, { ...existing, status: 'sent' })
+        return
+      }
+    }
     const item = fromEvent(event, me)
     const existing = this.index.get(item.id)
     if (existing !== undefined) {
+      if (existing.own) {
+        const at = this.unechoed.indexOf(item.id)
+        if (at !== -1) this.unechoed.splice(at, 1)
+      }
       // Exactly once: the broadcast of a comment we already show updates it in place.
       if (existing.status !== 'sent' || existing.seq !== item.seq) this.swap(existing, { ...existing, ...item, own: existing.own || item.own })
       return
