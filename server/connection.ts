@@ -19,14 +19,15 @@ import { TokenBucket, WindowCounter } from './rateLimit'
 import { isAnchorOf, mayOpen, publicUser, runCommand, userRef } from './commands'
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
-import { type TokenPayload, verifyToken } from './token'
+import type { TokenPayload, TokenVerifier } from './token'
 
 /** Settings every connection shares; built once by `createServer`. */
 export interface ConnectionContext {
   engine: Engine
   /** The open connections: a connection is in it from its socket's open to its close. */
   connections: Set<LiveConnection>
-  secret: string
+  /** Checks tokens: the project's own, and JWTs (HS256 with the secret, RS256 / ES256 with public keys). */
+  tokens: TokenVerifier
   metrics: ServerMetrics
   reports: ReportSink
   now: () => number
@@ -184,25 +185,36 @@ export class LiveConnection {
     this.batch = ws.protocol === BATCH_PROTOCOL_NAME
     this.deflateOnce = deflateWithoutContext(ws)
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
-    let overLimit = false
-    if (headerToken !== undefined) {
-      const check = verifyToken(headerToken, ctx.secret, ctx.now())
-      if (check.ok) overLimit = !this.claim(check.payload)
+    ;(ws as ConnectedSocket)[CONNECTION] = this
+    ws.on('message', onSocketMessage)
+    ws.on('error', onSocketError)
+    ws.on('close', onSocketClose)
+    if (headerToken === undefined) this.hello()
+    else {
+      // A JWT is checked asynchronously: frames that come meanwhile wait behind it in the queue.
+      const checking: Promise<void> = ctx.tokens.verify(headerToken, ctx.now()).then((check) => {
+        if (this.queue === checking) this.queue = RESOLVED
+        if (this.closed) return
+        const overLimit = check.ok && !this.claim(check.payload)
+        this.hello()
+        if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
+      })
+      this.queue = checking
     }
+  }
+
+  /** `init`: with `user` when the handshake's token was good. */
+  private hello(): void {
+    const { ctx } = this
     this.send({
       msg_type: 'init',
-      client_id: id,
+      client_id: this.id,
       epoch: ctx.engine.epoch,
       server_time: ctx.now(),
       heartbeat_ms: ctx.heartbeatMs,
       max_frame_bytes: ctx.maxFrameBytes,
       ...(this.user ? { user: publicUser(this.user) } : {}),
     })
-    ;(ws as ConnectedSocket)[CONNECTION] = this
-    ws.on('message', onSocketMessage)
-    ws.on('error', onSocketError)
-    ws.on('close', onSocketClose)
-    if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
   }
 
   /** Counts this connection against its user's limit; false (and not authenticated) when over it. */
@@ -374,8 +386,9 @@ export class LiveConnection {
    * `exp` keeps the connection open. A bad token closes with 4001 either way; another user's
    * token on an authenticated connection is refused (4003) and changes nothing.
    */
-  private auth(msgId: string, token: string): void {
-    const check = verifyToken(token, this.ctx.secret, this.ctx.now())
+  private async auth(msgId: string, token: string): Promise<void> {
+    const check = await this.ctx.tokens.verify(token, this.ctx.now())
+    if (this.closed) return
     if (!check.ok) {
       this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.unauthorized, reason: check.reason })
       this.close(CloseCode.unauthorized, check.reason)

@@ -32,7 +32,7 @@ import type { ConnectionContext } from './connection'
 import { EngineUnavailableError } from './engine/types'
 import type { FanoutMember } from './fanout'
 import { TokenBucket } from './rateLimit'
-import { type TokenPayload, verifyToken } from './token'
+import type { TokenPayload } from './token'
 
 export interface HttpApiOptions {
   /** A user that has not polled a room for this long has left it. Default 60000. */
@@ -136,10 +136,10 @@ export class HttpApi {
     return this.leases.size
   }
 
-  private authenticate(req: IncomingMessage): TokenPayload {
+  private async authenticate(req: IncomingMessage): Promise<TokenPayload> {
     const auth = req.headers.authorization
     if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new HttpError(401, ErrorCode.unauthorized, 'a token in the Authorization header (Bearer) is required')
-    const check = verifyToken(auth.slice(7).trim(), this.ctx.secret, this.ctx.now())
+    const check = await this.ctx.tokens.verify(auth.slice(7).trim(), this.ctx.now())
     if (!check.ok) throw new HttpError(401, ErrorCode.unauthorized, check.reason)
     let bucket = this.buckets.get(check.payload.uid)
     if (bucket === undefined) {
@@ -151,7 +151,7 @@ export class HttpApi {
   }
 
   private async commands(req: IncomingMessage): Promise<CommandsReply> {
-    const user = this.authenticate(req)
+    const user = await this.authenticate(req)
     const text = await readBody(req, this.ctx.maxFrameBytes)
     let body: unknown
     try {
@@ -199,7 +199,7 @@ export class HttpApi {
   }
 
   private async events(req: IncomingMessage, res: ServerResponse, roomId: string, query: URLSearchParams): Promise<PollReply> {
-    const user = this.authenticate(req)
+    const user = await this.authenticate(req)
     const { engine } = this.ctx
     const refused = await mayOpen(this.ctx, roomId, user)
     if (refused !== undefined) throw new HttpError(404, ErrorCode.notFound, refused)

@@ -14,13 +14,23 @@ import { ServerMetrics } from './metrics'
 import { PresenceThinner } from './presence'
 import { ReportSink } from './reports'
 import type { RoomConfig } from './room'
+import { TokenVerifier, type TokenVerifierOptions } from './token'
 
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
   port?: number
   host?: string
-  /** HMAC secret for tokens. Required: the CLI generates one when none is given. */
-  secret: string
+  /**
+   * HMAC secret: the project's own tokens and HS256 JWTs. Required unless `jwt` names a public
+   * key or a JWKS (then the server holds no signing secret); the CLI generates one when none is given.
+   */
+  secret?: string
+  /**
+   * Standard JWTs verified with public keys: `publicKey` (PEM, RS256 or ES256) or `jwks` (a JWKS
+   * file's path, re-read when it changes, or the set itself); `issuer` and `audience` checked
+   * when given (they apply to HS256 JWTs too).
+   */
+  jwt?: Omit<TokenVerifierOptions, 'secret'>
   heartbeatMs?: number
   /** Events kept per room for recovery. Default 1000. */
   history?: number
@@ -120,9 +130,13 @@ export interface LiveServer {
  * await server.close()
  */
 export async function createServer(options: ServerOptions): Promise<LiveServer> {
-  if (typeof options?.secret !== 'string' || options.secret.length === 0) {
+  if (options?.secret !== undefined && (typeof options.secret !== 'string' || options.secret.length === 0)) {
     throw new TypeError('createServer: options.secret must be a non-empty string')
   }
+  if (options?.secret === undefined && options?.jwt?.publicKey === undefined && options?.jwt?.jwks === undefined) {
+    throw new TypeError('createServer: options.secret (or options.jwt.publicKey / options.jwt.jwks) is required')
+  }
+  const tokens = new TokenVerifier({ ...options.jwt, ...(options.secret !== undefined ? { secret: options.secret } : {}) })
   const now = options.now ?? Date.now
   const log = options.log ?? (() => undefined)
   const heartbeatMs = options.heartbeatMs ?? 25000
@@ -173,7 +187,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const deflateThreshold = compression === false ? Infinity : (compression.threshold ?? 1024)
   const ctx: ConnectionContext = {
     engine,
-    secret: options.secret,
+    tokens,
     metrics,
     reports,
     now,

@@ -1,4 +1,6 @@
-import { createHmac, timingSafeEqual } from 'crypto'
+import { createHmac, createPublicKey, timingSafeEqual } from 'crypto'
+import * as fs from 'fs'
+import { createLocalJWKSet, decodeProtectedHeader, importSPKI, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions, jwtVerify, type KeyLike } from 'jose'
 import type { Role } from 'miniprogram-live-store/protocol'
 
 /** What a token says about its holder (protocol.md, "Identity"). */
@@ -73,5 +75,173 @@ export function verifyToken(token: unknown, secret: string, nowMs: number): Toke
   return {
     ok: true,
     payload: { uid: p.uid, name: p.name, role: p.role, exp: p.exp, ...(p.rooms ? { rooms: p.rooms as string[] } : {}) },
+  }
+}
+
+// ------------------------------------------------------------------ standard JWTs (protocol.md, "Identity")
+
+/** The algorithms a JWT may name: HS256 with the shared secret, RS256 / ES256 with a public key. */
+export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const
+
+/** How far ahead of this server's clock a token's `nbf` and `iat` may be (another machine's clock), seconds. */
+export const CLOCK_TOLERANCE_S = 30
+
+export interface TokenVerifierOptions {
+  /** HMAC secret: the project's own tokens and HS256 JWTs. Without it, neither is accepted. */
+  secret?: string
+  /** PEM (SPKI) public key for RS256 or ES256 JWTs. */
+  publicKey?: string
+  /**
+   * A JWKS: the file's path (re-read when it changes: rotate keys without a restart), or the
+   * set itself. A JWT's `kid` and `alg` pick the key.
+   */
+  jwks?: string | JSONWebKeySet
+  /** `iss` a JWT must carry, when set. */
+  issuer?: string
+  /** `aud` a JWT must carry (one of them, for an array), when set. */
+  audience?: string | string[]
+}
+
+/**
+ * Checks tokens of both kinds: the project's own (`payload.signature`, HMAC with the secret)
+ * and standard JWTs (`header.payload.signature`), verified with `jose`: HS256 with the same
+ * secret, RS256 / ES256 with the configured public key or JWKS (then the server need hold no
+ * signing secret). Claims: `sub` (the uid), `name`, `role`, `rooms`?, `exp` (required), `nbf`?,
+ * `iat`?; `iss` and `aud` when configured. Any other algorithm, `none` included, is refused, and
+ * an algorithm is only ever checked with its own kind of key (no HS256 "signed" with a public
+ * key). `exp` is strict; `nbf` and `iat` may be up to {@link CLOCK_TOLERANCE_S} ahead.
+ *
+ * @example
+ * const verifier = new TokenVerifier({ publicKey: fs.readFileSync('live.pub', 'utf8'), issuer: 'https://auth.example.com' })
+ * const check = await verifier.verify(token, Date.now())
+ */
+export class TokenVerifier {
+  private hmacKey: Uint8Array | undefined
+  private publicKey: Promise<KeyLike> | undefined
+  private publicKeyAlg: 'RS256' | 'ES256' | undefined
+  private jwks: { resolve: ReturnType<typeof createLocalJWKSet>; mtimeMs: number; checkedAt: number } | undefined
+
+  constructor(private readonly options: TokenVerifierOptions) {
+    if (options.secret === undefined && options.publicKey === undefined && options.jwks === undefined) {
+      throw new TypeError('tokens: a secret, a public key or a JWKS is required')
+    }
+    if (options.secret !== undefined) this.hmacKey = new TextEncoder().encode(options.secret)
+    if (options.publicKey !== undefined) {
+      const pem = options.publicKey
+      // The key's type says its algorithm: an RSA key verifies RS256 only, an EC P-256 key ES256 only.
+      const type = createPublicKey(pem).asymmetricKeyType
+      if (type !== 'rsa' && type !== 'ec') throw new TypeError(`tokens: the public key must be RSA (RS256) or EC P-256 (ES256), not ${String(type)}`)
+      this.publicKeyAlg = type === 'rsa' ? 'RS256' : 'ES256'
+      this.publicKey = importSPKI(pem, this.publicKeyAlg)
+      this.publicKey.catch(() => undefined)
+    }
+    if (options.jwks !== undefined) this.loadJwks(0)
+  }
+
+  /** Whether the project's own (HMAC) tokens can be checked: only with a secret. */
+  get hasSecret(): boolean {
+    return this.options.secret !== undefined
+  }
+
+  /** Checks a token of either kind. Never rejects. */
+  async verify(token: unknown, nowMs: number): Promise<TokenCheck> {
+    if (typeof token !== 'string') return { ok: false, reason: 'token must be a string' }
+    if (token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: `token longer than ${MAX_TOKEN_LENGTH} characters` }
+    const parts = token.split('.').length
+    if (parts === 2) {
+      if (this.options.secret === undefined) return { ok: false, reason: 'this server takes only JWTs signed with its public keys' }
+      return verifyToken(token, this.options.secret, nowMs)
+    }
+    if (parts !== 3) return { ok: false, reason: 'malformed token' }
+    return this.verifyJwt(token, nowMs)
+  }
+
+  private async verifyJwt(token: string, nowMs: number): Promise<TokenCheck> {
+    let alg: unknown
+    try {
+      alg = decodeProtectedHeader(token).alg
+    } catch {
+      return { ok: false, reason: 'malformed token' }
+    }
+    if (!(JWT_ALGORITHMS as readonly unknown[]).includes(alg)) return { ok: false, reason: `algorithm ${JSON.stringify(alg)} is not accepted (HS256, RS256, ES256)` }
+    const options: JWTVerifyOptions = {
+      algorithms: [alg as string],
+      currentDate: new Date(nowMs),
+      clockTolerance: CLOCK_TOLERANCE_S,
+      requiredClaims: ['exp', 'sub'],
+      ...(this.options.issuer !== undefined ? { issuer: this.options.issuer } : {}),
+      ...(this.options.audience !== undefined ? { audience: this.options.audience } : {}),
+    }
+    let payload: JWTPayload
+    try {
+      if (alg === 'HS256') {
+        if (this.hmacKey === undefined) return { ok: false, reason: 'HS256 tokens need a secret this server does not have' }
+        payload = (await jwtVerify(token, this.hmacKey, options)).payload
+      } else if (this.jwks !== undefined) {
+        this.loadJwks(nowMs)
+        payload = (await jwtVerify(token, this.jwks.resolve, options)).payload
+      } else if (this.publicKey !== undefined && alg === this.publicKeyAlg) {
+        payload = (await jwtVerify(token, await this.publicKey, options)).payload
+      } else {
+        return { ok: false, reason: `no key for ${String(alg)} tokens` }
+      }
+    } catch (error) {
+      return { ok: false, reason: jwtReason(error) }
+    }
+    return this.claims(payload, nowMs)
+  }
+
+  private claims(p: JWTPayload, nowMs: number): TokenCheck {
+    if (typeof p.sub !== 'string' || p.sub.length === 0 || p.sub.length > 128) return { ok: false, reason: 'sub missing' }
+    if (typeof p.name !== 'string' || p.name.length > 256) return { ok: false, reason: 'name missing' }
+    if (p.role !== 'viewer' && p.role !== 'anchor') return { ok: false, reason: 'bad role' }
+    const rooms = p.rooms
+    if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((r) => typeof r === 'string'))) return { ok: false, reason: 'bad rooms' }
+    const exp = p.exp as number
+    // Strict at `exp` (jose allowed the tolerance): an open connection is closed then too.
+    if (exp * 1000 <= nowMs) return { ok: false, reason: 'token expired' }
+    if (exp * 1000 > nowMs + MAX_TOKEN_LIFETIME_S * 1000) return { ok: false, reason: `exp more than ${MAX_TOKEN_LIFETIME_S / 86400} days ahead` }
+    if (typeof p.iat === 'number' && p.iat * 1000 > nowMs + CLOCK_TOLERANCE_S * 1000) return { ok: false, reason: 'iat in the future' }
+    return { ok: true, payload: { uid: p.sub, name: p.name, role: p.role, exp, ...(rooms ? { rooms: rooms as string[] } : {}) } }
+  }
+
+  /** The JWKS, read again from its file when the file changed (checked at most every 5 s). */
+  private loadJwks(nowMs: number): void {
+    const source = this.options.jwks
+    if (source === undefined) return
+    if (typeof source !== 'string') {
+      this.jwks ??= { resolve: createLocalJWKSet(source), mtimeMs: 0, checkedAt: nowMs }
+      return
+    }
+    if (this.jwks !== undefined && nowMs - this.jwks.checkedAt < 5000) return
+    const mtimeMs = fs.statSync(source).mtimeMs
+    if (this.jwks !== undefined && this.jwks.mtimeMs === mtimeMs) {
+      this.jwks.checkedAt = nowMs
+      return
+    }
+    const set = JSON.parse(fs.readFileSync(source, 'utf8')) as JSONWebKeySet
+    if (!Array.isArray(set?.keys)) throw new TypeError(`${source}: not a JWKS (no "keys" array)`)
+    this.jwks = { resolve: createLocalJWKSet(set), mtimeMs, checkedAt: nowMs }
+  }
+}
+
+/** jose's refusal as a reason a client can act on. */
+function jwtReason(error: unknown): string {
+  const code = (error as { code?: string }).code
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'token expired'
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      const claim = (error as { claim?: string }).claim
+      return claim === 'nbf' ? 'token not yet valid' : `bad ${claim ?? 'claim'}`
+    }
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'bad signature'
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'algorithm not accepted'
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'no key for this token (kid)'
+    default:
+      return `bad token (${code ?? (error instanceof Error ? error.message : 'unknown')})`
   }
 }
