@@ -8,7 +8,12 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
 
   --port N             port, 0 for a free one [0]
   --host H             address to listen on [127.0.0.1]
-  --secret S           token secret (or LIVE_SECRET); a random one is generated without either
+  --secret S           token secret (or LIVE_SECRET): the project's tokens and HS256 JWTs; a random
+                       one is generated without either, unless public keys are given below
+  --jwt-public-key F   PEM public key file (RS256 or ES256) for JWTs minted by your backend
+  --jwks F             JWKS file for JWTs (re-read when it changes: key rotation)
+  --jwt-issuer S       JWTs must carry this iss
+  --jwt-audience S     JWTs must carry this aud
   --heartbeat-ms N     heartbeat the clients are told to keep [25000]
   --history N          events kept per room for recovery [1000]
   --max-frame-bytes N  largest frame taken from a client [65536]
@@ -58,6 +63,10 @@ export interface CliArgs
   roomsFile?: string
   redis?: string
   redisPrefix?: string
+  jwtPublicKeyFile?: string
+  jwksFile?: string
+  jwtIssuer?: string
+  jwtAudience?: string
   leaseMs?: number
   dev: boolean
   help: boolean
@@ -124,6 +133,10 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--compression-threshold': args.compression = { threshold: number(flag, value(), 0, 16 * 1024 * 1024) }; break
       case '--no-compression': args.compression = false; break
       case '--no-http': args.http = false; break
+      case '--jwt-public-key': args.jwtPublicKeyFile = text(flag, value()); break
+      case '--jwks': args.jwksFile = text(flag, value()); break
+      case '--jwt-issuer': args.jwtIssuer = text(flag, value()); break
+      case '--jwt-audience': args.jwtAudience = text(flag, value()); break
       case '--refuse-upgrades': args.refuseUpgrades = true; break
       case '--dev': args.dev = true; break
       case '--help': case '-h': args.help = true; break
@@ -139,16 +152,28 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(HELP)
     return
   }
-  let secret = args.secret ?? env.LIVE_SECRET
-  if (!secret) {
+  const publicKeys = args.jwtPublicKeyFile !== undefined || args.jwksFile !== undefined
+  let secret = args.secret ?? env.LIVE_SECRET ?? undefined
+  if (!secret && !publicKeys) {
     secret = randomBytes(24).toString('base64url')
     console.log('live-store-server: no --secret or LIVE_SECRET given; generated a random secret for this run')
+  }
+  if (!secret) {
+    secret = undefined
+    console.log('live-store-server: no secret: only JWTs verified with the configured public keys are accepted')
+  }
+  const jwt = {
+    ...(args.jwtPublicKeyFile !== undefined ? { publicKey: fs.readFileSync(args.jwtPublicKeyFile, 'utf8') } : {}),
+    ...(args.jwksFile !== undefined ? { jwks: args.jwksFile } : {}),
+    ...(args.jwtIssuer !== undefined ? { issuer: args.jwtIssuer } : {}),
+    ...(args.jwtAudience !== undefined ? { audience: args.jwtAudience } : {}),
   }
   const rooms = args.roomsFile ? (JSON.parse(fs.readFileSync(args.roomsFile, 'utf8')) as RoomConfig[]) : undefined
   const options: ServerOptions = {
     port: args.port,
     host: args.host,
-    secret,
+    ...(secret !== undefined ? { secret } : {}),
+    ...(Object.keys(jwt).length > 0 ? { jwt } : {}),
     heartbeatMs: args.heartbeatMs,
     history: args.history,
     maxFrameBytes: args.maxFrameBytes,
@@ -173,7 +198,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const server = await createServer(options)
   const engine = redisUrl ? `Redis engine at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-memory engine'
   console.log(`live-store-server listening on ${server.url} (${engine}; health: http://${args.host}:${server.port}/healthz)`)
-  if (args.dev) {
+  if (args.dev && secret !== undefined) {
     const exp = Math.floor(Date.now() / 1000) + 24 * 3600
     const anchor = signToken({ uid: 'anchor-1', name: 'Anchor', role: 'anchor', rooms: [DEV_ROOM], exp }, secret)
     const viewer = signToken({ uid: 'viewer-1', name: 'Viewer', role: 'viewer', exp }, secret)

@@ -13,11 +13,17 @@ export interface ServerProcess {
 
 const ROOT = path.resolve(__dirname, '../..')
 
-export async function startServerProcess(args: string[]): Promise<ServerProcess> {
+/** `env`: variables to set for the process, or (undefined) to remove from it. */
+export async function startServerProcess(args: string[], env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') }
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) delete childEnv[name]
+    else childEnv[name] = value
+  }
   const child = spawn(process.execPath, ['-r', path.join(ROOT, 'scripts/dev-source.js'), path.join(ROOT, 'server/cli.ts'), '--port', '0', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TS_NODE_PROJECT: path.join(ROOT, 'tsconfig.json') },
+    env: childEnv,
   })
   let output = ''
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))

@@ -40,6 +40,12 @@ describe('live-store-server CLI', () => {
     expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000', '--max-connections-per-user', '4'])).toMatchObject({ roomCreation: 'anchors', idleRoomMs: 60000, maxConnectionsPerUser: 4 })
     expect(parseArgs(['--batch-ms', '0', '--no-compression'])).toMatchObject({ batchMs: 0, compression: false })
     expect(parseArgs(['--no-http', '--refuse-upgrades'])).toMatchObject({ http: false, refuseUpgrades: true })
+    expect(parseArgs(['--jwt-public-key', 'live.pub', '--jwks', 'jwks.json', '--jwt-issuer', 'https://auth', '--jwt-audience', 'live'])).toMatchObject({
+      jwtPublicKeyFile: 'live.pub',
+      jwksFile: 'jwks.json',
+      jwtIssuer: 'https://auth',
+      jwtAudience: 'live',
+    })
     expect(parseArgs(['--batch-ms', '40', '--compression-threshold', '512'])).toMatchObject({ batchMs: 40, compression: { threshold: 512 } })
     expect(() => parseArgs(['--batch-ms', '5000'])).toThrow(/--batch-ms must be a whole number from 0 to 1000/)
     expect(
