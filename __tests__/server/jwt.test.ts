@@ -128,6 +128,29 @@ describe('JWTs against the server', () => {
   const boot = async (options: Partial<ServerOptions>): Promise<LiveServer> =>
     (server = await createServer({ port: 0, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-jwt-')), ...options } as ServerOptions))
 
+  /** A client whose token function mints RS256 tokens living `lifeS` on the server's clock; its connection log and room seqs. */
+  function startViewer(sub: string, lifeS: number, serverNow: () => number, onMint: (minted: { token: string; exp: number }) => void): { log: ConnectionLogEvent[]; seqs: number[] } {
+    platform = createNodePlatform()
+    client = createLiveClient({
+      url: server!.url,
+      platform,
+      token: async () => {
+        const exp = Math.floor(serverNow() / 1000) + lifeS
+        const token = await new SignJWT({ name: 'Viewer', role: 'viewer' }).setProtectedHeader({ alg: 'RS256' }).setSubject(sub).setIssuedAt(Math.floor(serverNow() / 1000)).setExpirationTime(exp).sign(rsa.privateKey)
+        onMint({ token, exp })
+        return token
+      },
+      backoff: { minMs: 5, maxMs: 20 },
+      lingerMs: 20,
+      outbox: { storageKey: false },
+    })
+    const log: ConnectionLogEvent[] = []
+    client.connectionLog$.subscribe((e) => log.push(e))
+    const seqs: number[] = []
+    client.room('r').subscribe((u) => u.type === 'event' && seqs.push(u.event.seq ?? -1))
+    return { log, seqs }
+  }
+
   it.each(['memory', 'redis'] as const)('takes a JWT in the handshake header or an auth frame; refuses a bad one with 4001 and closes (%s engine)', async (engine) => {
     await boot({ secret: SECRET, jwt: { publicKey: pem(rsa.publicKey), issuer: ISSUER, audience: AUDIENCE }, ...(engine === 'redis' ? { redis: { url: redis.url, prefix: 'jwt:' } } : {}) })
     const good = await RawClient.connect(server!.url, { token: await mint('RS256', { sub: 'hdr', name: 'Header' }) })
@@ -149,25 +172,9 @@ describe('JWTs against the server', () => {
     let offsetMs = 0
     const serverNow = (): number => Date.now() + offsetMs
     await boot({ secret: SECRET, jwt: { publicKey: pem(rsa.publicKey) }, heartbeatMs: 1000, now: serverNow, messageRateLimit: { perSecond: 1000, burst: 1000 } })
-    platform = createNodePlatform()
     const minted: number[] = []
-    client = createLiveClient({
-      url: server!.url,
-      platform,
-      // A backend's token endpoint: a fresh RS256 token, 60 s of life on the server's clock.
-      token: async () => {
-        const exp = Math.floor(serverNow() / 1000) + 60
-        minted.push(exp)
-        return new SignJWT({ name: 'Viewer', role: 'viewer' }).setProtectedHeader({ alg: 'RS256' }).setSubject('v1').setIssuedAt(Math.floor(serverNow() / 1000)).setExpirationTime(exp).sign(rsa.privateKey)
-      },
-      backoff: { minMs: 5, maxMs: 20 },
-      lingerMs: 20,
-      outbox: { storageKey: false },
-    })
-    const log: ConnectionLogEvent[] = []
-    client.connectionLog$.subscribe((e) => log.push(e))
-    const seqs: number[] = []
-    client.room('r').subscribe((u) => u.type === 'event' && seqs.push(u.event.seq ?? -1))
+    // A backend's token endpoint: a fresh RS256 token, 60 s of life on the server's clock.
+    const { log, seqs } = startViewer('v1', 60, serverNow, ({ exp }) => minted.push(exp))
     await until(() => client!.state.status === 'open' && seqs.length > 0, 'joined')
     const say = (n: number): Promise<unknown> => server!.engine.apply('r', { type: 'message', msgId: `m${n}`, user: { uid: 'anchor', name: 'A' }, content: `m${n}` })
     for (let i = 0; i < 20; i++) await say(i)
@@ -182,8 +189,8 @@ describe('JWTs against the server', () => {
     for (let i = 40; i < 60; i++) await say(i)
     await until(() => seqs.filter((s) => s > 0).length >= 61, 'every event', 5000)
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => seqs[0] + i))
-    expect(client.stats.gapsDetected).toBe(0)
-    expect(client.stats.duplicatesDropped).toBe(0)
+    expect(client!.stats.gapsDetected).toBe(0)
+    expect(client!.stats.duplicatesDropped).toBe(0)
     // (How soon after exp: the sweep runs every min(1 s, heartbeat / 4); the figure is printed below, not asserted in wall time.)
     expect(minted).toHaveLength(2)
     expect(log.filter((e) => e.type === 'close').map((e) => (e as { code: number }).code)).toEqual([4001])
@@ -192,6 +199,30 @@ describe('JWTs against the server', () => {
     expect(rejoins).toEqual([expect.objectContaining({ recovered: true })])
     expect(rejoins[0].missed).toBeGreaterThanOrEqual(20)
     process.stdout.write(`jwt expiry: closed 4001 ${closedAfterMs} ms after exp, back open ${backAfterMs} ms after exp with token #${minted.length}; ${seqs.length} events, gaps 0, duplicates 0, ${rejoins[0].missed} recovered\n`)
+  })
+
+  it('refreshes the token on the open socket before it expires: the room is never left, the server keeps the link past the old exp', async () => {
+    let offsetMs = 0
+    const serverNow = (): number => Date.now() + offsetMs
+    await boot({ secret: SECRET, jwt: { publicKey: pem(rsa.publicKey) }, heartbeatMs: 1000, now: serverNow })
+    const tokens: Array<{ token: string; exp: number }> = []
+    // Short-lived tokens (4 s): the client refreshes halfway through what is left.
+    const { log, seqs } = startViewer('v2', 4, serverNow, (minted) => tokens.push(minted))
+    await until(() => client!.state.status === 'open', 'open')
+    await until(() => client!.stats.tokenRefreshes === 1, 'refreshed on the open socket', 5000)
+    expect(tokens.length).toBe(2)
+    expect(tokens[1].exp).toBeGreaterThanOrEqual(tokens[0].exp + 1)
+    // A control connection holding the first token; then the server's clock passes that token's exp.
+    const control = await RawClient.connect(server!.url, { token: tokens[0].token })
+    expect((await control.type('init')).user).toMatchObject({ uid: 'v2' })
+    offsetMs = tokens[0].exp * 1000 + 100 - Date.now()
+    // The sweep that closes the control (4001) saw the client's link too: it keeps it (its token is the fresh one).
+    expect((await control.closed).code).toBe(4001)
+    await server!.engine.apply('r', { type: 'message', msgId: 'after-exp', user: { uid: 'a', name: 'A' }, content: 'still here' })
+    await until(() => seqs.length > 0 && client!.state.status === 'open', 'an event after the old exp')
+    expect(log.filter((e) => e.type === 'close')).toEqual([])
+    expect(client!.stats.reconnects).toBe(0)
+    expect(platform!.sockets).toHaveLength(1)
   })
 
   it('the CLI server accepts a token minted by a JWT library (RS256, iss, aud), with no secret of its own', async () => {

@@ -104,6 +104,13 @@ export interface LiveClientOptions {
   backgroundCloseMs?: number
   /** Keep the socket this long after the last subscriber leaves (page switches). Default 1000. */
   lingerMs?: number
+  /**
+   * With a token function: this long before the token's `exp` (read from the token: the
+   * project's format or a JWT), a fresh token is sent on the open socket (`auth`), so the
+   * server does not close it at `exp` (4001) and the rooms are never left. At most halfway
+   * through what is left of the token's life, and not before 1 s. Default 60000; 0 turns it off.
+   */
+  refreshTokenAheadMs?: number
   /** Deadline for connect + init + auth. Default 10000. */
   connectTimeoutMs?: number
   /** Largest frame accepted from the server, in bytes. Default 1 MiB. */
@@ -170,6 +177,8 @@ export interface LiveClientStats {
   socketProbes: number
   /** Analytics logs dropped: larger than any report may be, or pushed out of a full buffer. */
   reportsDropped: number
+  /** Fresh tokens the server took on an open socket before the old one expired. */
+  tokenRefreshes: number
 }
 
 /** A problem the client absorbed without stopping, for logs and diagnostics. */
@@ -264,6 +273,41 @@ function tokenValue(source: TokenSource | undefined): Observable<string | undefi
   )
 }
 
+/** Base64url text as a string of bytes (Latin-1): enough to JSON.parse a token payload for its `exp`. */
+function base64urlBytes(text: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const ch of text) {
+    const index = alphabet.indexOf(ch)
+    if (index === -1) return ''
+    value = (value << 6) | index
+    bits += 6
+    if (bits >= 8) {
+      bits -= 8
+      out += String.fromCharCode((value >> bits) & 0xff)
+    }
+  }
+  return out
+}
+
+/**
+ * When a token expires (unix seconds), read from its payload without checking it: the project's
+ * tokens (`payload.signature`) and JWTs (`header.payload.signature`) both carry `exp`.
+ */
+export function tokenExpiry(token: string): number | undefined {
+  const parts = token.split('.')
+  const payload = parts.length === 2 ? parts[0] : parts.length === 3 ? parts[1] : undefined
+  if (payload === undefined || payload.length > 8192) return undefined
+  try {
+    const exp = (JSON.parse(base64urlBytes(payload)) as { exp?: unknown }).exp
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * Creates the client: one shared socket, reconnecting, heartbeating, authenticating,
  * with an acknowledged outbox and rooms that recover what a reconnect missed.
@@ -305,6 +349,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     httpFallbacks: 0,
     socketProbes: 0,
     reportsDropped: 0,
+    tokenRefreshes: 0,
   }
   const state = new ConnectionStateMachine()
   const errors$ = new Subject<LiveClientError>()
@@ -469,6 +514,35 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     link = next
     rooms.setLink(next)
     outbox.setLink(next)
+    scheduleRefresh(next)
+  }
+
+  // ------------------------------------------------------------ token refresh before expiry
+  const refreshAheadMs = options.refreshTokenAheadMs ?? 60000
+  let refreshTimer: Subscription | undefined
+  let refreshing: { msgId: string; token: string } | undefined
+  /** On a socket link, a fresh token before the current one's `exp`: sent as `auth`, the link stays. */
+  const scheduleRefresh = (on: Link | undefined): void => {
+    refreshTimer?.unsubscribe()
+    refreshTimer = undefined
+    refreshing = undefined
+    if (on === undefined || on.plain || on.stateless || refreshAheadMs <= 0 || typeof options.token !== 'function' || token === undefined) return
+    const exp = tokenExpiry(token)
+    if (exp === undefined) return
+    const left = exp * 1000 - platform.now()
+    const delay = Math.max(1000, left - refreshAheadMs, left / 2)
+    refreshTimer = timer(delay, scheduler)
+      .pipe(switchMap(() => tokenValue(options.token)))
+      .subscribe({
+        next: (fresh) => {
+          if (fresh === undefined || link !== on || closed || fresh === token) return
+          const msgId = nextMsgId()
+          refreshing = { msgId, token: fresh }
+          on.send({ msg_type: 'auth', msg_id: msgId, token: fresh })
+        },
+        // Not fatal: at `exp` the server closes with 4001 and the reconnect asks again.
+        error: (error: unknown) => errors$.next({ kind: 'callback', callback: 'token', reason: `token() failed: ${messageOf(error)}` }),
+      })
   }
 
   const handle = (event: SessionEvent): void => {
@@ -497,7 +571,15 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   /** The frames of an open link, straight from the session (see `SessionConfig.onFrame`). */
   const handleFrame = (frame: ServerFrame): void => {
     if (frame.msg_type === 'ack') {
-      if (!rooms.handleAck(frame)) outbox.handleAck(frame)
+      if (refreshing !== undefined && frame.msg_id === refreshing.msgId) {
+        // Accepted: the link lives on under the fresh token. Refused: the server closes (4001).
+        if (frame.ok) {
+          token = refreshing.token
+          stats.tokenRefreshes++
+          scheduleRefresh(link)
+        }
+        refreshing = undefined
+      } else if (!rooms.handleAck(frame)) outbox.handleAck(frame)
     } else if (frame.msg_type === 'snapshot') rooms.handleSnapshot(frame)
     else if (frame.msg_type === 'error') errors$.next({ kind: 'server_error', code: frame.code, reason: frame.reason })
     else if (isRoomEvent(frame)) rooms.handleEvent(frame)
@@ -832,6 +914,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       // first: the outbox must not open a connection for it).
       reporter.flush()
       reporter.stop()
+      refreshTimer?.unsubscribe()
       dispatch({ type: 'close' })
       // Room streams complete first: closing is not a `left` to recover from.
       rooms.dispose()
