@@ -185,6 +185,8 @@ describe('client on the HTTP fallback', () => {
     server.refuseUpgrades(false)
     await until(() => client!.state.status === 'open' && client!.state.transport === 'socket', 'back on the socket', 10000)
     const backMs = Date.now() - back
+    // It left its HTTP presence on the way back: counted once, by its socket.
+    await until(() => server.httpPollers === 0, 'the HTTP lease given back')
     await publish(150, 250)
     await until(() => seqs.length === 260, 'all 260 comments', 10000)
 

@@ -268,6 +268,17 @@ export function createHttpSession(config: HttpSessionConfig): Observable<Session
       close: (code, reason) => end(new SessionEnd(code, reason)),
     }
 
+    /**
+     * Moving back to the socket: the server counts a poller in its rooms until it leaves (or its
+     * lease runs out): leave them, so the socket's join does not make the viewer count twice.
+     */
+    const leaveRooms = (): void => {
+      const rooms = [...polls.keys()]
+      if (rooms.length === 0) return
+      const commands = rooms.slice(0, MAX_HTTP_COMMANDS).map((roomId, i) => ({ msg_type: 'leave', msg_id: `leave-${config.id}-${i}`, room_id: roomId }))
+      request({ url: config.baseUrl + HTTP_COMMANDS_PATH, method: 'POST', header, data: JSON.stringify({ commands }), timeout: 15000, dataType: 'text', responseType: 'text' })
+    }
+
     // ------------------------------------------------------------ socket probes
     let probes = 0
     const probe = (): void => {
@@ -286,6 +297,7 @@ export function createHttpSession(config: HttpSessionConfig): Observable<Session
           task.onOpen(() => {
             opened = true
             config.onProbe?.(true)
+            leaveRooms()
             try {
               task.close({ code: CloseCode.normal, reason: 'probe' })
             } catch {
