@@ -151,7 +151,7 @@ describe('JWTs against the server', () => {
     return { log, seqs }
   }
 
-  it.each(['memory', 'redis'] as const)('takes a JWT in the handshake header or an auth frame; refuses a bad one with 4001 and closes (%s engine)', async (engine) => {
+  it.each(['memory', 'redis'] as const)('takes a JWT in the handshake header or an auth frame; refuses none, the key confusion, iss, aud, expired, not yet valid and over-long with 4001 and closes (%s engine)', async (engine) => {
     await boot({ secret: SECRET, jwt: { publicKey: pem(rsa.publicKey), issuer: ISSUER, audience: AUDIENCE }, ...(engine === 'redis' ? { redis: { url: redis.url, prefix: 'jwt:' } } : {}) })
     const good = await RawClient.connect(server!.url, { token: await mint('RS256', { sub: 'hdr', name: 'Header' }) })
     expect(await good.type('init')).toMatchObject({ user: { uid: 'hdr', name: 'Header', role: 'viewer' } })
@@ -160,7 +160,17 @@ describe('JWTs against the server', () => {
     await framed.type('init')
     expect(await framed.command({ msg_type: 'auth', msg_id: 'a1', token: await mint('HS256', { sub: 'frm' }) })).toMatchObject({ ok: true, user: { uid: 'frm' } })
     framed.ws.terminate()
-    for (const bad of [await mint('RS256', { aud: 'other' }), `${b64({ alg: 'none' })}.${b64({ sub: 'x', name: 'x', role: 'viewer', exp: nowS() + 60 })}.`]) {
+    const payload = { sub: 'x', name: 'x', role: 'viewer', exp: nowS() + 600, iss: ISSUER, aud: AUDIENCE }
+    const refused = [
+      `${b64({ alg: 'none' })}.${b64(payload)}.`,
+      await new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(pem(rsa.publicKey))),
+      await mint('RS256', { iss: 'https://evil.example.com' }),
+      await mint('RS256', { aud: 'other' }),
+      await mint('HS256', { exp: nowS() - 5, iat: nowS() - 100 }),
+      await mint('RS256', { nbf: nowS() + 3600 }),
+      await mint('RS256', { padding: 'x'.repeat(MAX_TOKEN_LENGTH) }),
+    ]
+    for (const bad of refused) {
       const c = await RawClient.connect(server!.url)
       await c.type('init')
       expect(await c.command({ msg_type: 'auth', msg_id: 'a2', token: bad })).toMatchObject({ ok: false, code: 4001 })
