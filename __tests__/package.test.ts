@@ -80,7 +80,7 @@ describe('package entries', () => {
     expect(pkg.bin).toBeUndefined()
     expect(pkg.files).toEqual(expect.arrayContaining([pkg.miniprogram, 'dist']))
     const server = JSON.parse(fs.readFileSync(path.join(root, 'server', 'package.json'), 'utf8')) as Manifest
-    expect(Object.keys(server.dependencies ?? {}).sort()).toEqual(['ioredis', 'miniprogram-live-store', 'prom-client', 'ws'])
+    expect(Object.keys(server.dependencies ?? {}).sort()).toEqual(['ioredis', 'jose', 'miniprogram-live-store', 'prom-client', 'ws'])
     expect(Object.keys(server.exports).sort()).toEqual(['.', './node', './package.json'])
     expect(server.bin).toEqual({ 'live-store-server': 'bin/live-store-server.js' })
   })

@@ -39,7 +39,11 @@ export interface HttpApiOptions {
   leaseMs: number
   /** Polls one user may hold open at once. Default 10 (WeChat's concurrent request limit). */
   maxPollsPerUser: number
-  /** After the first new event, a held poll waits this long for more, to answer with them all. */
+  /**
+   * After the first new event, a held poll waits this long for more, to answer with them all:
+   * a busy room costs a poller a request per `gatherMs`, not one per event (default 250 ms,
+   * or the batch tick if longer: 4 polls a second per room, within the per-user request rate).
+   */
   gatherMs: number
 }
 
@@ -223,13 +227,18 @@ export class HttpApi {
       res.once('close', release)
       try {
         let recovery = await engine.recover(roomId, since, epoch)
-        if (recovery !== null && recovery.events.length === 0 && waitMs > 0 && !waiter.woken) {
-          let timer: ReturnType<typeof setTimeout> | undefined
-          await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))])
-          clearTimeout(timer)
-          // More of a burst in the same answer.
-          if (waiter.woken && !res.destroyed) await new Promise((resolve) => setTimeout(resolve, this.options.gatherMs))
-          recovery = await engine.recover(roomId, since, epoch)
+        if (recovery !== null && waitMs > 0 && recovery.events.length < MAX_EVENTS_PER_POLL) {
+          if (recovery.events.length === 0 && !waiter.woken) {
+            let timer: ReturnType<typeof setTimeout> | undefined
+            await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))])
+            clearTimeout(timer)
+          }
+          // Something came (now or already): what follows within the window goes in the same
+          // answer. A busy room costs a poller one request per window, not one per event.
+          if ((recovery.events.length > 0 || waiter.woken) && !res.destroyed) {
+            await new Promise((resolve) => setTimeout(resolve, this.options.gatherMs))
+            recovery = await engine.recover(roomId, since, epoch)
+          }
         }
         if (recovery === null) return await this.snapshot(roomId)
         return pollReply(roomId, recovery.epoch, recovery.head, true, recovery.events)

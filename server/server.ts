@@ -217,7 +217,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     log,
   }
 
-  const httpApi = options.http === false ? undefined : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(20, batchMs), ...options.http })
+  const httpApi = options.http === false ? undefined : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(250, batchMs), ...options.http })
   let upgradesRefused = options.refuseUpgrades === true
 
   const httpServer = http.createServer((req, res) => {

@@ -1,6 +1,12 @@
 import { createHmac, createPublicKey, timingSafeEqual } from 'crypto'
 import * as fs from 'fs'
-import { createLocalJWKSet, decodeProtectedHeader, importSPKI, type JSONWebKeySet, type JWTPayload, type JWTVerifyOptions, jwtVerify, type KeyLike } from 'jose'
+import type { JSONWebKeySet, JWTPayload, JWTVerifyOptions, KeyLike } from 'jose'
+
+type Jose = typeof import('jose')
+/** jose, loaded when the first JWT is checked (a server of the project's own tokens never loads it). */
+let joseModule: Jose | undefined
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const jose = (): Jose => (joseModule ??= require('jose') as Jose)
 import type { Role } from 'miniprogram-live-store/protocol'
 
 /** What a token says about its holder (protocol.md, "Identity"). */
@@ -119,23 +125,28 @@ export class TokenVerifier {
   private hmacKey: Uint8Array | undefined
   private publicKey: Promise<KeyLike> | undefined
   private publicKeyAlg: 'RS256' | 'ES256' | undefined
-  private jwks: { resolve: ReturnType<typeof createLocalJWKSet>; mtimeMs: number; checkedAt: number } | undefined
+  private jwks: { resolve: ReturnType<Jose['createLocalJWKSet']>; mtimeMs: number; checkedAt: number } | undefined
 
   constructor(private readonly options: TokenVerifierOptions) {
     if (options.secret === undefined && options.publicKey === undefined && options.jwks === undefined) {
       throw new TypeError('tokens: a secret, a public key or a JWKS is required')
     }
-    if (options.secret !== undefined) this.hmacKey = new TextEncoder().encode(options.secret)
+    if (options.secret !== undefined) this.hmacKey = Buffer.from(options.secret, 'utf8')
     if (options.publicKey !== undefined) {
       const pem = options.publicKey
       // The key's type says its algorithm: an RSA key verifies RS256 only, an EC P-256 key ES256 only.
       const type = createPublicKey(pem).asymmetricKeyType
       if (type !== 'rsa' && type !== 'ec') throw new TypeError(`tokens: the public key must be RSA (RS256) or EC P-256 (ES256), not ${String(type)}`)
       this.publicKeyAlg = type === 'rsa' ? 'RS256' : 'ES256'
-      this.publicKey = importSPKI(pem, this.publicKeyAlg)
+      const alg = this.publicKeyAlg
+      this.publicKey = Promise.resolve().then(() => jose().importSPKI(pem, alg))
       this.publicKey.catch(() => undefined)
     }
-    if (options.jwks !== undefined) this.loadJwks(0)
+    // A JWKS file that cannot be read or is not a JWKS fails here, at start, not at the first token.
+    if (typeof options.jwks === 'string') {
+      const set = JSON.parse(fs.readFileSync(options.jwks, 'utf8')) as JSONWebKeySet
+      if (!Array.isArray(set?.keys)) throw new TypeError(`${options.jwks}: not a JWKS (no "keys" array)`)
+    }
   }
 
   /** Whether the project's own (HMAC) tokens can be checked: only with a secret. */
@@ -157,9 +168,10 @@ export class TokenVerifier {
   }
 
   private async verifyJwt(token: string, nowMs: number): Promise<TokenCheck> {
+    const j = jose()
     let alg: unknown
     try {
-      alg = decodeProtectedHeader(token).alg
+      alg = j.decodeProtectedHeader(token).alg
     } catch {
       return { ok: false, reason: 'malformed token' }
     }
@@ -176,12 +188,12 @@ export class TokenVerifier {
     try {
       if (alg === 'HS256') {
         if (this.hmacKey === undefined) return { ok: false, reason: 'HS256 tokens need a secret this server does not have' }
-        payload = (await jwtVerify(token, this.hmacKey, options)).payload
-      } else if (this.jwks !== undefined) {
-        this.loadJwks(nowMs)
-        payload = (await jwtVerify(token, this.jwks.resolve, options)).payload
+        payload = (await j.jwtVerify(token, this.hmacKey, options)).payload
+      } else if (this.options.jwks !== undefined) {
+        const jwks = this.loadJwks(j, nowMs)
+        payload = (await j.jwtVerify(token, jwks, options)).payload
       } else if (this.publicKey !== undefined && alg === this.publicKeyAlg) {
-        payload = (await jwtVerify(token, await this.publicKey, options)).payload
+        payload = (await j.jwtVerify(token, await this.publicKey, options)).payload
       } else {
         return { ok: false, reason: `no key for ${String(alg)} tokens` }
       }
@@ -206,22 +218,23 @@ export class TokenVerifier {
   }
 
   /** The JWKS, read again from its file when the file changed (checked at most every 5 s). */
-  private loadJwks(nowMs: number): void {
-    const source = this.options.jwks
-    if (source === undefined) return
+  private loadJwks(j: Jose, nowMs: number): ReturnType<Jose['createLocalJWKSet']> {
+    const source = this.options.jwks as string | JSONWebKeySet
     if (typeof source !== 'string') {
-      this.jwks ??= { resolve: createLocalJWKSet(source), mtimeMs: 0, checkedAt: nowMs }
-      return
+      this.jwks ??= { resolve: j.createLocalJWKSet(source), mtimeMs: 0, checkedAt: nowMs }
+      return this.jwks.resolve
     }
-    if (this.jwks !== undefined && nowMs - this.jwks.checkedAt < 5000) return
+    const current = this.jwks
+    if (current !== undefined && nowMs - current.checkedAt < 5000) return current.resolve
     const mtimeMs = fs.statSync(source).mtimeMs
-    if (this.jwks !== undefined && this.jwks.mtimeMs === mtimeMs) {
-      this.jwks.checkedAt = nowMs
-      return
+    if (current !== undefined && current.mtimeMs === mtimeMs) {
+      current.checkedAt = nowMs
+      return current.resolve
     }
     const set = JSON.parse(fs.readFileSync(source, 'utf8')) as JSONWebKeySet
     if (!Array.isArray(set?.keys)) throw new TypeError(`${source}: not a JWKS (no "keys" array)`)
-    this.jwks = { resolve: createLocalJWKSet(set), mtimeMs, checkedAt: nowMs }
+    this.jwks = { resolve: j.createLocalJWKSet(set), mtimeMs, checkedAt: nowMs }
+    return this.jwks.resolve
   }
 }
 
