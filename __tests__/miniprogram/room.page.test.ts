@@ -83,6 +83,30 @@ describe('sample mini-program pages', () => {
     expect(heldLiveRooms()).toEqual({})
   })
 
+  it('keeps the page working over the HTTP fallback while upgrades are refused, says so, and moves back', async () => {
+    server.refuseUpgrades(true)
+    // What app.ts does, with a quick socket probe for the test (wx.request comes from the Node platform).
+    client = createLiveClient({ url: server.url, token: viewerToken, outbox: { storageKey: false }, lingerMs: 10, backoff: { minMs: 5, maxMs: 20 }, httpFallback: { probeDelayMs: () => 100 } })
+    provideLiveClient(client)
+    const page = render(roomPageId, { room_id: 'r1' })
+    page.attach(document.createElement('parent-wrapper'))
+    await until(() => text(page, '.banner') === 'open (over HTTP)', 'the banner says HTTP', 10000)
+    await until(() => text(page, '.online') === '1', 'counted over HTTP')
+    await server.engine.apply('r1', { type: 'message', msgId: 'h1', user: { uid: 'u2', name: 'Bo' }, content: 'over http' })
+    await until(() => page.querySelectorAll('.comment').length === 1, 'a comment over HTTP')
+    expect(text(page, '.comment .content')).toBe('over http')
+    expect(platform.sockets.length).toBeGreaterThanOrEqual(3)
+    server.refuseUpgrades(false)
+    await until(() => client.state.status === 'open' && client.state.transport === 'socket', 'back on the socket', 10000)
+    await until(() => page.querySelector('.banner') === undefined || text(page, '.banner') === '', 'no banner once on the socket')
+    await server.engine.apply('r1', { type: 'message', msgId: 'h2', user: { uid: 'u2', name: 'Bo' }, content: 'over the socket' })
+    await until(() => page.querySelectorAll('.comment').length === 2, 'a comment over the socket')
+    expect(client.stats.duplicatesDropped).toBe(0)
+    expect(client.stats.gapsDetected).toBe(0)
+    expect(text(page, '.online')).toBe('1')
+    page.triggerPageLifeTime('unload')
+  })
+
   it('sends taps on like, follow, buy and send to the server', async () => {
     provide(viewerToken)
     const anchorClient = createLiveClient({ url: server.url, token: anchorToken, platform: createNodePlatform(), outbox: { storageKey: false } })

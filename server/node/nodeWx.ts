@@ -24,6 +24,7 @@ export function createNodeWx(platform: NodePlatform): NodeWx {
   }
   return {
     connectSocket: (options) => platform.connectSocket(options),
+    request: (options) => platform.request(options),
     getNetworkType: ({ success }) => {
       void platform.getNetworkType().then((s) => success?.({ networkType: s.networkType }))
     },

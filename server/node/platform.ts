@@ -1,4 +1,6 @@
 import * as fs from 'fs'
+import * as http from 'http'
+import * as https from 'https'
 import * as path from 'path'
 import WebSocket from 'ws'
 import {
@@ -13,6 +15,8 @@ import {
   type NetworkStatus,
   type NetworkType,
   type Platform,
+  type RequestOptions,
+  type RequestTask,
   type PlatformResult,
   type SocketCloseEvent,
   type SocketCloseOptions,
@@ -60,6 +64,8 @@ const systemClock: NodeClock = {
 
 /** The Node platform, with the controls tests and the demo use to play the device. */
 export interface NodePlatform extends Platform {
+  /** `wx.request` as WeChat documents it (always present here). */
+  request(options: RequestOptions): RequestTask
   /** Network on or off. Going offline drops open sockets abnormally (1006) and makes connects fail. */
   setOnline(isConnected: boolean, networkType?: NetworkType): void
   /** The app goes to the background: `onAppHide` listeners run, sockets are cut off after `backgroundDropMs`. */
@@ -333,54 +339,65 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
   let openRequests = 0
   let peakRequests = 0
   const requests: Array<{ method: string; url: string }> = []
-  const aborts = new Set<AbortController>()
+  const inFlight = new Set<http.ClientRequest>()
 
   const platform: NodePlatform = {
-    /** `wx.request` over Node's fetch, with WeChat's limits: 10 at once, 60 s each, `errMsg` strings. */
+    /**
+     * `wx.request` over Node's HTTP client (`http` / `https`: it runs where `fetch` is not, as in
+     * jsdom page tests), with WeChat's limits: 10 at once, 60 s each, `errMsg` strings.
+     */
     request(o) {
-      const controller = new AbortController()
       requests.push({ method: o.method, url: o.url })
       const fail = (errMsg: string): void => result(errMsg, o.fail, o.complete)
-      if (openRequests >= MAX_CONCURRENT_REQUESTS) {
-        setImmediate(() => fail('request:fail exceed max concurrent count'))
+      const refuse = (errMsg: string): RequestTask => {
+        // Listeners are the caller's own callbacks: report on the next turn, as WeChat does.
+        setTimeout(() => fail(errMsg), 0)
         return { abort: () => undefined }
       }
-      if (!/^https?:\/\//.test(o.url)) {
-        setImmediate(() => fail(`request:fail invalid url "${o.url}"`))
-        return { abort: () => undefined }
-      }
-      if (!network.isConnected) {
-        setImmediate(() => fail('request:fail network is down'))
-        return { abort: () => undefined }
-      }
+      if (openRequests >= MAX_CONCURRENT_REQUESTS) return refuse('request:fail exceed max concurrent count')
+      if (!/^https?:\/\//.test(o.url)) return refuse(`request:fail invalid url "${o.url}"`)
+      if (!network.isConnected) return refuse('request:fail network is down')
       openRequests++
       peakRequests = Math.max(peakRequests, openRequests)
-      aborts.add(controller)
-      let aborted = false
-      const timeoutMs = Math.min(o.timeout ?? MAX_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)
-      const timer = setTimeout(() => controller.abort(new Error('timeout')), timeoutMs)
-      const done = (): void => {
+      let settled = false
+      const finish = (then: () => void): void => {
+        if (settled) return
+        settled = true
         clearTimeout(timer)
-        aborts.delete(controller)
+        inFlight.delete(req)
         openRequests--
+        then()
       }
-      fetch(o.url, { method: o.method, headers: o.header, body: o.method === 'POST' ? (o.data ?? '') : undefined, signal: controller.signal })
-        .then(async (response) => {
-          const data = await response.text()
-          done()
-          const header: Record<string, string> = {}
-          response.headers.forEach((value, key) => (header[key] = value))
-          o.success?.({ statusCode: response.status, data, header })
-          o.complete?.({ errMsg: 'request:ok' })
-        })
-        .catch((error: unknown) => {
-          done()
-          fail(aborted ? 'request:fail abort' : `request:fail ${controller.signal.aborted ? 'timeout' : error instanceof Error ? error.message : String(error)}`)
-        })
+      const body = o.method === 'POST' ? Buffer.from(o.data ?? '', 'utf8') : undefined
+      const req = (o.url.startsWith('https:') ? https : http).request(
+        o.url,
+        { method: o.method, headers: { ...o.header, ...(body !== undefined ? { 'content-length': String(body.length) } : {}) } },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () =>
+            finish(() => {
+              const header: Record<string, string> = {}
+              for (const [key, value] of Object.entries(res.headers)) if (value !== undefined) header[key] = Array.isArray(value) ? value.join(', ') : value
+              o.success?.({ statusCode: res.statusCode ?? 0, data: Buffer.concat(chunks).toString('utf8'), header })
+              o.complete?.({ errMsg: 'request:ok' })
+            }),
+          )
+          res.on('error', (error: Error) => finish(() => fail(`request:fail ${error.message}`)))
+        },
+      )
+      const timeoutMs = Math.min(o.timeout ?? MAX_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)
+      const timer = setTimeout(() => {
+        finish(() => fail('request:fail timeout'))
+        req.destroy()
+      }, timeoutMs)
+      req.on('error', (error: Error) => finish(() => fail(`request:fail ${error.message}`)))
+      inFlight.add(req)
+      req.end(body)
       return {
         abort: () => {
-          aborted = true
-          controller.abort()
+          finish(() => fail('request:fail abort'))
+          req.destroy()
         },
       }
     },
@@ -471,7 +488,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     destroy() {
       if (dropTimer !== undefined) clock.clearTimeout(dropTimer)
       for (const task of [...alive]) task.close({ code: 1000, reason: 'platform destroyed' })
-      for (const controller of [...aborts]) controller.abort()
+      for (const req of [...inFlight]) req.destroy()
       networkListeners.clear()
       showListeners.clear()
       hideListeners.clear()
