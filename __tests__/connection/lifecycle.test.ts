@@ -1,12 +1,12 @@
 import { map, scan } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
-import { type LifecycleEvent, type LifecyclePolicy, transition, type Transition } from '../../src/connection/lifecycle'
+import { type EndCause, type LifecycleEvent, type LifecyclePolicy, transition, type Transition } from '../../src/connection/lifecycle'
 import { closePolicy } from '../../src/protocol/codes'
 import type { ConnectionState } from '../../src/connection/state'
 
 const policy: LifecyclePolicy = { maxAttempts: 3, canRefreshToken: true, delayMs: (attempt, slow) => (slow ? 800 : 100 * attempt) }
 const idle: ConnectionState = { status: 'idle', attempt: 0 }
-const end = (code: number, reason = '', cause: 'closed' | 'offline' | 'hidden' = 'closed'): LifecycleEvent => ({ type: 'end', code, reason, cause })
+const end = (code: number, reason = '', cause: EndCause = 'closed'): LifecycleEvent => ({ type: 'end', code, reason, cause })
 
 /** Folds events through `transition`, as the client does, from `idle`. */
 const run = (events: LifecycleEvent[], p: LifecyclePolicy = policy): Transition[] => {
@@ -98,5 +98,13 @@ describe('the connection lifecycle (pure transition function)', () => {
     expect(offline).toEqual({ state: { status: 'offline', attempt: 0, code: 1006, reason: 'offline' }, next: 'waitOnline' })
     const [, hidden] = run([{ type: 'connect' }, end(1000, '', 'hidden')])
     expect(hidden).toMatchObject({ state: { status: 'idle', attempt: 0, reason: 'app hidden' }, next: 'waitVisible' })
+  })
+
+  it('says which transport is open, and moves back from the HTTP fallback at once, not as a failed attempt', () => {
+    expect(run([{ type: 'connect' }, { type: 'open' }])[1].state).toEqual({ status: 'open', attempt: 0, transport: 'socket' })
+    const steps = run([{ type: 'connect' }, end(1006), { type: 'connect' }, { type: 'open', transport: 'http' }, end(1000, 'the socket is back', 'transport')])
+    expect(steps[1].state).toMatchObject({ status: 'reconnecting', attempt: 1 })
+    expect(steps[3].state).toEqual({ status: 'open', attempt: 0, transport: 'http' })
+    expect(steps[4]).toEqual({ state: { status: 'reconnecting', attempt: 0, retryInMs: 0, code: 1000, reason: 'the socket is back' }, next: 'retry' })
   })
 })
