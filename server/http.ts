@@ -101,13 +101,14 @@ export class HttpApi {
     else {
       const match = EVENTS_PATH.exec(url.pathname)
       if (match === null) return false
-      if (req.method === 'GET') run = () => this.events(req, res, decodeURIComponent(match[1]), url.searchParams)
+      if (req.method === 'GET') run = () => this.events(req, res, roomIdOf(match[1]), url.searchParams)
     }
     if (run === undefined) {
       send(res, 405, { code: ErrorCode.badRequest, reason: `${req.method ?? ''} is not allowed here` })
       return true
     }
-    run().then(
+    // Anything `run` throws, even before its first await, is answered, never a crash of the server.
+    Promise.resolve().then(run).then(
       (body) => send(res, 200, body),
       (error: unknown) => {
         if (error instanceof HttpError) send(res, error.status, { code: error.code, reason: error.message })
@@ -286,6 +287,15 @@ function pollReply(roomId: string, epoch: string, head: number, recovered: boole
 const leaseKey = (uid: string, roomId: string): string => `${uid}\u0000${roomId}`
 /** One presence per user and room over HTTP, however many requests. */
 const connId = (user: TokenPayload): string => `http:${user.uid}`
+
+/** The room id of an events path (percent-decoded); a malformed escape is the client's error. */
+function roomIdOf(encoded: string): string {
+  try {
+    return decodeURIComponent(encoded)
+  } catch {
+    throw new HttpError(400, ErrorCode.badRequest, 'malformed room id in the path')
+  }
+}
 
 function intParam(query: URLSearchParams, name: string): number | undefined {
   const raw = query.get(name)

@@ -113,6 +113,9 @@ describe.each(['memory', 'redis'] as const)('HTTP fallback endpoints (%s engine)
     expect((await api(server, 'POST', '/api/commands', { token: a, body: { commands: many } })).status).toBe(413)
     expect((await api(server, 'POST', '/api/commands', { token: a, body: { commands: [{ msg_type: 'message', msg_id: 'big', room_id: 'r', content: 'x'.repeat(5000) }] } })).status).toBe(413)
     expect((await api(server, 'GET', '/api/rooms/r/events?since_seq=-1&epoch=e', { token: a })).status).toBe(400)
+    // A malformed escape in the room id is a bad request, not a crash of the server.
+    expect(await api(server, 'GET', '/api/rooms/%E0%A4%A/events', { token: a })).toMatchObject({ status: 400, body: { code: 4000, reason: 'malformed room id in the path' } })
+    expect((await api(server, 'POST', '/api/commands', { token: a, body: { commands: [] } })).status).toBe(200)
     const bad = await api(server, 'POST', '/api/commands', { token: a, body: { commands: [{ msg_type: 'like', msg_id: 'k', room_id: 'r', count: 1000 }, { msg_type: 'join', msg_id: 'j', room_id: 'r' }] } })
     expect((bad.body.acks as Array<Record<string, unknown>>).map((x) => [x.msg_id, x.ok, x.code])).toEqual([
       ['k', false, 4000],
