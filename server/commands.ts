@@ -16,7 +16,7 @@ import {
   type UserRef,
 } from 'miniprogram-live-store/protocol'
 import type { ConnectionContext } from './connection'
-import { TokenBucket } from './rateLimit'
+import { takeFrom } from './rateLimit'
 import type { RoomAction } from './room'
 import type { TokenPayload } from './token'
 
@@ -32,6 +32,9 @@ export interface CommandActor {
   /** The `cache_fields` this connection's reports carried so far (per connection: protocol.md). */
   cacheFields: ReportLog | undefined
 }
+
+/** What a client is told when the room engine's store cannot be reached: the command was not applied. */
+export const unavailableReason = (error: Error): string => `room service unavailable, try again: ${error.message}`
 
 export const refusal = (msgId: string, code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
 
@@ -100,7 +103,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
     case 'message': {
       const content = normalizeContent(frame.content)
       if (!content.ok) return no(ErrorCode.badRequest, content.reason)
-      if (!userBucket(ctx, user.uid).take()) return no(ErrorCode.rateLimited, 'too many messages')
+      if (!takeFrom(ctx.userBuckets, user.uid, ctx.messageRate, ctx.now)) return no(ErrorCode.rateLimited, 'too many messages')
       action = { type: 'message', msgId, user: userRef(user), content: content.content }
       break
     }
@@ -113,7 +116,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
       break
     case 'buy':
       // Each purchase is a notice to the whole room: the same per-user budget as comments.
-      if (!userBucket(ctx, user.uid).take()) return no(ErrorCode.rateLimited, 'too many purchases')
+      if (!takeFrom(ctx.userBuckets, user.uid, ctx.messageRate, ctx.now)) return no(ErrorCode.rateLimited, 'too many purchases')
       action = { type: 'buy', user: userRef(user), goodsId: frame.goods_id }
       break
     default:
@@ -173,15 +176,6 @@ export function isAnchorOf(ctx: ConnectionContext, roomId: string, user: TokenPa
   if (user.role !== 'anchor') return false
   if (user.rooms?.includes(roomId)) return true
   return ctx.engine.roomConfig(roomId)?.anchor?.uid === user.uid
-}
-
-function userBucket(ctx: ConnectionContext, uid: string): TokenBucket {
-  let bucket = ctx.userBuckets.get(uid)
-  if (bucket === undefined) {
-    bucket = new TokenBucket(ctx.messageRate.perSecond, ctx.messageRate.burst, ctx.now)
-    ctx.userBuckets.set(uid, bucket)
-  }
-  return bucket
 }
 
 export const userRef = (user: TokenPayload): UserRef => ({ uid: user.uid, name: user.name })

@@ -16,7 +16,7 @@ import { type Engine, EngineUnavailableError } from './engine/types'
 import { type FanoutCounters, type FanoutMember, type FanoutRegistry, PreparedFrame, writePrepared } from './fanout'
 import type { ServerMetrics } from './metrics'
 import { TokenBucket, WindowCounter } from './rateLimit'
-import { isAnchorOf, mayOpen, publicUser, runCommand, userRef } from './commands'
+import { isAnchorOf, mayOpen, publicUser, runCommand, unavailableReason, userRef } from './commands'
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
 import type { TokenPayload, TokenVerifier } from './token'
@@ -128,12 +128,11 @@ class Membership implements FanoutMember {
   constructor(
     readonly roomId: string,
     private readonly connection: LiveConnection,
-    private readonly fanouts: FanoutRegistry,
   ) {}
 
   /** Takes this member out of its room's fan-out (again is harmless). */
   unsubscribe(): void {
-    this.fanouts.leave(this.roomId, this)
+    this.connection.ctx.fanouts.leave(this.roomId, this)
   }
 
   get batch(): boolean {
@@ -185,6 +184,7 @@ export class LiveConnection {
     this.batch = ws.protocol === BATCH_PROTOCOL_NAME
     this.deflateOnce = deflateWithoutContext(ws)
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
+    ctx.connections.add(this)
     ;(ws as ConnectedSocket)[CONNECTION] = this
     ws.on('message', onSocketMessage)
     ws.on('error', onSocketError)
@@ -351,7 +351,7 @@ export class LiveConnection {
     const queued: Promise<void> = this.queue.then(() => this.handle(frame, frameBytes)).catch((error: unknown) => {
       const msgId = 'msg_id' in frame ? frame.msg_id : undefined
       if (error instanceof EngineUnavailableError) {
-        this.refuse(msgId, ErrorCode.internal, `room service unavailable, try again: ${error.message}`)
+        this.refuse(msgId, ErrorCode.internal, unavailableReason(error))
         return
       }
       this.ctx.log(`connection ${this.id}: ${error instanceof Error ? error.stack : String(error)}`)
@@ -422,7 +422,7 @@ export class LiveConnection {
     if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
     const existing = this.membership(roomId)
     existing?.unsubscribe()
-    const membership = new Membership(roomId, this, this.ctx.fanouts)
+    const membership = new Membership(roomId, this)
     this.setMembership(membership)
     this.ctx.fanouts.join(roomId, membership)
     const recovery =

@@ -27,11 +27,11 @@ import {
   type PollReply,
   type RoomEvent,
 } from 'miniprogram-live-store/protocol'
-import { type CommandActor, isAnchorOf, mayOpen, publicUser, refusal, runCommand, userRef } from './commands'
+import { type CommandActor, isAnchorOf, mayOpen, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
 import type { ConnectionContext } from './connection'
 import { EngineUnavailableError } from './engine/types'
 import type { FanoutMember } from './fanout'
-import { TokenBucket } from './rateLimit'
+import { takeFrom, type TokenBucket } from './rateLimit'
 import type { TokenPayload } from './token'
 
 export interface HttpApiOptions {
@@ -112,7 +112,7 @@ export class HttpApi {
       (body) => send(res, 200, body),
       (error: unknown) => {
         if (error instanceof HttpError) send(res, error.status, { code: error.code, reason: error.message })
-        else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: `room service unavailable, try again: ${error.message}` })
+        else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: unavailableReason(error) })
         else {
           this.ctx.log(`http ${url.pathname}: ${error instanceof Error ? error.stack : String(error)}`)
           send(res, 500, { code: ErrorCode.internal, reason: 'internal error' })
@@ -124,11 +124,7 @@ export class HttpApi {
 
   /** Takes users who stopped polling out of their rooms. */
   sweep(now: number): void {
-    for (const [key, lease] of this.leases) {
-      if (lease.until > now) continue
-      this.leases.delete(key)
-      void this.ctx.presence.change(lease.roomId, { type: 'leave', connId: connId(lease.user), user: userRef(lease.user) }).catch(() => undefined)
-    }
+    for (const [key, lease] of this.leases) if (lease.until <= now) void this.endLease(key, lease).catch(() => undefined)
     for (const [uid, bucket] of this.buckets) if (bucket.full) this.buckets.delete(uid)
   }
 
@@ -146,12 +142,7 @@ export class HttpApi {
     if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new HttpError(401, ErrorCode.unauthorized, 'a token in the Authorization header (Bearer) is required')
     const check = await this.ctx.tokens.verify(auth.slice(7).trim(), this.ctx.now())
     if (!check.ok) throw new HttpError(401, ErrorCode.unauthorized, check.reason)
-    let bucket = this.buckets.get(check.payload.uid)
-    if (bucket === undefined) {
-      bucket = new TokenBucket(this.ctx.rate.perSecond, this.ctx.rate.burst, this.ctx.now)
-      this.buckets.set(check.payload.uid, bucket)
-    }
-    if (!bucket.take()) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
+    if (!takeFrom(this.buckets, check.payload.uid, this.ctx.rate, this.ctx.now)) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
     return check.payload
   }
 
@@ -185,11 +176,9 @@ export class HttpApi {
     const frame = parsed.frame
     this.ctx.metrics.framesIn.inc({ type: frame.msg_type })
     if (frame.msg_type === 'leave') {
-      const lease = this.leases.get(leaseKey(user.uid, frame.room_id))
-      if (lease !== undefined) {
-        this.leases.delete(leaseKey(user.uid, frame.room_id))
-        await this.ctx.presence.change(frame.room_id, { type: 'leave', connId: connId(user), user: userRef(user) })
-      }
+      const key = leaseKey(user.uid, frame.room_id)
+      const lease = this.leases.get(key)
+      if (lease !== undefined) await this.endLease(key, lease)
       return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: frame.room_id }
     }
     if (frame.msg_type === 'ping' || frame.msg_type === 'auth' || frame.msg_type === 'join') {
@@ -198,7 +187,7 @@ export class HttpApi {
     try {
       return await runCommand(this.ctx, actor, user, frame as ClientCommand, Buffer.byteLength(text))
     } catch (error) {
-      if (error instanceof EngineUnavailableError) return refusal(frame.msg_id, ErrorCode.internal, `room service unavailable, try again: ${error.message}`)
+      if (error instanceof EngineUnavailableError) return refusal(frame.msg_id, ErrorCode.internal, unavailableReason(error))
       throw error
     }
   }
@@ -258,6 +247,12 @@ export class HttpApi {
   private async snapshot(roomId: string): Promise<PollReply> {
     const snapshot = await this.ctx.engine.snapshot(roomId)
     return { ...pollReply(roomId, snapshot.epoch, snapshot.seq, false, []), snapshot }
+  }
+
+  /** The user has left the room (a `leave`, or no poll for `leaseMs`). */
+  private endLease(key: string, lease: { roomId: string; user: TokenPayload }): Promise<unknown> {
+    this.leases.delete(key)
+    return this.ctx.presence.change(lease.roomId, { type: 'leave', connId: connId(lease.user), user: userRef(lease.user) })
   }
 
   /** The user is in the room while they poll it: the first poll counts them in. */

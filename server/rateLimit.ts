@@ -28,6 +28,19 @@ export class TokenBucket {
   }
 }
 
+/**
+ * Takes a token from `key`'s bucket in `buckets` (made on first use). The owner drops full
+ * buckets now and then (`bucket.full`): memory grows with active keys, not every key ever seen.
+ */
+export function takeFrom(buckets: Map<string, TokenBucket>, key: string, rate: { perSecond: number; burst: number }, now: () => number): boolean {
+  let bucket = buckets.get(key)
+  if (bucket === undefined) {
+    bucket = new TokenBucket(rate.perSecond, rate.burst, now)
+    buckets.set(key, bucket)
+  }
+  return bucket.take()
+}
+
 /** Counts events in a sliding window of `windowMs`; `hit()` says whether `limit` is exceeded. */
 export class WindowCounter {
   private hits: number[] = []

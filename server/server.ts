@@ -282,8 +282,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   wss.on('connection', (ws, req) => {
     const auth = req.headers.authorization
     const headerToken = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined
-    const connection = new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, headerToken)
-    connections.add(connection)
+    // In `connections` from here until its socket's close (LiveConnection keeps that set).
+    new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, headerToken)
   })
 
   // The engine's store lost its history: every client must rejoin and take a snapshot.

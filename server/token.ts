@@ -67,8 +67,16 @@ export function verifyToken(token: unknown, secret: string, nowMs: number): Toke
     return { ok: false, reason: 'malformed payload' }
   }
   if (typeof payload !== 'object' || payload === null) return { ok: false, reason: 'malformed payload' }
-  const p = payload as Record<string, unknown>
-  if (typeof p.uid !== 'string' || p.uid.length === 0 || p.uid.length > 128) return { ok: false, reason: 'uid missing' }
+  return identityOf(payload as Record<string, unknown>, 'uid', nowMs)
+}
+
+/**
+ * The holder a token's claims name, by the same rules for both formats (the user's id is `uid`
+ * in the project's tokens, `sub` in a JWT). `exp` is strict and at most 31 days ahead.
+ */
+function identityOf(p: Record<string, unknown>, idClaim: 'uid' | 'sub', nowMs: number): TokenCheck {
+  const uid = p[idClaim]
+  if (typeof uid !== 'string' || uid.length === 0 || uid.length > 128) return { ok: false, reason: `${idClaim} missing` }
   if (typeof p.name !== 'string' || p.name.length > 256) return { ok: false, reason: 'name missing' }
   if (p.role !== 'viewer' && p.role !== 'anchor') return { ok: false, reason: 'bad role' }
   if (p.rooms !== undefined && !(Array.isArray(p.rooms) && p.rooms.every((r) => typeof r === 'string'))) {
@@ -80,7 +88,7 @@ export function verifyToken(token: unknown, secret: string, nowMs: number): Toke
   if (p.exp * 1000 > nowMs + MAX_TOKEN_LIFETIME_S * 1000) return { ok: false, reason: `exp more than ${MAX_TOKEN_LIFETIME_S / 86400} days ahead` }
   return {
     ok: true,
-    payload: { uid: p.uid, name: p.name, role: p.role, exp: p.exp, ...(p.rooms ? { rooms: p.rooms as string[] } : {}) },
+    payload: { uid, name: p.name, role: p.role, exp: p.exp, ...(p.rooms ? { rooms: p.rooms as string[] } : {}) },
   }
 }
 
@@ -204,17 +212,10 @@ export class TokenVerifier {
   }
 
   private claims(p: JWTPayload, nowMs: number): TokenCheck {
-    if (typeof p.sub !== 'string' || p.sub.length === 0 || p.sub.length > 128) return { ok: false, reason: 'sub missing' }
-    if (typeof p.name !== 'string' || p.name.length > 256) return { ok: false, reason: 'name missing' }
-    if (p.role !== 'viewer' && p.role !== 'anchor') return { ok: false, reason: 'bad role' }
-    const rooms = p.rooms
-    if (rooms !== undefined && !(Array.isArray(rooms) && rooms.every((r) => typeof r === 'string'))) return { ok: false, reason: 'bad rooms' }
-    const exp = p.exp as number
-    // Strict at `exp` (jose allowed the tolerance): an open connection is closed then too.
-    if (exp * 1000 <= nowMs) return { ok: false, reason: 'token expired' }
-    if (exp * 1000 > nowMs + MAX_TOKEN_LIFETIME_S * 1000) return { ok: false, reason: `exp more than ${MAX_TOKEN_LIFETIME_S / 86400} days ahead` }
+    // `iat` may be ahead by the skew tolerance at most; the rest as for the project's tokens (`exp`
+    // strict: jose allowed the tolerance, an open connection is closed at `exp` too).
     if (typeof p.iat === 'number' && p.iat * 1000 > nowMs + CLOCK_TOLERANCE_S * 1000) return { ok: false, reason: 'iat in the future' }
-    return { ok: true, payload: { uid: p.sub, name: p.name, role: p.role, exp, ...(rooms ? { rooms: rooms as string[] } : {}) } }
+    return identityOf(p, 'sub', nowMs)
   }
 
   /** The JWKS, read again from its file when the file changed (checked at most every 5 s). */
