@@ -26,7 +26,7 @@ import {
 } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
 import type { AckFrame, AuthUser, ClientCommand, ReportLog, RoomCommand, ServerFrame } from '../protocol/frames'
-import { BATCH_PROTOCOL_NAME, isRoomEvent, PROTOCOL_NAME } from '../protocol/frames'
+import { isRoomEvent } from '../protocol/frames'
 import type { FrameError } from '../protocol/parse'
 import { PlainDecoder } from '../protocol/plain'
 import type { Platform } from '../platform/types'
@@ -40,7 +40,7 @@ import { nextRttEstimate, pongTimeoutMs, type RttEstimate } from './rtt'
 import { ConnectionLog, type ConnectionLogEvent, type ConnectionSummary } from './connectionLog'
 import { createHttpSession, httpBaseOf } from './httpSession'
 import { DEFAULT_REPORTS, Reporter, type ReportOptions } from './reporter'
-import { createSession, type Link, type SessionEvent } from './session'
+import { createSession, type Link, offeredProtocols, type SessionEvent } from './session'
 import { type ConnectionState, ConnectionStateMachine } from './state'
 
 /** A token, or where to get one. Called again after a 4001 close: it must return a fresh token. */
@@ -638,9 +638,8 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
           linkCount++
           attemptOpened = false
           const overHttp = fallback !== undefined && (httpAsked || socketFailures >= fallback.afterFailures)
-          if (overHttp && attemptTransport !== 'http') stats.httpFallbacks++
           attemptTransport = overHttp ? 'http' : 'socket'
-          connectionLog.attempt(attemptTransport, url, state.value.attempt)
+          if (connectionLog.attempt(attemptTransport, url, state.value.attempt) === 'http') stats.httpFallbacks++
           if (overHttp) {
             let baseUrl: string
             try {
@@ -653,7 +652,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
               platform,
               baseUrl,
               socketUrl: url,
-              protocols: options.batch ?? true ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME],
+              protocols: offeredProtocols(options.batch ?? true),
               token: value,
               scheduler,
               waitMs: fallback.waitMs,

@@ -64,14 +64,17 @@ export class ConnectionLog {
 
   constructor(private readonly now: () => number) {}
 
-  attempt(transport: 'socket' | 'http', url: string, attempt: number): void {
+  /** An attempt starts; returns the transport it moved to when it is not the last one's. */
+  attempt(transport: 'socket' | 'http', url: string, attempt: number): 'socket' | 'http' | undefined {
     const at = this.now()
-    if (transport === 'http' && this.transport === 'socket') this.emit({ type: 'fallback', at, to: 'http' })
-    else if (transport === 'socket' && this.transport === 'http') this.emit({ type: 'fallback', at, to: 'socket' })
+    const moved = transport !== this.transport ? transport : undefined
+    if (moved === 'http') this.totals.fallbacks++
+    if (moved !== undefined) this.emit({ type: 'fallback', at, to: moved })
     this.transport = transport
     this.attemptAt = at
     this.totals.attempts++
     this.emit({ type: 'attempt', at, transport, url, attempt })
+    return moved
   }
 
   open(url: string): void {
@@ -121,7 +124,6 @@ export class ConnectionLog {
   }
 
   private emit(event: ConnectionLogEvent): void {
-    if (event.type === 'fallback' && event.to === 'http') this.totals.fallbacks++
     this.subject.next(event)
   }
 }

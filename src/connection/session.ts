@@ -9,6 +9,9 @@ import { SessionEnd } from './errors'
 /** Default heartbeat when neither the options nor the server's `init` give one (protocol.md). */
 export const DEFAULT_HEARTBEAT_MS = 25000
 
+/** The subprotocols a client offers: batched delivery first, then plain `live.v1` (protocol.md). */
+export const offeredProtocols = (batch: boolean): string[] => (batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME])
+
 /** One open, authenticated connection, as the rest of the client uses it. */
 export interface Link {
   /** Sequence number of this connection (1, 2, ...): tells a resend after a reconnect apart. */
@@ -94,7 +97,7 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       header,
       // Batched delivery first, plain live.v1 for servers without it (protocol.md). A plain
       // backend selects no subprotocol: offering one it does not know would fail the handshake.
-      ...(config.plainDecoder !== undefined ? {} : { protocols: config.batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME] }),
+      ...(config.plainDecoder !== undefined ? {} : { protocols: offeredProtocols(config.batch) }),
       ...(config.compression ? { perMessageDeflate: true } : {}),
       // Small frames (acks, pings, comments) go at once, not after Nagle's wait.
       tcpNoDelay: true,
