@@ -20,6 +20,7 @@ import { isAnchorOf, mayOpen, publicUser, runCommand, unavailableReason, userRef
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
 import type { TokenPayload, TokenVerifier } from './token'
+import type { Clock } from './clock'
 
 /** Settings every connection shares; built once by `createServer`. */
 export interface ConnectionContext {
@@ -31,6 +32,8 @@ export interface ConnectionContext {
   metrics: ServerMetrics
   reports: ReportSink
   now: () => number
+  /** The server's clock: every deadline and window of a connection runs on it. */
+  clock: Clock
   heartbeatMs: number
   maxFrameBytes: number
   maxBufferedBytes: number
@@ -251,12 +254,11 @@ export class LiveConnection {
     // A peer that does not answer the close handshake is cut off. Its close frame may still be
     // queued behind data it never read (a slow reader's 1 MiB), so such a peer sees 1006, not
     // `code`: counted apart, so the metrics say what peers saw.
-    const cutOff = setTimeout(() => {
+    this.ctx.clock.setTimer(() => {
       if (this.ws.readyState === this.ws.CLOSED) return
       this.ctx.metrics.closesCutOff.inc({ code: String(code) })
       this.ws.terminate()
-    }, this.ctx.closeTimeoutMs) as { unref?: () => void }
-    cutOff.unref?.()
+    }, this.ctx.closeTimeoutMs)
   }
 
   /** The socket is gone: leave every room. */

@@ -33,6 +33,7 @@ import { EngineUnavailableError } from './engine/types'
 import type { FanoutMember } from './fanout'
 import { takeFrom, type TokenBucket } from './rateLimit'
 import type { TokenPayload } from './token'
+import { type ClockTimer, sleepOn } from './clock'
 
 export interface HttpApiOptions {
   /** A user that has not polled a room for this long has left it. Default 60000. */
@@ -219,14 +220,14 @@ export class HttpApi {
         let recovery = await engine.recover(roomId, since, epoch)
         if (recovery !== null && waitMs > 0 && recovery.events.length < MAX_EVENTS_PER_POLL) {
           if (recovery.events.length === 0 && !waiter.woken) {
-            let timer: ReturnType<typeof setTimeout> | undefined
-            await Promise.race([woken, new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)))])
-            clearTimeout(timer)
+            let timer: ClockTimer | undefined
+            await Promise.race([woken, new Promise<void>((resolve) => (timer = this.ctx.clock.setTimer(resolve, waitMs)))])
+            timer?.cancel()
           }
           // Something came (now or already): what follows within the window goes in the same
           // answer. A busy room costs a poller one request per window, not one per event.
           if ((recovery.events.length > 0 || waiter.woken) && !res.destroyed) {
-            await new Promise((resolve) => setTimeout(resolve, this.options.gatherMs))
+            await sleepOn(this.ctx.clock, this.options.gatherMs)
             recovery = await engine.recover(roomId, since, epoch)
           }
         }

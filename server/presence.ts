@@ -1,3 +1,4 @@
+import { type Clock, type ClockTimer, systemClock } from './clock'
 import type { UserRef } from 'miniprogram-live-store/protocol'
 import type { ApplyResult, Engine } from './engine/types'
 
@@ -6,6 +7,8 @@ export interface PresenceOptions {
   crowdedRoomSize: number
   /** In a crowded room, one notice (the latest change, with the count as it is then) per this window. Default 1000 ms. */
   windowMs: number
+  /** The server's clock (the window's timer). Default real time. */
+  clock?: Clock
 }
 
 /**
@@ -16,7 +19,7 @@ export interface PresenceOptions {
  * Redis engine the count is shared, and each process tells about its own arrivals.
  */
 export class PresenceThinner {
-  private readonly pending = new Map<string, { kind: 'join' | 'leave'; user: UserRef; timer: ReturnType<typeof setTimeout> }>()
+  private readonly pending = new Map<string, { kind: 'join' | 'leave'; user: UserRef; timer: ClockTimer }>()
 
   constructor(
     private readonly engine: Engine,
@@ -32,7 +35,7 @@ export class PresenceThinner {
 
   /** Stops the timers; notices not sent yet are dropped (the counts are already right). */
   close(): void {
-    for (const entry of this.pending.values()) clearTimeout(entry.timer)
+    for (const entry of this.pending.values()) entry.timer.cancel()
     this.pending.clear()
   }
 
@@ -43,8 +46,7 @@ export class PresenceThinner {
       entry.user = user
       return
     }
-    const timer = setTimeout(() => this.flush(roomId), this.options.windowMs)
-    ;(timer as { unref?: () => void }).unref?.()
+    const timer = (this.options.clock ?? systemClock).setTimer(() => this.flush(roomId), this.options.windowMs)
     this.pending.set(roomId, { kind, user, timer })
   }
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'net'
 import * as path from 'path'
 import { WebSocketServer } from 'ws'
 import { BATCH_PROTOCOL_NAME, CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
+import { type Clock, every, systemClock } from './clock'
 import { FanoutRegistry } from './fanout'
 import { HttpApi, type HttpApiOptions } from './http'
 import { type ConnectionContext, LiveConnection } from './connection'
@@ -96,6 +97,11 @@ export interface ServerOptions {
   /** Answer every WebSocket upgrade with 503 (the socket gateway is down): for tests and drills of the HTTP fallback. */
   refuseUpgrades?: boolean
   log?: (line: string) => void
+  /**
+   * The server's time: every deadline, window and tick runs on it (see {@link Clock}). Default
+   * {@link systemClock}; tests pass a virtual clock. `now`, when given, overrides `clock.now`.
+   */
+  clock?: Clock
   now?: () => number
 }
 
@@ -137,7 +143,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     throw new TypeError('createServer: options.secret (or options.jwt.publicKey / options.jwt.jwks) is required')
   }
   const tokens = new TokenVerifier({ ...options.jwt, ...(options.secret !== undefined ? { secret: options.secret } : {}) })
-  const now = options.now ?? Date.now
+  const baseClock = options.clock ?? systemClock
+  const now = options.now ?? (() => baseClock.now())
+  const clock: Clock = { now, setTimer: (fn, ms) => baseClock.setTimer(fn, ms) }
   const log = options.log ?? (() => undefined)
   const heartbeatMs = options.heartbeatMs ?? 25000
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
@@ -158,7 +166,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
           rooms: options.rooms,
           fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
           likeWindowMs: options.likeWindowMs,
-          now,
+          // Leases are measured against Redis's own clock: the engine keeps real time for them.
+          now: options.now,
+          clock,
           log,
         })
       : undefined) ??
@@ -171,7 +181,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       dedupTtlMs: options.dedupTtlMs,
       // The dedup window outlives a restart: resends after it are answered, not applied again.
       dedupFile: path.join(path.resolve(options.dataDir ?? 'data'), 'dedup.jsonl'),
-      now,
+      clock,
     })
   const metrics = new ServerMetrics()
   engine.attachMetrics?.({
@@ -191,6 +201,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     metrics,
     reports,
     now,
+    clock,
     heartbeatMs,
     maxFrameBytes,
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
@@ -205,12 +216,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       tickMs: batchMs,
       deflateThreshold,
       counters: metrics.fanout,
-      setTimer: (fn, ms) => {
-        const handle = setTimeout(fn, ms)
-        return { cancel: () => clearTimeout(handle) }
-      },
+      setTimer: (fn, ms) => clock.setTimer(fn, ms),
     }),
-    presence: new PresenceThinner(engine, { crowdedRoomSize: options.crowdedRoomSize ?? 100, windowMs: options.presenceWindowMs ?? 1000 }),
+    presence: new PresenceThinner(engine, { crowdedRoomSize: options.crowdedRoomSize ?? 100, windowMs: options.presenceWindowMs ?? 1000, clock }),
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
@@ -294,7 +302,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
 
   // One sweep for every connection: the auth deadline and the heartbeat timeout (2.5 x heartbeat).
   const sweepMs = Math.max(20, Math.min(1000, Math.floor(Math.min(heartbeatMs, authTimeoutMs) / 4)))
-  const sweep = setInterval(() => {
+  const sweep = every(clock, sweepMs, () => {
     const t = now()
     httpApi?.sweep(t)
     // Per-user buckets are kept only while they matter: memory grows with active users, not all users ever seen.
@@ -309,9 +317,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
         connection.close(CloseCode.heartbeatTimeout, 'heartbeat timeout')
       }
     }
-  }, sweepMs)
-  // Timers are numbers in browser-like environments (a jsdom test): unref when there is one.
-  ;(sweep as { unref?: () => void }).unref?.()
+  })
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject)
@@ -344,7 +350,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     },
     close() {
       closing ??= (async () => {
-        clearInterval(sweep)
+        sweep.cancel()
         httpApi?.close()
         for (const connection of connections) connection.close(CloseCode.goingAway, 'server shutting down')
         // Give the close frames a moment to leave; stragglers are terminated.

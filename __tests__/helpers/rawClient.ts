@@ -52,7 +52,7 @@ export class RawClient {
   }
 
   /** The next frame (after the last one taken) that matches, waiting for it if needed. */
-  next(match: (f: Frame) => boolean = () => true, timeoutMs = 3000): Promise<Frame> {
+  next(match: (f: Frame) => boolean = () => true, timeoutMs = 10000): Promise<Frame> {
     for (let i = this.cursor; i < this.frames.length; i++) {
       if (match(this.frames[i])) {
         this.cursor = i + 1

@@ -14,7 +14,8 @@ import { createLiveClient, type LiveClient } from '../../src/connection/client'
 import { provideLiveClient } from '../../src/bindings/injection'
 import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
 import { createNodeWx } from '../../server/node/nodeWx'
-import { sleep, until } from '../helpers/wait'
+import { SteppedScheduler } from '../helpers/virtualClock'
+import { until } from '../helpers/wait'
 import { utf8ByteLength } from '../../src/protocol/utf8'
 
 const SECRET = 'setdata-secret'
@@ -23,7 +24,6 @@ const viewerToken = signToken({ uid: 'viewer-1', name: 'Vic', role: 'viewer', ex
 
 
 interface Call {
-  at: number
   bytes: number
   keys: string[]
 }
@@ -40,7 +40,7 @@ function renderRecorded(id: string, roomId: string): { page: Page; calls: Call[]
   const instance = page.instance as unknown as { setData: (d: Record<string, unknown>) => void }
   const original = instance.setData.bind(instance)
   instance.setData = (data) => {
-    calls.push({ at: Date.now(), bytes: utf8ByteLength(JSON.stringify(data)), keys: Object.keys(data) })
+    calls.push({ bytes: utf8ByteLength(JSON.stringify(data)), keys: Object.keys(data) })
     original(data)
   }
   page.attach(document.createElement('parent-wrapper'))
@@ -54,20 +54,26 @@ describe('room page setData budget', () => {
   let platform: NodePlatform
   let client: LiveClient
   let pageId: string
+  /** The client's and the page's time: flushes, budgets and heartbeats happen only when the test advances it. */
+  let time: SteppedScheduler
 
   beforeAll(() => {
     pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
   })
 
   beforeEach(async () => {
-    server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'setdata-')), likeWindowMs: 100 })
+    server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'setdata-')), likeWindowMs: 100, heartbeatMs: 600000 })
+    // (No heartbeat in these tests: page time jumps a second at a time, a pong comes in real time.)
     platform = createNodePlatform()
     Object.assign((global as unknown as { wx: object }).wx, createNodeWx(platform))
-    client = createLiveClient({ url: server.url, token: viewerToken, outbox: { storageKey: false }, lingerMs: 10 })
+    time = new SteppedScheduler()
+    client = createLiveClient({ url: server.url, token: viewerToken, outbox: { storageKey: false }, lingerMs: 10, scheduler: time })
     provideLiveClient(client)
   })
 
   afterEach(async () => {
+    // One socket all along: no heartbeat or deadline fired while page time jumped.
+    expect(client.stats.reconnects).toBe(0)
     client.close()
     platform.destroy()
     await server.close()
@@ -76,26 +82,43 @@ describe('room page setData budget', () => {
   const publish = (roomId: string, i: number): Promise<unknown> =>
     server.engine.apply(roomId, { type: 'message', msgId: `m${i}`, user: { uid: `u${i % 97}`, name: `viewer ${i % 97}` }, content: `comment number ${i}, a typical length` })
 
+  /** Lets the page's stores and bindings run one full second: every window, flush and budget round. */
+  const settle = (): void => {
+    for (let i = 0; i < 20; i++) time.advance(50)
+  }
+
   it('costs the same bytes to append one comment to a full list as to a 10-item list', async () => {
     const appendCost = async (roomId: string, before: number): Promise<{ bytes: number; rendered: number }> => {
       for (let i = 0; i < before; i++) await publish(roomId, i)
       const { page, calls } = renderRecorded(pageId, roomId)
-      await until(() => page.querySelectorAll('.comment').length === Math.min(before, 50), 'snapshot rendered')
-      // Grow the list to `before` comments through live events, slowly enough not to be thinned.
+      const events: string[] = []
+      const sub = client.room(roomId).subscribe((u) => {
+        if (u.type === 'event' && u.event.msg_type === 'message') events.push(u.event.msg_id ?? '')
+      })
+      await until(() => client.state.status === 'open', 'connected')
+      await until(() => {
+        settle()
+        return page.querySelectorAll('.comment').length === Math.min(before, 50)
+      }, 'snapshot rendered')
+      // Grow the list to `before` comments through live events, one second of page time each, so none is thinned.
       let i = before
       while (page.querySelectorAll('.comment').length < before) {
+        const id = `m${i}`
         await publish(roomId, i++)
-        await sleep(60)
+        await until(() => events.includes(id), 'the comment reached the client')
+        settle()
       }
-      await sleep(200)
+      settle()
       const mark = calls.length
       await publish(roomId, 100000)
-      await until(() => calls.length > mark, 'append setData')
-      await sleep(100)
+      await until(() => events.includes('m100000'), 'the last comment reached the client')
+      expect(calls.length).toBe(mark)
+      settle()
       const appended = calls.slice(mark)
       expect(appended).toHaveLength(1)
       expect(appended[0].keys).toEqual([expect.stringMatching(/^comments\[\d+\]$/)])
       const rendered = page.querySelectorAll('.comment').length
+      sub.unsubscribe()
       page.detach()
       return { bytes: appended[0].bytes, rendered }
     }
@@ -113,22 +136,33 @@ describe('room page setData budget', () => {
 
   it('sends no setData while the page is hidden, and one catch-up setData when shown', async () => {
     const { page, calls } = renderRecorded(pageId, 'hidden')
-    await until(() => text(page, '.online') === '1', 'joined')
-    await sleep(100)
+    let likes = 0
+    let comments = 0
+    const sub = client.room('hidden').subscribe((u) => {
+      if (u.type === 'event' && u.event.msg_type === 'message') comments++
+      if (u.type === 'event' && u.event.msg_type === 'like') likes = u.event.like_num
+    })
+    await until(() => {
+      settle()
+      return text(page, '.online') === '1'
+    }, 'joined')
+    settle()
     page.triggerPageLifeTime('hide')
     const hiddenAt = calls.length
     for (let i = 0; i < 30; i++) {
       await publish('hidden', i)
-      await server.engine.like('hidden', 1)
-      await sleep(20)
+      await server.engine.apply('hidden', { type: 'like', delta: 1 })
+      // A page-time second between events: the page would have flushed each, had it been shown.
+      await until(() => comments === i + 1 && likes === i + 1, 'the events reached the client')
+      settle()
     }
-    await sleep(200)
     expect(calls.length).toBe(hiddenAt)
     page.triggerPageLifeTime('show')
-    await sleep(200)
+    settle()
     expect(calls.length).toBe(hiddenAt + 1)
     expect(page.querySelectorAll('.comment').length).toBe(30)
     expect(text(page, '.likes')).toBe('30')
+    sub.unsubscribe()
     page.detach()
   })
 })

@@ -7,19 +7,14 @@ import * as os from 'os'
 import * as path from 'path'
 import { createServer, type LiveServer, type ServerOptions } from '../../server/server'
 import { type Frame, mid, RawClient } from '../helpers/rawClient'
+import { VirtualClock } from '../helpers/virtualClock'
 import { until } from '../helpers/wait'
-import { SECRET, token } from './conformanceSuite'
+import { metric, SECRET, token } from './conformanceSuite'
 
 const BATCH = ['live.v1.batch', 'live.v1']
 /** ws's per-socket compressor (not among its exports: loaded by path, the same module ws uses). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const PerMessageDeflate = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as { prototype: { compress: () => void } }
-
-async function metric(server: LiveServer, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const data = await server.metrics.registry.getSingleMetric(name)?.get()
-  const value = data?.values.find((v) => Object.entries(labels).every(([k, l]) => String((v.labels as Record<string, unknown>)[k]) === l))
-  return value?.value ?? 0
-}
 
 /** Every room event a client received, alone or in batches, in arrival order. */
 const eventsOf = (c: RawClient): Frame[] =>
@@ -29,9 +24,12 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
   let server: LiveServer
   const clients: RawClient[] = []
   let tickMs = 50
+  /** The server's time: a batch tick ends only when the test advances it. */
+  let clock: VirtualClock
   async function boot(options: Partial<ServerOptions> = {}): Promise<LiveServer> {
     tickMs = options.batchMs ?? 50
-    server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-fanout-')), heartbeatMs: 600000, ...options })
+    clock = new VirtualClock()
+    server = await createServer({ port: 0, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-fanout-')), clock, ...options })
     return server
   }
   async function viewer(uid: string, options: { protocols?: string[]; deflate?: boolean } = {}): Promise<RawClient> {
@@ -48,7 +46,17 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     })()
 
   /** The joins' own events opened a tick: let it and the (empty) one after it end. */
-  const quiet = (): Promise<unknown> => new Promise((r) => setTimeout(r, 3 * tickMs + 100))
+  const quiet = (): void => {
+    clock.advance(tickMs)
+    clock.advance(tickMs)
+  }
+  /** A ping answered: every frame the server wrote to `c` before it has arrived. */
+  let pings = 0
+  const roundTrip = async (c: RawClient): Promise<void> => {
+    const t = ++pings
+    c.send({ msg_type: 'ping', t })
+    await c.next((f) => f.msg_type === 'pong' && f.t === t)
+  }
 
   afterEach(async () => {
     for (const c of clients.splice(0)) c.ws.terminate()
@@ -58,7 +66,8 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
   it('frames each event once for all plain viewers: 10 events to 20 viewers build 10 frames and write 200', async () => {
     await boot()
     const viewers = await Promise.all(Array.from({ length: 20 }, (_, i) => viewer(`v${i}`)))
-    await until(() => viewers.every((v) => v.all('join').length >= 0), 'joined')
+    // Every viewer saw the last join: the joins' own frames are behind them.
+    await until(() => viewers.every((v) => v.all('join').some((f) => f.online_num === 20)), 'every viewer saw all 20 joins')
     const builtBefore = await metric(server, 'live_fanout_frames_built_total')
     const sentBefore = await metric(server, 'live_frames_out_total', { type: 'message' })
     await publish(10)
@@ -74,18 +83,21 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     expect(b.protocol).toBe('live.v1.batch')
     const plain = await viewer('p')
     expect(plain.protocol).toBe('live.v1')
-    await quiet()
+    quiet()
+    await roundTrip(b)
     const batchesBefore = b.all('batch').length
     const batchFramesBefore = await metric(server, 'live_frames_out_total', { type: 'batch' })
     await publish(1)
-    // The lone event comes alone, before the tick ends.
-    expect(await b.next((f) => f.msg_type === 'message', 250)).toMatchObject({ content: 'event 0' })
+    // The lone event comes alone, without waiting for the tick to end.
+    expect(await b.next((f) => f.msg_type === 'message')).toMatchObject({ content: 'event 0' })
     await publish(5, (i) => `burst ${i}`)
-    // A command's ack is not held behind the tick.
-    const ack = await b.command({ msg_type: 'like', msg_id: 'like1', room_id: 'r', count: 1 }, 250)
+    // A command's ack is not held behind the tick: it comes while the tick still holds five events.
+    const ack = await b.command({ msg_type: 'like', msg_id: 'like1', room_id: 'r', count: 1 })
     expect(ack.ok).toBe(true)
     expect(b.all('batch')).toHaveLength(batchesBefore)
-    const batch = await b.type('batch', 1000)
+    expect(b.all('message')).toHaveLength(1)
+    clock.advance(300)
+    const batch = await b.type('batch')
     expect((batch.events as Frame[]).map((e) => e.content)).toEqual(['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4'])
     // Exactly the same events, in the same order, for both kinds of viewer; seqs contiguous.
     await until(() => plain.all('message').length === 6, 'the plain viewer has all six')
@@ -100,16 +112,26 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     const viewers = await Promise.all(Array.from({ length: 10 }, (_, i) => viewer(`d${i}`, { protocols: BATCH, deflate: true })))
     const negotiated = (viewers[0].ws as unknown as { _extensions: Record<string, { params: Record<string, unknown> }> })._extensions['permessage-deflate']
     expect(negotiated.params.server_no_context_takeover).toBe(true)
-    await quiet()
-    const readBefore = viewers.map((v) => (v.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead)
+    quiet()
+    for (const v of viewers) await roundTrip(v)
+    const bytesRead = (v: RawClient): number => (v.ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead
     const compressedBefore = await metric(server, 'live_fanout_frames_compressed_total')
     await publish(1)
+    await until(() => viewers.every((v) => v.all('message').length === 1), 'every viewer has the lone first event')
+    const readBefore = viewers.map(bytesRead)
+    const batchesBefore = viewers.map((v) => v.all('batch').length)
     await publish(40, (i) => `a comment long enough to be worth compressing, number ${i} of the burst`)
+    // The tick holds all 40: one batch frame when it ends.
+    clock.advance(200)
     await until(() => viewers.every((v) => eventsOf(v).filter((e) => e.msg_type === 'message').length === 41), 'every viewer has all 41')
+    viewers.forEach((v, i) => expect(v.all('batch')).toHaveLength(batchesBefore[i] + 1))
+    const burst = viewers[0].all('batch')[batchesBefore[0]]
+    expect((burst.events as Frame[]).length).toBe(40)
     // One tick, compressed once (the lone first event is under the threshold: plain).
     expect((await metric(server, 'live_fanout_frames_compressed_total')) - compressedBefore).toBe(1)
-    const batchJson = JSON.stringify(viewers[0].all('batch')[0])
-    const wire = (viewers[0].ws as unknown as { _socket: { bytesRead: number } })._socket.bytesRead - readBefore[0]
+    const batchJson = JSON.stringify(burst)
+    // The batch frame alone on the wire: 40 similar comments compress to well under half their JSON.
+    const wire = bytesRead(viewers[0]) - readBefore[0]
     expect(wire).toBeLessThan(batchJson.length / 2)
     const messages = (c: RawClient): unknown[] => eventsOf(c).filter((e) => e.msg_type === 'message').map((e) => [e.seq, e.content])
     for (const v of viewers) expect(messages(v)).toEqual(messages(viewers[0]))
@@ -166,19 +188,22 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
   it('a batch viewer that joins during a tick gets each event once: what its snapshot lacks, nothing twice', async () => {
     await boot({ batchMs: 300 })
     const first = await viewer('first', { protocols: BATCH })
-    await quiet()
+    quiet()
     await publish(1)
     await first.type('message')
     await publish(3, (i) => `before ${i}`)
     // Joins while the tick holds three events: its snapshot has them.
     const late = await viewer('late', { protocols: BATCH })
-    const snapshot = { seq: Number(late.all('snapshot')[0].seq) }
+    const snapshot = { seq: Number(late.all('snapshot')[0].seq), messages: (late.all('snapshot')[0].message_list as Frame[]).map((m) => m.content) }
+    expect(snapshot.messages).toEqual(['event 0', 'before 0', 'before 1', 'before 2'])
     await publish(3, (i) => `after ${i}`)
-    await until(() => eventsOf(late).filter((e) => e.msg_type === 'message').length >= 3, 'the late viewer has the events after its snapshot', 3000)
-    await new Promise((r) => setTimeout(r, 400))
+    clock.advance(300)
+    clock.advance(300)
+    await until(() => eventsOf(late).filter((e) => e.msg_type === 'message').length >= 3, 'the late viewer has the events after its snapshot')
+    await roundTrip(late)
+    // Its own join, then the three after its snapshot: each once, in seq order, none it already had.
     const seqs = eventsOf(late).map((e) => Number(e.seq))
-    expect(new Set(seqs).size).toBe(seqs.length)
-    expect(seqs.every((s) => s > snapshot.seq)).toBe(true)
-    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => snapshot.seq + 1 + i))
+    expect(eventsOf(late).map((e) => e.content ?? e.msg_type)).toEqual(['join', 'after 0', 'after 1', 'after 2'])
+    expect(seqs).toEqual(Array.from({ length: 4 }, (_, i) => snapshot.seq + 1 + i))
   })
 })

@@ -4,6 +4,7 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import { MemoryEngine } from '../../server/engine/memory'
+import { VirtualClock } from '../helpers/virtualClock'
 import { dedupSuite, expirySuite, hardeningSuite, idleRoomSuite } from './hardeningSuite'
 
 hardeningSuite('in-memory', (options) => createServer({ port: 0, secret: SECRET, ...options }))
@@ -13,13 +14,13 @@ dedupSuite((options) => createServer({ port: 0, secret: SECRET, ...options }))
 
 describe('MemoryEngine dedup memory', () => {
   it('forgets acks past the window, and users left with none (memory follows the rate, not the age)', async () => {
-    let now = 0
-    const engine = new MemoryEngine({ now: () => now, dedupTtlMs: 1000 })
+    const clock = new VirtualClock(0)
+    const engine = new MemoryEngine({ clock, dedupTtlMs: 1000 })
     try {
       for (let i = 0; i < 3; i++) await engine.rememberAck(`u${i}`, 'm', { msg_type: 'ack', msg_id: 'm', ok: true })
-      now = 600
+      clock.advance(600)
       await engine.rememberAck('u0', 'm2', { msg_type: 'ack', msg_id: 'm2', ok: true })
-      now = 1200
+      clock.advance(600)
       expect(engine.forgetOldAcks()).toBe(3)
       expect(await engine.recallAck('u1', 'm')).toBeUndefined()
       expect(await engine.recallAck('u0', 'm2')).toMatchObject({ msg_id: 'm2' })
@@ -32,13 +33,13 @@ describe('MemoryEngine dedup memory', () => {
 describe('MemoryEngine dedup file', () => {
   it('keeps the file about as large as the window, however long the server lives', async () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'live-dedupfile-')), 'dedup.jsonl')
-    let now = 0
-    const engine = new MemoryEngine({ now: () => now, dedupTtlMs: 1000, dedupFile: file })
+    const clock = new VirtualClock(0)
+    const engine = new MemoryEngine({ clock, dedupTtlMs: 1000, dedupFile: file })
     try {
       for (let i = 0; i < 25000; i++) await engine.rememberAck(`u${i % 50}`, `m${i}`, { msg_type: 'ack', msg_id: `m${i}`, ok: true })
-      now = 500
+      clock.advance(500)
       for (let i = 0; i < 10; i++) await engine.rememberAck('late', `k${i}`, { msg_type: 'ack', msg_id: `k${i}`, ok: true })
-      now = 1400
+      clock.advance(900)
       expect(engine.forgetOldAcks()).toBe(25000)
       await engine.dedupWritten()
       const lines = fs.readFileSync(file, 'utf8').trim().split('\n')

@@ -4,6 +4,7 @@ import * as path from 'path'
 import type { AckFrame, RoomEvent, SnapshotFrame } from 'miniprogram-live-store/protocol'
 import { RoomModel, type RoomAction, type RoomConfig } from '../room'
 import type { ApplyResult, Engine, Recovery, RoomListener } from './types'
+import { type Clock, type ClockTimer, every, systemClock } from '../clock'
 
 export interface MemoryEngineOptions {
   /** Events kept per room for recovery (protocol.md: at least 1000). */
@@ -28,7 +29,8 @@ export interface MemoryEngineOptions {
    * still answers a resent `msg_id` with its first ack instead of applying it again.
    */
   dedupFile?: string
-  now?: () => number
+  /** Time for events, windows and sweeps. Default real time. */
+  clock?: Clock
 }
 
 /** The last `capacity` events of one room, in a fixed ring. */
@@ -62,7 +64,7 @@ interface RoomEntry {
   history: History
   listeners: Set<RoomListener>
   pendingLikes: number
-  likeTimer: NodeJS.Timeout | undefined
+  likeTimer: ClockTimer | undefined
 }
 
 /**
@@ -81,7 +83,8 @@ export class MemoryEngine implements Engine {
   private readonly dedupTtlMs: number
   private readonly idleRoomMs: number
   private readonly now: () => number
-  private readonly idleSweep: ReturnType<typeof setInterval>
+  private readonly clock: Clock
+  private readonly idleSweep: ClockTimer
   /** Writes to the dedup file, in order: appends and compactions. */
   private dedupChain: Promise<void> = Promise.resolve()
   private dedupBuffer: string[] = []
@@ -97,15 +100,15 @@ export class MemoryEngine implements Engine {
     this.likeWindowMs = options.likeWindowMs ?? 100
     this.dedupMax = options.dedupMax ?? 10000
     this.dedupTtlMs = options.dedupTtlMs ?? 10 * 60 * 1000
-    this.now = options.now ?? Date.now
+    this.clock = options.clock ?? systemClock
+    this.now = () => this.clock.now()
     this.idleRoomMs = options.idleRoomMs ?? 10 * 60 * 1000
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
     if (options.dedupFile !== undefined) this.loadDedup(options.dedupFile)
-    this.idleSweep = setInterval(() => {
+    this.idleSweep = every(this.clock, Math.max(1000, Math.min(60000, this.idleRoomMs / 2)), () => {
       this.freeIdleRooms()
       this.forgetOldAcks()
-    }, Math.max(1000, Math.min(60000, this.idleRoomMs / 2)))
-    ;(this.idleSweep as { unref?: () => void }).unref?.()
+    })
   }
 
   /**
@@ -147,7 +150,7 @@ export class MemoryEngine implements Engine {
   like(roomId: string, count: number): Promise<AckFrame | undefined> {
     const room = this.room(roomId)
     room.pendingLikes += count
-    room.likeTimer ??= setTimeout(() => {
+    room.likeTimer ??= this.clock.setTimer(() => {
       room.likeTimer = undefined
       const delta = room.pendingLikes
       room.pendingLikes = 0
@@ -290,8 +293,8 @@ export class MemoryEngine implements Engine {
   }
 
   close(): Promise<void> {
-    clearInterval(this.idleSweep)
-    for (const room of this.rooms.values()) if (room.likeTimer) clearTimeout(room.likeTimer)
+    this.idleSweep.cancel()
+    for (const room of this.rooms.values()) room.likeTimer?.cancel()
     return this.dedupChain
   }
 

@@ -140,6 +140,8 @@ elseif op == 'likeAdd' then
 elseif op == 'likeFlush' then
   -- 15 '1': only when no window is open (a flusher died)
   if ARGV[15] == '1' and redis.call('EXISTS', KEYS[12]) == 1 then return {'OK', ''} end
+  -- The window ends with its flush: the next like opens a new one (and schedules its flush).
+  redis.call('DEL', KEYS[12])
   local delta = tonumber(redis.call('GET', KEYS[11]) or '0')
   redis.call('DEL', KEYS[11])
   if delta <= 0 then return {'OK', ''} end

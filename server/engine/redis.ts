@@ -3,6 +3,7 @@ import Redis, { type RedisOptions } from 'ioredis'
 import type { AckFrame, MessageEvent, RoomEvent, ShelfItem, SnapshotFrame, UserRef } from 'miniprogram-live-store/protocol'
 import { MAX_SHELF_GOODS, type RoomAction, type RoomConfig, SNAPSHOT_MESSAGES } from '../room'
 import { LEASE_SCRIPT, ROOM_SCRIPT } from './redis.lua'
+import { type Clock, type ClockTimer, systemClock } from '../clock'
 import {
   type ApplyResult,
   type CommandKey,
@@ -45,7 +46,10 @@ export interface RedisEngineOptions {
   idleRoomMs?: number
   /** Past this many members, a dead process's viewers leave with one notice, not one each (as the socket layer thins joins). */
   crowdedRoomSize?: number
+  /** Real time for the process lease, which Redis measures on its own clock. Default Date.now. */
   now?: () => number
+  /** The server's clock, for the like window. Default real time. */
+  clock?: Clock
   log?: (line: string) => void
 }
 
@@ -72,7 +76,7 @@ interface LocalRoom {
   /** Messages waiting behind a history read (a gap) or the subscription. */
   queue: string[]
   draining: boolean
-  likeTimer: NodeJS.Timeout | undefined
+  likeTimer: ClockTimer | undefined
 }
 
 const jsonString = (value: string): string => JSON.stringify(value)
@@ -396,7 +400,7 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     if (this.closed) return
     if (this.leaseTimer) clearInterval(this.leaseTimer)
-    for (const room of this.rooms.values()) if (room.likeTimer) clearTimeout(room.likeTimer)
+    for (const room of this.rooms.values()) room.likeTimer?.cancel()
     try {
       if (this.cmd.status === 'ready') {
         for (const roomId of [...this.members.keys()]) {
@@ -464,7 +468,7 @@ export class RedisEngine implements Engine {
     if (this.rooms.get(room.id) !== room) return
     this.rooms.delete(room.id)
     this.byChannel.delete(room.channel)
-    if (room.likeTimer) clearTimeout(room.likeTimer)
+    room.likeTimer?.cancel()
     if (!this.closed) this.sub.unsubscribe(room.channel).catch(() => undefined)
   }
 
@@ -541,11 +545,10 @@ export class RedisEngine implements Engine {
 
   private scheduleLikeFlush(roomId: string): void {
     const room = this.local(roomId)
-    const timer = setTimeout(() => {
+    const timer = (this.options.clock ?? systemClock).setTimer(() => {
       if (room) room.likeTimer = undefined
       this.flushLikes(roomId, false).catch(() => undefined)
     }, this.likeWindowMs)
-    timer.unref()
     if (room) room.likeTimer = timer
   }
 

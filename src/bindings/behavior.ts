@@ -1,9 +1,10 @@
 import { reaction } from 'mobx-miniprogram'
+import type { SchedulerLike } from 'rxjs'
 import type { ConnectionState } from '../connection/state'
 import type { Goods } from '../protocol/frames'
 import type { LiveRoom, LiveRoomOptions } from '../stores/liveRoom'
 import type { CommentItem } from '../stores/types'
-import { acquireLiveRoom, DEFAULT_SCOPE, type LiveRoomHandle, releaseLiveRoom } from './injection'
+import { acquireLiveRoom, DEFAULT_SCOPE, getLiveClient, type LiveRoomHandle, releaseLiveRoom } from './injection'
 import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
 import { SetDataBudget, type SetDataStats } from './setDataBudget'
@@ -190,11 +191,11 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
   const unseenKey = `${commentOptions?.key ?? 'comments'}Unseen`
 
   /** The budget of the page `self` is on, shared with every bound component of that page. */
-  const budgetOf = (self: Instance): SetDataBudget => {
+  const budgetOf = (self: Instance, scheduler: SchedulerLike): SetDataBudget => {
     const page = pageOf(self)
     let budget = budgets.get(page)
     if (budget === undefined || budget.size === 0) {
-      budget = new SetDataBudget(maxSetDataPerSecond, 1000)
+      budget = new SetDataBudget(maxSetDataPerSecond, 1000, scheduler)
       budgets.set(page, budget)
     }
     return budget
@@ -207,7 +208,9 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string 
     if (roomId === '') return
     const handle = acquireLiveRoom(roomId, options.room, scope)
     const room = handle.room
-    const batcher = new SetDataBatcher(self, undefined, { budget: budgetOf(self), throttledKeys, throttleMs: options.throttle?.ms ?? 250 })
+    // The page's time is its client's: one virtual scheduler drives client, stores and bindings in a test.
+    const scheduler = getLiveClient(scope).scheduler
+    const batcher = new SetDataBatcher(self, scheduler, { budget: budgetOf(self, scheduler), throttledKeys, throttleMs: options.throttle?.ms ?? 250 })
     const initial: Record<string, unknown> = { liveRoomId: roomId, commentDraft: '', commentError: '', ui: {} }
     if (commentOptions) Object.assign(initial, { [followKey]: true, [unseenKey]: false })
     batcher.merge(initial)

@@ -70,7 +70,8 @@ export function acquireLiveRoom(roomId: string, options?: LiveRoomOptions, scope
   let entry = rooms.get(key(scope, roomId))
   if (entry !== undefined) entry.refs++
   else {
-    entry = { scope, roomId, room: createLiveRoom(getLiveClient(scope), roomId, options), refs: 1 }
+    const client = getLiveClient(scope)
+    entry = { scope, roomId, room: createLiveRoom(client, roomId, { scheduler: client.scheduler, ...options }), refs: 1 }
     rooms.set(key(scope, roomId), entry)
   }
   const handle: LiveRoomHandle = Object.freeze({ roomId, scope, room: entry.room })

@@ -201,6 +201,11 @@ export type CommandInput = ClientCommand extends infer C
 export interface LiveClient {
   /** The URL of the current (or last) connection. */
   readonly url: string
+  /**
+   * The client's clock (`options.scheduler`, default `asyncScheduler`): its rooms' stores and the
+   * page bindings run their windows and budgets on it too, so one virtual scheduler drives them all in a test.
+   */
+  readonly scheduler: SchedulerLike
   /** Connection state, for a banner; emits only on a real change. */
   readonly state$: Observable<ConnectionState>
   readonly state: ConnectionState
@@ -844,6 +849,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     .catch(() => undefined)
 
   return {
+    scheduler,
     get url() {
       return currentUrl ?? (typeof urls === 'string' ? urls : Array.isArray(urls) ? (urls as readonly string[])[urlIndex] : '')
     },
