@@ -13,6 +13,7 @@ import { createNodePlatform, type NodePlatform } from '../../server/node/platfor
 import { createServer, type LiveServer, type ServerOptions } from '../../server/server'
 import { signToken } from '../../server/token'
 import { redisForThisFile } from '../helpers/redisServer'
+import { VirtualClock } from '../helpers/virtualClock'
 import { until } from '../helpers/wait'
 
 const SECRET = 'http-fallback-secret'
@@ -62,7 +63,9 @@ describe.each(['memory', 'redis'] as const)('HTTP fallback endpoints (%s engine)
   })
 
   it('polls as a join does: snapshot, presence, commands with acks and dedup, events held until they come, leave', async () => {
-    server = await boot(engine)
+    // The server's time stands still unless the test moves it: a held poll ends by an event or by an advance.
+    const clock = new VirtualClock()
+    server = await boot(engine, { clock })
     const a = tokenFor('a')
     const say = (msgId: string, content: string): Promise<{ status: number; body: Record<string, unknown> }> =>
       api(server, 'POST', '/api/commands', { token: a, body: { commands: [{ msg_type: 'message', msg_id: msgId, room_id: 'r', content }] } })
@@ -86,14 +89,26 @@ describe.each(['memory', 'redis'] as const)('HTTP fallback endpoints (%s engine)
     const held = api(server, 'GET', `/api/rooms/r/events?since_seq=${head}&epoch=${snapshot.epoch}&wait_ms=5000`, { token: a })
     let answered = false
     void held.then(() => (answered = true))
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    // Another request answered meanwhile; the held one is not (no event yet, no time passed).
+    expect((await api(server, 'POST', '/api/commands', { token: tokenFor('b'), body: { commands: [] } })).status).toBe(200)
     expect(answered).toBe(false)
     await server.engine.apply('r', { type: 'message', msgId: 'x1', user: { uid: 'sys', name: 'sys' }, content: 'news' })
+    // The news wakes it; it gathers for 250 ms of server time, then answers.
+    await until(() => {
+      clock.advance(50)
+      return answered
+    }, 'the held poll answered')
     const news = await held
     expect((news.body.events as Array<Record<string, unknown>>).map((e) => [e.seq, e.content])).toEqual([[head + 1, 'news']])
     expect(news.body).toMatchObject({ recovered: true, seq: head + 1 })
     // A held poll that sees nothing answers with nothing when its time is up.
-    const quiet = await api(server, 'GET', `/api/rooms/r/events?since_seq=${head + 1}&epoch=${snapshot.epoch}&wait_ms=100`, { token: a })
+    let quietDone = false
+    const quietPoll = api(server, 'GET', `/api/rooms/r/events?since_seq=${head + 1}&epoch=${snapshot.epoch}&wait_ms=100`, { token: a }).finally(() => (quietDone = true))
+    await until(() => {
+      clock.advance(50)
+      return quietDone
+    }, 'the quiet poll answered')
+    const quiet = await quietPoll
     expect(quiet.body).toMatchObject({ recovered: true, seq: head + 1, events: [] })
     // A stale epoch gets a snapshot, as a socket's join would.
     expect((await api(server, 'GET', `/api/rooms/r/events?since_seq=1&epoch=old&wait_ms=0`, { token: a })).body).toMatchObject({ recovered: false })
