@@ -172,7 +172,7 @@ describe('a room stream across a rejoin (marbles)', () => {
         },
       ]
       const { client } = setup(scheduler, {}, platform)
-      const LETTERS: Record<RoomUpdate['type'], string> = { joined: 'j', snapshot: 's', event: 'e', left: 'l' }
+      const LETTERS: Record<RoomUpdate['type'], string> = { joined: 'j', snapshot: 's', event: 'e', left: 'l', error: 'E' }
       const room$ = client.room('r1').pipe(map((u) => (u.type === 'event' && u.recovered ? 'R' : LETTERS[u.type])))
       // Live events from the server, as a hot source on the first socket.
       const server = hot('10ms a 4ms b', { a: 1, b: 2 })
