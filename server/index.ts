@@ -1,6 +1,8 @@
 /** `miniprogram-live-store-server`: the reference live-room server. The Node platform is at `miniprogram-live-store-server/node`. */
 export { createServer } from './server'
 export type { LiveServer, ServerOptions } from './server'
+export { every, systemClock } from './clock'
+export type { Clock, ClockTimer } from './clock'
 export { CLOCK_TOLERANCE_S, JWT_ALGORITHMS, MAX_TOKEN_LENGTH, MAX_TOKEN_LIFETIME_S, signToken, TokenVerifier, verifyToken } from './token'
 export type { TokenCheck, TokenPayload, TokenVerifierOptions } from './token'
 export { MemoryEngine } from './engine/memory'

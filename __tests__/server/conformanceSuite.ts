@@ -40,15 +40,19 @@ const GOODS = { goods_id: 'g1', goods_name: 'Tea', goods_price: 1999, default_im
 export function conformanceSuite(engineName: string, start: StartServer): void {
   describe(`reference server conformance (${engineName} engine)`, () => {
     let server: LiveServer
+    /** The server this test started and has not closed yet. */
+    let running: LiveServer | undefined
     const clients: RawClient[] = []
     let dataDir: string
     /** The server's time: deadlines, windows and rate buckets move only when a test advances it. */
     let clock: VirtualClock
 
     async function boot(options: Partial<ServerOptions> = {}): Promise<LiveServer> {
+      // A test that needs other options than its describe's boots again: the first server goes.
+      await running?.close()
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-server-'))
       clock = new VirtualClock()
-      server = await start({ dataDir, clock, ...options })
+      server = running = await start({ dataDir, clock, ...options })
       return server
     }
     /** A ping answered: every frame the client sent before it has been read by the server. */
@@ -77,7 +81,8 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
 
     afterEach(async () => {
       for (const c of clients.splice(0)) c.ws.terminate()
-      await server?.close()
+      await running?.close()
+      running = undefined
     })
 
     describe('connection lifecycle', () => {
