@@ -83,6 +83,16 @@ export class RawClient {
     return this.next((f) => f.msg_type === 'ack' && f.msg_id === frame.msg_id, timeoutMs)
   }
 
+  /**
+   * A ping answered: every frame sent before it has been read by the server, and every frame
+   * the server wrote before the pong has arrived (one socket keeps its order both ways).
+   */
+  async roundTrip(): Promise<void> {
+    const t = ++pings
+    this.send({ msg_type: 'ping', t })
+    await this.next((f) => f.msg_type === 'pong' && f.t === t)
+  }
+
   /** Every frame received so far of these types (for counting). */
   all(msgType: string): Frame[] {
     return this.frames.filter((f) => f.msg_type === msgType)
@@ -94,4 +104,5 @@ export class RawClient {
 }
 
 let counter = 0
+let pings = 0
 export const mid = (prefix = 'm'): string => `${prefix}${++counter}`

@@ -53,7 +53,7 @@ describe('miniprogram_dist bundle', () => {
       })
       const room = lib.createLiveRoom(client, 'r1')
       const started = Date.now()
-      while (room.roomStore.onlineNum !== 1 && Date.now() - started < 5000) await simulate.sleep(10)
+      while (room.roomStore.onlineNum !== 1 && Date.now() - started < 10000) await simulate.sleep(10)
       expect(room.roomStore.onlineNum).toBe(1)
       expect(typeof lib.liveRoomBehavior()).toBe('string')
       room.dispose()

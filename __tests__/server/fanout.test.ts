@@ -50,13 +50,7 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     clock.advance(tickMs)
     clock.advance(tickMs)
   }
-  /** A ping answered: every frame the server wrote to `c` before it has arrived. */
-  let pings = 0
-  const roundTrip = async (c: RawClient): Promise<void> => {
-    const t = ++pings
-    c.send({ msg_type: 'ping', t })
-    await c.next((f) => f.msg_type === 'pong' && f.t === t)
-  }
+  const roundTrip = (c: RawClient): Promise<void> => c.roundTrip()
 
   afterEach(async () => {
     for (const c of clients.splice(0)) c.ws.terminate()
