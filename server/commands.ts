@@ -38,6 +38,9 @@ export const unavailableReason = (error: Error): string => `room service unavail
 
 export const refusal = (msgId: string, code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
 
+/** An answer a resend would get again whatever happens meanwhile: an applied command, or one malformed in itself (4000). */
+export const isFinal = (ack: AckFrame): boolean => ack.ok || ack.code === ErrorCode.badRequest
+
 /** Runs a command once per user and `msg_id`: a resend gets the first one's ack, marked `dup`. */
 export async function runCommand(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
   if (!APPLYING.has(frame.msg_type)) return refusal(frame.msg_id, ErrorCode.badRequest, 'unknown command')
@@ -55,11 +58,11 @@ export async function runCommand(ctx: ConnectionContext, actor: CommandActor, us
   ctx.inflight.set(key, applying)
   try {
     const ack = await applying
-    // Refusals that a resend could turn into success (rate limit, internal) are not remembered;
-    // a repeat found by the engine is remembered there already.
-    if (ack.dup !== true && (ack.ok || (ack.code !== ErrorCode.rateLimited && ack.code !== ErrorCode.internal))) {
-      await ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
-    }
+    // Only final answers are remembered: what was applied, and a command malformed in itself.
+    // A refusal that depends on state (not joined, rate limited, not on the shelf, the store
+    // unreachable) is judged anew on a resend: remembering it would lose the comment for good.
+    // A repeat found by the engine is remembered there already.
+    if (ack.dup !== true && isFinal(ack)) await ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
     return ack
   } finally {
     ctx.inflight.delete(key)

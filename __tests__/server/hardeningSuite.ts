@@ -195,6 +195,42 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('only final answers are remembered (round two, problem 5)', () => {
+      beforeEach(() => boot())
+      const anchorToken = (): string => signToken({ uid: 'a1', name: 'A', role: 'anchor', rooms: ['r1'], exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET)
+      const TEA = { goods_id: 'g1', goods_name: 'Tea', goods_price: 100, default_image: 'https://i.example.com/t.png' }
+
+      it('a comment refused before the join is applied when resent after it, once', async () => {
+        const c = await connect(token('early'))
+        expect(await c.command({ msg_type: 'message', msg_id: 'early-1', room_id: 'r1', content: 'first words' })).toMatchObject({ ok: false, code: 4003 })
+        expect((await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r1' })).ok).toBe(true)
+        const resent = await c.command({ msg_type: 'message', msg_id: 'early-1', room_id: 'r1', content: 'first words' })
+        expect(resent).toMatchObject({ ok: true, seq: expect.any(Number) })
+        expect(resent.dup).toBeUndefined()
+        // Now it is remembered: a further resend is a repeat, not a second comment.
+        expect(await c.command({ msg_type: 'message', msg_id: 'early-1', room_id: 'r1', content: 'first words' })).toMatchObject({ ok: true, dup: true, seq: resent.seq })
+        expect((await server.engine.snapshot('r1')).message_list.map((m) => m.content)).toEqual(['first words'])
+      })
+
+      it('a purchase refused while the goods were off the shelf is judged anew once they are on', async () => {
+        const anchor = await connect(anchorToken())
+        expect((await anchor.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r1' })).ok).toBe(true)
+        const buyer = await joined('buyer', 'r1')
+        expect(await buyer.command({ msg_type: 'buy', msg_id: 'buy-1', room_id: 'r1', goods_id: 'g1' })).toMatchObject({ ok: false, code: 4004 })
+        expect((await anchor.command({ msg_type: 'on_off_shelf', msg_id: mid('s'), room_id: 'r1', ...TEA, status: 'on' })).ok).toBe(true)
+        const again = await buyer.command({ msg_type: 'buy', msg_id: 'buy-1', room_id: 'r1', goods_id: 'g1' })
+        expect(again).toMatchObject({ ok: true })
+        expect(again.dup).toBeUndefined()
+      })
+
+      it('a command malformed in itself is refused once and remembered (the resend is told dup, 4000)', async () => {
+        const c = await joined('m', 'r1')
+        const bad = { msg_type: 'message', msg_id: 'empty', room_id: 'r1', content: '   ' }
+        expect(await c.command(bad)).toMatchObject({ ok: false, code: 4000 })
+        expect(await c.command(bad)).toMatchObject({ ok: false, code: 4000, dup: true })
+      })
+    })
+
     describe('shelf and snapshot (problem 3)', () => {
       beforeEach(() => boot({ rateLimit: { perSecond: 10000, burst: 10000 }, messageRateLimit: { perSecond: 10000, burst: 10000 } }))
 

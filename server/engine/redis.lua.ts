@@ -9,7 +9,7 @@
  *       8 shelf order  9 msgs  10 rooms of that process  11 pending likes  12 like window  13 dedup
  *       14 room generation (how often the room was created; lives a day)
  * ARGV  1 op  2 epoch  3 history length  4 channel  5 now (ms)  6 ',"room_id":<json>'  7 room id
- *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 refusal-ack head  11 config title
+ *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 refusal-ack head (unused: refusals are not remembered)  11 config title
  *       12 config anchor JSON  13 config anchor uid  14 idle room ms ('0': never expire)  15.. op arguments
  *
  * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'EPOCH', epoch or ''}.
@@ -67,10 +67,9 @@ local function ok(body)
   return {'OK', event}
 end
 
+-- A refusal here depends on the room's state (goods not on the shelf, a full shelf): not
+-- remembered, so a resend after the state changed is judged anew.
 local function no(code, reason)
-  if dedup then
-    redis.call('SET', KEYS[13], ARGV[10] .. ',"code":' .. code .. ',"reason":' .. cjson.encode(reason) .. '}', 'PX', ARGV[8])
-  end
   return {'NO', code, reason}
 end
 
