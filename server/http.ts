@@ -26,6 +26,7 @@ import {
   parseClientFrame,
   type PollReply,
   type RoomEvent,
+  roomIdProblem,
 } from 'miniprogram-live-store/protocol'
 import { type CommandActor, isAnchorOf, mayOpen, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
 import type { ConnectionContext } from './connection'
@@ -285,12 +286,17 @@ const leaseKey = (uid: string, roomId: string): string => `${uid}\u0000${roomId}
 const connId = (user: TokenPayload): string => `http:${user.uid}`
 
 /** The room id of an events path (percent-decoded); a malformed escape is the client's error. */
+/** The room id in a path, held to the same rule as a socket's frames (`roomIdProblem`). */
 function roomIdOf(encoded: string): string {
+  let roomId: string
   try {
-    return decodeURIComponent(encoded)
+    roomId = decodeURIComponent(encoded)
   } catch {
     throw new HttpError(400, ErrorCode.badRequest, 'malformed room id in the path')
   }
+  const problem = roomIdProblem(roomId)
+  if (problem !== null) throw new HttpError(400, ErrorCode.badRequest, problem)
+  return roomId
 }
 
 function intParam(query: URLSearchParams, name: string): number | undefined {

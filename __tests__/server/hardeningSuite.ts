@@ -231,6 +231,28 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('one rule for room ids on both transports (round two, problem 7)', () => {
+      beforeEach(() => boot())
+      const BAD = ['x'.repeat(129), 'a\u0000b', 'a\r\nb', '<script>alert(1)</script>', 'a b', 'a/b', '{tag}', '']
+
+      it('refuses the same room ids on a socket (4000) and in an HTTP path (400), and creates no room', async () => {
+        const c = await connect(token('ids'))
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        for (const id of BAD) {
+          expect(await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: id })).toMatchObject({ ok: false, code: 4000 })
+          const response = await fetch(`${base}/api/rooms/${encodeURIComponent(id)}/events?wait_ms=0`, { headers: { Authorization: `Bearer ${token('ids')}` } })
+          // An empty id does not match the route at all (404); every other one is a bad request.
+          expect(response.status).toBe(id === '' ? 404 : 400)
+        }
+        expect(server.engine.roomCount).toBe(0)
+        // Ids of other scripts and the usual punctuation are fine on both.
+        for (const id of ['直播间-1', 'room_9.a:b@c']) {
+          expect(await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: id })).toMatchObject({ ok: true })
+          expect((await fetch(`${base}/api/rooms/${encodeURIComponent(id)}/events?wait_ms=0`, { headers: { Authorization: `Bearer ${token('ids')}` } })).status).toBe(200)
+        }
+      })
+    })
+
     describe('shelf and snapshot (problem 3)', () => {
       beforeEach(() => boot({ rateLimit: { perSecond: 10000, burst: 10000 }, messageRateLimit: { perSecond: 10000, burst: 10000 } }))
 

@@ -40,7 +40,22 @@ const SUSPICIOUS = /\\u|__proto__|constructor|prototype/
 const userRef = obj({ uid: str(1, 128), name: str(0, 256) })
 const authUser = obj({ uid: str(1, 128), name: str(0, 256), role: oneOf('viewer', 'anchor') })
 const msgId = str(1, MAX_MSG_ID_LENGTH)
-const roomId = str(1, MAX_ROOM_ID_LENGTH)
+/**
+ * A room id: 1..128 characters, none of them white space, a control character, or one of
+ * `< > " ' & \ / { }` (markup, paths, and the braces of a Redis hash tag). One rule for every
+ * transport: the socket's frames and the HTTP fallback's path.
+ */
+export const ROOM_ID_PATTERN = /^[^\s\u0000-\u001f\u007f-\u009f<>"'&\\/{}]{1,128}$/
+/** Why `value` is not a room id, or null when it is one. */
+export function roomIdProblem(value: unknown): string | null {
+  if (typeof value !== 'string') return 'room_id must be a string'
+  if (value.length < 1 || value.length > MAX_ROOM_ID_LENGTH) return `room_id must be 1..${MAX_ROOM_ID_LENGTH} characters`
+  return ROOM_ID_PATTERN.test(value) ? null : 'room_id must have no white space, control characters or any of < > " \' & \\ / { }'
+}
+const roomId: Check = (v) => {
+  const problem = roomIdProblem(v)
+  return problem === null ? null : ` ${problem.slice('room_id '.length)}`
+}
 const count = int(0)
 const goodsFields = {
   goods_id: str(1, 128),
