@@ -18,6 +18,10 @@ export interface TokenPayload {
   rooms?: string[]
   /** Expiry, unix seconds. */
   exp: number
+  /** Issuer: required (and checked) when the server is configured with `issuer`. */
+  iss?: string
+  /** Audience: required (and checked) when the server is configured with `audience`. */
+  aud?: string | string[]
 }
 
 export type TokenCheck = { ok: true; payload: TokenPayload } | { ok: false; reason: string }
@@ -88,8 +92,30 @@ function identityOf(p: Record<string, unknown>, idClaim: 'uid' | 'sub', nowMs: n
   if (p.exp * 1000 > nowMs + MAX_TOKEN_LIFETIME_S * 1000) return { ok: false, reason: `exp more than ${MAX_TOKEN_LIFETIME_S / 86400} days ahead` }
   return {
     ok: true,
-    payload: { uid, name: p.name, role: p.role, exp: p.exp, ...(p.rooms ? { rooms: p.rooms as string[] } : {}) },
+    payload: {
+      uid,
+      name: p.name,
+      role: p.role,
+      exp: p.exp,
+      ...(p.rooms ? { rooms: p.rooms as string[] } : {}),
+      ...(typeof p.iss === 'string' ? { iss: p.iss } : {}),
+      ...(typeof p.aud === 'string' || (Array.isArray(p.aud) && p.aud.every((a) => typeof a === 'string')) ? { aud: p.aud as string | string[] } : {}),
+    },
   }
+}
+
+/**
+ * `iss` and `aud` as configured, for the project's own tokens as for JWTs (jose checks a JWT's):
+ * a server that names an issuer or an audience takes no token without them.
+ */
+function issuerAndAudience(payload: TokenPayload, options: Pick<TokenVerifierOptions, 'issuer' | 'audience'>): string | undefined {
+  if (options.issuer !== undefined && payload.iss !== options.issuer) return 'bad iss'
+  if (options.audience !== undefined) {
+    const wanted = Array.isArray(options.audience) ? options.audience : [options.audience]
+    const given = payload.aud === undefined ? [] : Array.isArray(payload.aud) ? payload.aud : [payload.aud]
+    if (!given.some((a) => wanted.includes(a))) return 'bad aud'
+  }
+  return undefined
 }
 
 // ------------------------------------------------------------------ standard JWTs (protocol.md, "Identity")
@@ -110,9 +136,9 @@ export interface TokenVerifierOptions {
    * set itself. A JWT's `kid` and `alg` pick the key.
    */
   jwks?: string | JSONWebKeySet
-  /** `iss` a JWT must carry, when set. */
+  /** `iss` every token must carry, when set (a JWT's claim, or the project's token's `iss`). */
   issuer?: string
-  /** `aud` a JWT must carry (one of them, for an array), when set. */
+  /** `aud` every token must carry (one of them, for an array), when set. */
   audience?: string | string[]
 }
 
@@ -169,7 +195,9 @@ export class TokenVerifier {
     const parts = token.split('.').length
     if (parts === 2) {
       if (this.options.secret === undefined) return { ok: false, reason: 'this server takes only JWTs signed with its public keys' }
-      return verifyToken(token, this.options.secret, nowMs)
+      const check = verifyToken(token, this.options.secret, nowMs)
+      const refused = check.ok ? issuerAndAudience(check.payload, this.options) : undefined
+      return refused === undefined ? check : { ok: false, reason: refused }
     }
     if (parts !== 3) return { ok: false, reason: 'malformed token' }
     return this.verifyJwt(token, nowMs)

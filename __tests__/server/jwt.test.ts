@@ -62,7 +62,19 @@ describe('JWT verification (TokenVerifier)', () => {
   it('accepts HS256 with the secret and RS256 with the public key, and the project\'s own tokens', async () => {
     expect(await verifier.verify(await mint('HS256'), Date.now())).toMatchObject({ ok: true, payload: { uid: 'u1', name: 'Ann', role: 'viewer' } })
     expect(await verifier.verify(await mint('RS256', { role: 'anchor', rooms: ['r1'] }), Date.now())).toMatchObject({ ok: true, payload: { uid: 'u1', role: 'anchor', rooms: ['r1'] } })
-    expect(await check(signToken({ uid: 'u2', name: 'B', role: 'viewer', exp: nowS() + 60 }, SECRET))).toEqual({ ok: true })
+    expect(await check(signToken({ uid: 'u2', name: 'B', role: 'viewer', exp: nowS() + 60, iss: ISSUER, aud: [AUDIENCE, 'other'] }, SECRET))).toEqual({ ok: true })
+  })
+
+  it("holds the project's own tokens to the configured iss and aud too (round two, problem 7)", async () => {
+    const own = (extra: Record<string, unknown>): string => signToken({ uid: 'u2', name: 'B', role: 'viewer', exp: nowS() + 60, ...extra }, SECRET)
+    expect(await check(own({}))).toEqual({ ok: false, reason: 'bad iss' })
+    expect(await check(own({ iss: ISSUER }))).toEqual({ ok: false, reason: 'bad aud' })
+    expect(await check(own({ iss: 'https://evil.example.com', aud: AUDIENCE }))).toEqual({ ok: false, reason: 'bad iss' })
+    expect(await check(own({ iss: ISSUER, aud: 'other' }))).toEqual({ ok: false, reason: 'bad aud' })
+    expect(await check(own({ iss: ISSUER, aud: AUDIENCE }))).toEqual({ ok: true })
+    // A server that names neither takes them as before.
+    const plain = new TokenVerifier({ secret: SECRET })
+    expect((await plain.verify(own({}), Date.now())).ok).toBe(true)
   })
 
   it('refuses alg none, the HS256/public-key confusion, other algorithms, wrong iss or aud, expired, not yet valid, over-long', async () => {
