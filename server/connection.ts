@@ -19,7 +19,7 @@ import { TokenBucket, WindowCounter } from './rateLimit'
 import { isAnchorOf, mayOpen, publicUser, runCommand, unavailableReason, userRef } from './commands'
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
-import type { TokenPayload, TokenVerifier } from './token'
+import type { TokenCheck, TokenPayload, TokenVerifier } from './token'
 import type { Clock } from './clock'
 
 /** Settings every connection shares; built once by `createServer`. */
@@ -56,8 +56,17 @@ export interface ConnectionContext {
   roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
   inflight: Map<string, Promise<AckFrame>>
+  /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */
+  addressConnections: Map<string, number>
+  maxConnectionsPerAddress: number
   log: (line: string) => void
 }
+
+/**
+ * The largest frame a socket may send before it is authenticated: an `auth` frame with a token
+ * at its longest (4,096 characters) fits. Anything larger is closed with 1009 before it is parsed.
+ */
+export const PRE_AUTH_MAX_FRAME_BYTES = 8 * 1024
 
 /** Refused frames (rate limit or garbage) a connection may send in 10 s before it is closed with 1008. */
 const FLOOD_LIMIT = 100
@@ -118,6 +127,10 @@ function onSocketError(this: WebSocket, error: Error & { code?: string }): void 
 function onSocketClose(this: WebSocket, code: number): void {
   const connection = connectionOf(this)
   connection.ctx.connections.delete(connection)
+  const { addressConnections } = connection.ctx
+  const left = (addressConnections.get(connection.address) ?? 1) - 1
+  if (left > 0) addressConnections.set(connection.address, left)
+  else addressConnections.delete(connection.address)
   void connection.closedByPeer(code)
 }
 
@@ -181,7 +194,10 @@ export class LiveConnection {
     readonly id: string,
     private readonly ws: WebSocket,
     readonly ctx: ConnectionContext,
-    headerToken: string | undefined,
+    /** The upgrade's token, checked before the upgrade (it decided whether the socket may compress). */
+    headerCheck: TokenCheck | undefined,
+    /** The client's address, as counted against `maxConnectionsPerAddress`. */
+    readonly address: string,
   ) {
     this.openedAt = this.lastFrameAt = ctx.now()
     this.batch = ws.protocol === BATCH_PROTOCOL_NAME
@@ -192,18 +208,10 @@ export class LiveConnection {
     ws.on('message', onSocketMessage)
     ws.on('error', onSocketError)
     ws.on('close', onSocketClose)
-    if (headerToken === undefined) this.hello()
-    else {
-      // A JWT is checked asynchronously: frames that come meanwhile wait behind it in the queue.
-      const checking: Promise<void> = ctx.tokens.verify(headerToken, ctx.now()).then((check) => {
-        if (this.queue === checking) this.queue = RESOLVED
-        if (this.closed) return
-        const overLimit = check.ok && !this.claim(check.payload)
-        this.hello()
-        if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
-      })
-      this.queue = checking
-    }
+    ctx.addressConnections.set(address, (ctx.addressConnections.get(address) ?? 0) + 1)
+    const overLimit = headerCheck?.ok === true && !this.claim(headerCheck.payload)
+    this.hello()
+    if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
   }
 
   /** `init`: with `user` when the handshake's token was good. */
@@ -323,6 +331,13 @@ export class LiveConnection {
   /** A frame from the socket. */
   onMessage(data: Buffer, isBinary: boolean): void {
     if (this.closed) return
+    // Before auth, almost nothing: a socket with no user yet may send small frames only (and
+    // never compressed ones: it negotiated no deflate), so it cannot make the server work hard.
+    if (this.user === undefined && data.length > PRE_AUTH_MAX_FRAME_BYTES) {
+      this.ctx.metrics.framesIn.inc({ type: 'too_large_before_auth' })
+      this.close(CloseCode.tooBig, `at most ${PRE_AUTH_MAX_FRAME_BYTES} bytes a frame before auth`)
+      return
+    }
     this.lastFrameAt = this.ctx.now()
     if (!this.bucket.take()) {
       this.ctx.metrics.framesIn.inc({ type: 'rate_limited' })

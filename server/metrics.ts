@@ -24,6 +24,12 @@ export class ServerMetrics {
   })
   readonly acks = new Counter({ name: 'live_acks_total', help: 'Acks sent, by code (0 = ok)', labelNames: ['code'], registers: [this.registry] })
   readonly closes = new Counter({ name: 'live_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] })
+  readonly upgradesRefused = new Counter({
+    name: 'live_upgrades_refused_total',
+    help: 'WebSocket upgrades refused before a connection existed, by reason (address_limit)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  })
   readonly closesCutOff = new Counter({
     name: 'live_closes_cut_off_total',
     help: 'Closes the server started (counted in live_closes_total by the code sent) whose handshake the peer did not finish in time: the socket was cut, so the peer saw 1006',

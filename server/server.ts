@@ -15,7 +15,7 @@ import { ServerMetrics } from './metrics'
 import { PresenceThinner } from './presence'
 import { ReportSink } from './reports'
 import type { RoomConfig } from './room'
-import { TokenVerifier, type TokenVerifierOptions } from './token'
+import { type TokenCheck, TokenVerifier, type TokenVerifierOptions } from './token'
 
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
@@ -94,6 +94,16 @@ export interface ServerOptions {
    * clients whose socket cannot get through. On by default; false turns it off.
    */
   http?: false | Partial<HttpApiOptions>
+  /**
+   * Open sockets one client address may hold; more upgrades get 429. Default 500 (a carrier's
+   * NAT puts many phones behind one address).
+   */
+  maxConnectionsPerAddress?: number
+  /**
+   * Behind a reverse proxy: the header that carries the client's address (e.g. `x-forwarded-for`;
+   * its last entry, the one your proxy appended, is taken). Without it the socket's peer address counts.
+   */
+  trustProxy?: string
   /** Answer every WebSocket upgrade with 503 (the socket gateway is down): for tests and drills of the HTTP fallback. */
   refuseUpgrades?: boolean
   log?: (line: string) => void
@@ -222,6 +232,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
+    addressConnections: new Map(),
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 500,
     log,
   }
 
@@ -257,21 +269,36 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     res.end('not found\n')
   })
 
-  const wss = new WebSocketServer({
-    noServer: true,
-    // The server's own set of connections is the list (wss.clients would cost a listener and an entry each).
-    clientTracking: false,
-    maxPayload: maxFrameBytes,
-    // No context takeover on the server's side: every message stands alone, so a room's frame
-    // compressed once is valid on every socket (RFC 7692 7.1.1.1).
-    perMessageDeflate:
-      compression === false
-        ? false
-        : { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: compression.threshold ?? 1024 },
-    handleProtocols: (protocols) =>
-      batchMs > 0 && protocols.has(BATCH_PROTOCOL_NAME) ? BATCH_PROTOCOL_NAME : protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false,
-  })
+  const socketServer = (deflate: boolean): WebSocketServer =>
+    new WebSocketServer({
+      noServer: true,
+      // The server's own set of connections is the list (wss.clients would cost a listener and an entry each).
+      clientTracking: false,
+      maxPayload: maxFrameBytes,
+      // No context takeover on the server's side: every message stands alone, so a room's frame
+      // compressed once is valid on every socket (RFC 7692 7.1.1.1).
+      perMessageDeflate:
+        compression === false || !deflate
+          ? false
+          : { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: compression.threshold ?? 1024 },
+      handleProtocols: (protocols) =>
+        batchMs > 0 && protocols.has(BATCH_PROTOCOL_NAME) ? BATCH_PROTOCOL_NAME : protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false,
+    })
+  // Compression costs the server CPU for every byte a peer sends: only a socket whose upgrade
+  // carried a good token may negotiate it. One without (its token comes in a frame, or never)
+  // sends plain frames only, small ones until it has authenticated (PRE_AUTH_MAX_FRAME_BYTES).
+  const withDeflate = socketServer(true)
+  const withoutDeflate = socketServer(false)
+  const trustProxy = options.trustProxy?.toLowerCase()
+  const addressOf = (req: http.IncomingMessage): string => {
+    const forwarded = trustProxy === undefined ? undefined : req.headers[trustProxy]
+    // Behind one trusted proxy: the address it saw is the last entry it appended.
+    const fromProxy = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',').pop()?.trim()
+    return fromProxy !== undefined && fromProxy !== '' ? fromProxy : (req.socket.remoteAddress ?? 'unknown')
+  }
   let closing: Promise<void> | undefined
+  let nextId = 0
+  const idPrefix = randomBytes(3).toString('hex')
   httpServer.on('upgrade', (req, socket, head) => {
     if ((req.url ?? '').split('?')[0] !== '/ws') {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n')
@@ -282,16 +309,25 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n')
       return
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
-  })
-
-  let nextId = 0
-  const idPrefix = randomBytes(3).toString('hex')
-  wss.on('connection', (ws, req) => {
+    const address = addressOf(req)
+    if ((ctx.addressConnections.get(address) ?? 0) >= ctx.maxConnectionsPerAddress) {
+      metrics.upgradesRefused.inc({ reason: 'address_limit' })
+      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\n\r\n')
+      return
+    }
     const auth = req.headers.authorization
     const headerToken = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined
-    // In `connections` from here until its socket's close (LiveConnection keeps that set).
-    new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, headerToken)
+    const checked: Promise<TokenCheck | undefined> = headerToken === undefined ? Promise.resolve(undefined) : tokens.verify(headerToken, now())
+    void checked.then((check) => {
+      if (socket.destroyed) return
+      if (closing !== undefined) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n')
+        return
+      }
+      const wss = check?.ok === true ? withDeflate : withoutDeflate
+      // In `connections` from here until its socket's close (LiveConnection keeps that set).
+      wss.handleUpgrade(req, socket, head, (ws) => new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, check, address))
+    })
   })
 
   // The engine's store lost its history: every client must rejoin and take a snapshot.
@@ -360,7 +396,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
         await reports.flush()
         ctx.presence.close()
         await engine.close()
-        await new Promise<void>((resolve) => wss.close(() => resolve()))
+        await Promise.all([withDeflate, withoutDeflate].map((wss) => new Promise<void>((resolve) => wss.close(() => resolve()))))
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()))
         httpServer.closeAllConnections()
         await httpClosed

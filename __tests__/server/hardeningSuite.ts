@@ -6,7 +6,8 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import type { LiveServer, ServerOptions } from '../../server/server'
-import { REPORT_WRITE_FACTOR } from '../../server/connection'
+import { PRE_AUTH_MAX_FRAME_BYTES, REPORT_WRITE_FACTOR } from '../../server/connection'
+import WebSocket from 'ws'
 import { type Frame, mid, RawClient } from '../helpers/rawClient'
 import { pausedReader, readUntilClose } from '../helpers/rawSocket'
 import { VirtualClock } from '../helpers/virtualClock'
@@ -33,10 +34,14 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
     /** The server's time: windows, deadlines and buckets move only when a test advances it. */
     let clock: VirtualClock
 
+    /** The server this test started and has not closed yet. */
+    let running: LiveServer | undefined
     async function boot(options: Partial<ServerOptions> = {}): Promise<LiveServer> {
+      // A test that boots again (other options) closes the first server.
+      await running?.close()
       dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-hardening-'))
       clock = new VirtualClock()
-      server = await start({ dataDir, clock, ...options })
+      server = running = await start({ dataDir, clock, ...options })
       return server
     }
     /** Connects with a header token (`null`: none, to authenticate by frame). */
@@ -60,7 +65,8 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
 
     afterEach(async () => {
       for (const c of clients.splice(0)) c.ws.terminate()
-      await server?.close()
+      await running?.close()
+      running = undefined
     })
 
     describe('report (problem 1)', () => {
@@ -228,6 +234,67 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         const bad = { msg_type: 'message', msg_id: 'empty', room_id: 'r1', content: '   ' }
         expect(await c.command(bad)).toMatchObject({ ok: false, code: 4000 })
         expect(await c.command(bad)).toMatchObject({ ok: false, code: 4000, dup: true })
+      })
+    })
+
+    describe('before auth, almost nothing (round two, problem 2)', () => {
+      /** Upgrades with these headers; resolves with the socket once open, or the HTTP status that refused it. */
+      const upgrade = (headers: Record<string, string>, deflate = true): Promise<{ ws?: WebSocket; status?: number }> =>
+        new Promise((resolve, reject) => {
+          const ws = new WebSocket(server.url, ['live.v1'], { headers, perMessageDeflate: deflate })
+          ws.once('open', () => resolve({ ws }))
+          ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode }))
+          ws.once('error', reject)
+        })
+
+      it('negotiates compression only for a socket whose upgrade carried a good token', async () => {
+        await boot()
+        const withToken = await RawClient.connect(server.url, { token: token('z1'), deflate: true })
+        const withoutToken = await RawClient.connect(server.url, { deflate: true })
+        const badToken = await RawClient.connect(server.url, { token: 'forged.token', deflate: true })
+        clients.push(withToken, withoutToken, badToken)
+        expect(withToken.ws.extensions).toMatch(/permessage-deflate/)
+        expect(withoutToken.ws.extensions).toBe('')
+        expect(badToken.ws.extensions).toBe('')
+        // The socket without a token can still authenticate by frame.
+        await withoutToken.type('init')
+        expect(await withoutToken.command({ msg_type: 'auth', msg_id: 'a1', token: token('z2') })).toMatchObject({ ok: true })
+      })
+
+      it('closes a socket that sends a frame over 8 KiB before it is authenticated with 1009; after auth the usual limit holds', async () => {
+        await boot()
+        const early = await connect(null)
+        early.send({ msg_type: 'ping', t: 1, pad: 'x'.repeat(PRE_AUTH_MAX_FRAME_BYTES) })
+        expect((await early.closed).code).toBe(1009)
+        expect(await metric(server, 'live_frames_in_total', { type: 'too_large_before_auth' })).toBe(1)
+        // An auth frame with a token at its longest fits under the bound.
+        const later = await connect(null)
+        const longest = await later.command({ msg_type: 'auth', msg_id: 'a-long', token: 'x'.repeat(4096) })
+        expect(longest).toMatchObject({ ok: false, code: 4001 })
+        const good = await connect(null)
+        expect(await good.command({ msg_type: 'auth', msg_id: 'a', token: token('big-reporter') })).toMatchObject({ ok: true })
+        expect(await good.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ blob: 'y'.repeat(20 * 1024) }] })).toMatchObject({ ok: true })
+      })
+
+      it('refuses upgrades past maxConnectionsPerAddress with 429, and counts the trusted proxy\'s address when configured', async () => {
+        await boot({ maxConnectionsPerAddress: 3 })
+        const held = await Promise.all([1, 2, 3].map(() => upgrade({})))
+        expect(held.map((h) => h.ws !== undefined)).toEqual([true, true, true])
+        expect(await upgrade({})).toEqual({ status: 429 })
+        expect(await metric(server, 'live_upgrades_refused_total', { reason: 'address_limit' })).toBe(1)
+        held[0].ws?.terminate()
+        await until(() => server.connectionCount === 2, 'the place freed')
+        const again = await upgrade({})
+        expect(again.ws).toBeDefined()
+        for (const h of [...held.slice(1), again]) h.ws?.terminate()
+        await until(() => server.connectionCount === 0, 'all closed')
+
+        await boot({ maxConnectionsPerAddress: 1, trustProxy: 'X-Forwarded-For' })
+        const a = await upgrade({ 'x-forwarded-for': '203.0.113.9, 10.0.0.1' })
+        const b = await upgrade({ 'x-forwarded-for': '198.51.100.7, 10.0.0.2' })
+        expect([a.ws !== undefined, b.ws !== undefined]).toEqual([true, true])
+        expect(await upgrade({ 'x-forwarded-for': '192.0.2.1, 10.0.0.1' })).toEqual({ status: 429 })
+        for (const h of [a, b]) h.ws?.terminate()
       })
     })
 
