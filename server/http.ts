@@ -47,7 +47,14 @@ export interface HttpApiOptions {
    * or the batch tick if longer: 4 polls a second per room, within the per-user request rate).
    */
   gatherMs: number
+  /** Requests one user may have in flight at once (commands and polls together); more get 429. Default 16. */
+  maxRequestsPerUser: number
+  /** Requests one client address may have in flight at once; more get 429. Default 200. */
+  maxRequestsPerAddress: number
 }
+
+/** A request body refused or cut before it was read whole: the connection is closed after the answer, the rest is never read. */
+const ABORTED = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE'])
 
 const EVENTS_PATH = /^\/api\/rooms\/([^/]{1,384})\/events$/
 
@@ -90,6 +97,9 @@ export class HttpApi {
   private readonly polls = new Map<string, number>()
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly held = new Set<() => void>()
+  /** Requests in flight per client address and per user. */
+  private readonly byAddress = new Map<string, number>()
+  private readonly byUser = new Map<string, number>()
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -97,25 +107,40 @@ export class HttpApi {
   ) {}
 
   /** Answers the request if it is the fallback's; false when the path is not. */
-  handle(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, address = req.socket.remoteAddress ?? 'unknown'): boolean {
     let run: (() => Promise<unknown>) | undefined
-    if (url.pathname === '/api/commands') run = req.method === 'POST' ? () => this.commands(req) : undefined
+    if (url.pathname === '/api/commands') run = req.method === 'POST' ? () => this.commands(req, res) : undefined
     else {
       const match = EVENTS_PATH.exec(url.pathname)
       if (match === null) return false
       if (req.method === 'GET') run = () => this.events(req, res, roomIdOf(match[1]), url.searchParams)
     }
     if (run === undefined) {
-      send(res, 405, { code: ErrorCode.badRequest, reason: `${req.method ?? ''} is not allowed here` })
+      refuse(req, res, 405, { code: ErrorCode.badRequest, reason: `${req.method ?? ''} is not allowed here` })
       return true
     }
+    const inFlight = this.byAddress.get(address) ?? 0
+    if (inFlight >= this.options.maxRequestsPerAddress) {
+      this.ctx.metrics.httpRefused.inc({ reason: 'address_in_flight' })
+      refuse(req, res, 429, { code: ErrorCode.rateLimited, reason: `at most ${this.options.maxRequestsPerAddress} requests at once from one address` })
+      return true
+    }
+    this.byAddress.set(address, inFlight + 1)
+    res.once('close', () => {
+      const left = (this.byAddress.get(address) ?? 1) - 1
+      if (left > 0) this.byAddress.set(address, left)
+      else this.byAddress.delete(address)
+    })
     // Anything `run` throws, even before its first await, is answered, never a crash of the server.
     Promise.resolve().then(run).then(
       (body) => send(res, 200, body),
       (error: unknown) => {
-        if (error instanceof HttpError) send(res, error.status, { code: error.code, reason: error.message })
+        if (error instanceof HttpError) refuse(req, res, error.status, { code: error.code, reason: error.message })
         else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: unavailableReason(error) })
-        else {
+        else if (req.destroyed || ABORTED.has((error as { code?: string }).code ?? '') || (error as Error).message === 'aborted') {
+          // The client went away mid-request: counted, not an error of the server's.
+          this.ctx.metrics.httpRefused.inc({ reason: 'client_aborted' })
+        } else {
           this.ctx.log(`http ${url.pathname}: ${error instanceof Error ? error.stack : String(error)}`)
           send(res, 500, { code: ErrorCode.internal, reason: 'internal error' })
         }
@@ -135,21 +160,41 @@ export class HttpApi {
     for (const release of [...this.held]) release()
   }
 
+  /** Requests being answered right now (commands and polls). */
+  get requests(): number {
+    let n = 0
+    for (const count of this.byAddress.values()) n += count
+    return n
+  }
+
   get pollers(): number {
     return this.leases.size
   }
 
-  private async authenticate(req: IncomingMessage): Promise<TokenPayload> {
+  /** The request's user, counted in flight until its response closes. */
+  private async authenticate(req: IncomingMessage, res: ServerResponse): Promise<TokenPayload> {
     const auth = req.headers.authorization
     if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new HttpError(401, ErrorCode.unauthorized, 'a token in the Authorization header (Bearer) is required')
     const check = await this.ctx.tokens.verify(auth.slice(7).trim(), this.ctx.now())
     if (!check.ok) throw new HttpError(401, ErrorCode.unauthorized, check.reason)
-    if (!takeFrom(this.buckets, check.payload.uid, this.ctx.rate, this.ctx.now)) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
+    const uid = check.payload.uid
+    if (!takeFrom(this.buckets, uid, this.ctx.rate, this.ctx.now)) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
+    const inFlight = this.byUser.get(uid) ?? 0
+    if (inFlight >= this.options.maxRequestsPerUser) {
+      this.ctx.metrics.httpRefused.inc({ reason: 'user_in_flight' })
+      throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxRequestsPerUser} requests at once per user`)
+    }
+    this.byUser.set(uid, inFlight + 1)
+    res.once('close', () => {
+      const left = (this.byUser.get(uid) ?? 1) - 1
+      if (left > 0) this.byUser.set(uid, left)
+      else this.byUser.delete(uid)
+    })
     return check.payload
   }
 
-  private async commands(req: IncomingMessage): Promise<CommandsReply> {
-    const user = await this.authenticate(req)
+  private async commands(req: IncomingMessage, res: ServerResponse): Promise<CommandsReply> {
+    const user = await this.authenticate(req, res)
     const text = await readBody(req, this.ctx.maxFrameBytes)
     let body: unknown
     try {
@@ -195,7 +240,7 @@ export class HttpApi {
   }
 
   private async events(req: IncomingMessage, res: ServerResponse, roomId: string, query: URLSearchParams): Promise<PollReply> {
-    const user = await this.authenticate(req)
+    const user = await this.authenticate(req, res)
     const { engine } = this.ctx
     const refused = await mayOpen(this.ctx, roomId, user)
     if (refused !== undefined) throw new HttpError(404, ErrorCode.notFound, refused)
@@ -309,17 +354,39 @@ function intParam(query: URLSearchParams, name: string): number | undefined {
 
 function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   return new Promise((resolve, reject) => {
+    const tooLarge = (): HttpError => new HttpError(413, ErrorCode.tooLarge, `body larger than ${maxBytes} bytes`)
+    // A declared length past the bound is refused before a byte of it is read.
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (!(declared <= maxBytes)) {
+      reject(tooLarge())
+      return
+    }
     const chunks: Buffer[] = []
     let size = 0
     req.on('data', (chunk: Buffer) => {
       size += chunk.length
-      // Past the bound the rest is read and dropped, so the 413 can still be answered.
-      if (size > maxBytes) reject(new HttpError(413, ErrorCode.tooLarge, `body larger than ${maxBytes} bytes`))
-      else chunks.push(chunk)
+      // Past the bound: refused; the connection is closed after the answer, the rest never read.
+      if (size > maxBytes) {
+        req.pause()
+        reject(tooLarge())
+      } else chunks.push(chunk)
     })
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
     req.on('error', reject)
+    req.on('aborted', () => reject(new Error('aborted')))
   })
+}
+
+/**
+ * An error answer. When the request's body was not read whole (refused before or while it came),
+ * the connection is closed after the answer instead of reading the rest.
+ */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, body: { code: number; reason: string }): void {
+  if (!req.complete && !res.headersSent) {
+    res.setHeader('connection', 'close')
+    res.once('finish', () => req.socket.destroy())
+  }
+  send(res, status, body)
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -104,6 +104,12 @@ export interface ServerOptions {
    * its last entry, the one your proxy appended, is taken). Without it the socket's peer address counts.
    */
   trustProxy?: string
+  /**
+   * Deadlines for receiving a request (Node's `headersTimeout` and `requestTimeout`): its headers
+   * within `headers` ms [10000], all of it, body included, within `whole` ms [15000]; then 408 and
+   * the connection is closed. WebSocket upgrades and held polls are not cut by them.
+   */
+  requestTimeoutMs?: { headers?: number; whole?: number }
   /** Answer every WebSocket upgrade with 503 (the socket gateway is down): for tests and drills of the HTTP fallback. */
   refuseUpgrades?: boolean
   log?: (line: string) => void
@@ -125,6 +131,8 @@ export interface LiveServer {
   readonly connectionCount: number
   /** Users polling a room over the HTTP fallback right now (one per user and room). */
   readonly httpPollers: number
+  /** HTTP fallback requests being answered right now (commands and held polls). */
+  readonly httpRequests: number
   /** Refuse (true) or accept again (false) WebSocket upgrades, as `refuseUpgrades`. */
   refuseUpgrades(refuse: boolean): void
   /**
@@ -237,12 +245,16 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     log,
   }
 
-  const httpApi = options.http === false ? undefined : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(250, batchMs), ...options.http })
+  const httpApi =
+    options.http === false
+      ? undefined
+      : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(250, batchMs), maxRequestsPerUser: 16, maxRequestsPerAddress: 200, ...options.http })
   let upgradesRefused = options.refuseUpgrades === true
 
-  const httpServer = http.createServer((req, res) => {
+  // The deadlines below are checked this often (Node's default, 30 s, would let a trickle run long past them).
+  const httpServer = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0]
-    if (httpApi !== undefined && url.startsWith('/api/') && httpApi.handle(req, res, new URL(req.url ?? '/', 'http://localhost'))) return
+    if (httpApi !== undefined && url.startsWith('/api/') && httpApi.handle(req, res, new URL(req.url ?? '/', 'http://localhost'), addressOf(req))) return
     if (req.method === 'GET' && url === '/healthz') {
       const healthy = engine.healthy
       res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
@@ -269,6 +281,10 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     res.end('not found\n')
   })
 
+  // A request's headers and body must arrive in time (a long poll's wait is the answer's, not the
+  // request's): a body trickled a byte at a time is dropped with 408, not held for Node's 5 minutes.
+  httpServer.headersTimeout = options.requestTimeoutMs?.headers ?? 10000
+  httpServer.requestTimeout = options.requestTimeoutMs?.whole ?? 15000
   const socketServer = (deflate: boolean): WebSocketServer =>
     new WebSocketServer({
       noServer: true,
@@ -375,6 +391,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     },
     get httpPollers() {
       return httpApi?.pollers ?? 0
+    },
+    get httpRequests() {
+      return httpApi?.requests ?? 0
     },
     refuseUpgrades(refuse) {
       upgradesRefused = refuse

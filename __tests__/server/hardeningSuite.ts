@@ -8,6 +8,7 @@ import * as path from 'path'
 import type { LiveServer, ServerOptions } from '../../server/server'
 import { PRE_AUTH_MAX_FRAME_BYTES, REPORT_WRITE_FACTOR } from '../../server/connection'
 import WebSocket from 'ws'
+import * as net from 'net'
 import { type Frame, mid, RawClient } from '../helpers/rawClient'
 import { pausedReader, readUntilClose } from '../helpers/rawSocket'
 import { VirtualClock } from '../helpers/virtualClock'
@@ -295,6 +296,79 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect([a.ws !== undefined, b.ws !== undefined]).toEqual([true, true])
         expect(await upgrade({ 'x-forwarded-for': '192.0.2.1, 10.0.0.1' })).toEqual({ status: 429 })
         for (const h of [a, b]) h.ws?.terminate()
+      })
+    })
+
+    describe('HTTP bounds like a production server (round two, problem 4)', () => {
+      /** A raw HTTP request on its own socket: what comes back, and whether the server closed the socket. */
+      const raw = (head: string, body = ''): { socket: net.Socket; answer: Promise<string>; closed: Promise<void> } => {
+        const url = new URL(server.url)
+        const socket = net.connect(Number(url.port), url.hostname)
+        let text = ''
+        socket.on('data', (d) => (text += d.toString('latin1')))
+        socket.on('error', () => undefined)
+        const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+        const answer = new Promise<string>((resolve) => {
+          socket.on('data', () => {
+            if (/\r\n\r\n/.test(text)) resolve(text)
+          })
+          socket.once('close', () => resolve(text))
+        })
+        socket.write(head + body)
+        return { socket, answer, closed }
+      }
+      const post = (headers: string): string => `POST /api/commands HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}\r\n`
+
+      it('refuses a declared body over the limit at once and closes the connection instead of reading it', async () => {
+        await boot()
+        const r = raw(post(`Authorization: Bearer ${token('big')}\r\nContent-Length: 1000000000\r\n`), 'x'.repeat(1000))
+        expect(await r.answer).toMatch(/^HTTP\/1\.1 413 .*\r\nconnection: close\r\n/is)
+        await r.closed
+      })
+
+      it('closes the connection after refusing a bad token, without reading the body', async () => {
+        await boot()
+        const r = raw(post('Authorization: Bearer forged.token\r\nContent-Length: 100000\r\n'), '{"commands":[')
+        // Said in the answer, and done: no keep-alive on a connection whose body was never read.
+        expect(await r.answer).toMatch(/^HTTP\/1\.1 401 .*\r\nconnection: close\r\n/is)
+        await r.closed
+      })
+
+      it('drops a body that does not arrive within the request deadline (408), and counts a client that gave up, logging nothing', async () => {
+        const lines: string[] = []
+        await boot({ requestTimeoutMs: { headers: 500, whole: 500 }, log: (line) => lines.push(line) })
+        const slow = raw(post(`Authorization: Bearer ${token('slow')}\r\nContent-Length: 100\r\n`), '{')
+        // A byte now and then, never the whole body: the server gives up on it.
+        const trickle = setInterval(() => slow.socket.write(' '), 50)
+        try {
+          expect(await slow.answer).toMatch(/^HTTP\/1\.1 408 /)
+          await slow.closed
+        } finally {
+          clearInterval(trickle)
+        }
+        const gone = raw(post(`Authorization: Bearer ${token('gone')}\r\nContent-Length: 100\r\n`), '{"comm')
+        await until(() => server.httpRequests === 1, 'the request reached the server')
+        gone.socket.destroy()
+        await eventually(async () => (await metric(server, 'live_http_refused_total', { reason: 'client_aborted' })) === 1, 'the abort counted')
+        await until(() => server.httpRequests === 0, 'nothing left in flight')
+        expect(lines.filter((l) => l.startsWith('http '))).toEqual([])
+      })
+
+      it('caps requests in flight per user (429), whatever the rate left', async () => {
+        await boot({ rateLimit: { perSecond: 1000, burst: 1000 }, http: { maxRequestsPerUser: 2 } })
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const headers = { Authorization: `Bearer ${token('holder')}` }
+        // Two held polls (nothing happens in the room; the server's time does not move).
+        const first = await fetch(`${base}/api/rooms/held/events?wait_ms=0`, { headers }).then((r) => r.json() as Promise<{ seq: number; epoch: string }>)
+        const polls = [1, 2].map(() => fetch(`${base}/api/rooms/held/events?since_seq=${first.seq}&epoch=${first.epoch}&wait_ms=25000`, { headers }))
+        await until(() => server.httpPollers === 1, 'the poller counted')
+        await eventually(async () => (await fetch(`${base}/api/commands`, { method: 'POST', headers, body: '{"commands":[]}' })).status === 429, 'the third request refused')
+        expect(await metric(server, 'live_http_refused_total', { reason: 'user_in_flight' })).toBeGreaterThanOrEqual(1)
+        // Another user is not affected.
+        expect((await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('other')}` }, body: '{"commands":[]}' })).status).toBe(200)
+        clock.advance(25000)
+        expect((await Promise.all(polls)).map((r) => r.status)).toEqual([200, 200])
+        expect((await fetch(`${base}/api/commands`, { method: 'POST', headers, body: '{"commands":[]}' })).status).toBe(200)
       })
     })
 
