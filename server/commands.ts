@@ -82,7 +82,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
     if (!isAnchorOf(ctx, roomId, user)) return no(ErrorCode.forbidden, 'only the anchor of this room may change its shelf')
     // A shelf change must not open a room a join could not (an unlisted room of a fixed list).
     const refused = await mayOpen(ctx, roomId, user)
-    if (refused !== undefined) return no(ErrorCode.notFound, refused)
+    if (refused !== undefined) return no(refused.code, refused.reason)
     const result = await engine.apply(
       roomId,
       {
@@ -166,13 +166,34 @@ async function waitForAck(ctx: ConnectionContext, uid: string, msgId: string): P
   return undefined
 }
 
-/** Why this user may not open (or find) the room, or undefined when they may. */
-export async function mayOpen(ctx: ConnectionContext, roomId: string, user: TokenPayload): Promise<string | undefined> {
+/** Why a user may not enter a room: the ack's (or HTTP answer's) code and reason. */
+export interface RoomRefusal {
+  code: number
+  reason: string
+}
+
+/**
+ * The join gate, for both transports (and a shelf change): why this user may not open (or find)
+ * the room, or undefined when they may. Opening a room that is not open yet costs the server
+ * memory: a user may open `roomCreationRate` rooms (4029 past it), and the process holds
+ * `maxRooms` at most (4500: try again later).
+ */
+export async function mayOpen(ctx: ConnectionContext, roomId: string, user: TokenPayload): Promise<RoomRefusal | undefined> {
   const { engine } = ctx
-  if (!(await engine.hasRoom(roomId))) return `no room ${roomId}`
-  if (ctx.roomCreation === 'anyone' || (await engine.isOpen(roomId))) return undefined
-  if (ctx.roomCreation === 'anchors' && isAnchorOf(ctx, roomId, user)) return undefined
-  return `room ${roomId} is not open: ${ctx.roomCreation === 'anchors' ? 'its anchor opens it' : 'not on the room list'}`
+  if (!(await engine.hasRoom(roomId))) return { code: ErrorCode.notFound, reason: `no room ${roomId}` }
+  if (await engine.isOpen(roomId)) return undefined
+  if (ctx.roomCreation === 'fixed' || (ctx.roomCreation === 'anchors' && !isAnchorOf(ctx, roomId, user))) {
+    return { code: ErrorCode.notFound, reason: `room ${roomId} is not open: ${ctx.roomCreation === 'anchors' ? 'its anchor opens it' : 'not on the room list'}` }
+  }
+  if (engine.roomCount >= ctx.maxRooms) {
+    ctx.metrics.roomsRefused.inc({ reason: 'server_full' })
+    return { code: ErrorCode.internal, reason: `this server holds its maximum of ${ctx.maxRooms} rooms, try again later` }
+  }
+  if (!takeFrom(ctx.roomOpeners, user.uid, ctx.roomCreationRate, ctx.now)) {
+    ctx.metrics.roomsRefused.inc({ reason: 'user_rate' })
+    return { code: ErrorCode.rateLimited, reason: `too many new rooms: a user may open ${ctx.roomCreationRate.burst}, then ${ctx.roomCreationRate.perSecond * 60} a minute` }
+  }
+  return undefined
 }
 
 export function isAnchorOf(ctx: ConnectionContext, roomId: string, user: TokenPayload): boolean {

@@ -56,6 +56,10 @@ export interface ConnectionContext {
   roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
   inflight: Map<string, Promise<AckFrame>>
+  /** Rooms each user opened lately (a token bucket per user), the rate, and the most rooms this process holds. */
+  roomOpeners: Map<string, TokenBucket>
+  roomCreationRate: { perSecond: number; burst: number }
+  maxRooms: number
   /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */
   addressConnections: Map<string, number>
   maxConnectionsPerAddress: number
@@ -433,10 +437,10 @@ export class LiveConnection {
   private async join(frame: JoinCommand, user: TokenPayload): Promise<void> {
     const { engine } = this.ctx
     const roomId = frame.room_id
-    const refusal = await mayOpen(this.ctx, roomId, user)
-    if (refusal !== undefined) return this.refuse(frame.msg_id, ErrorCode.notFound, refusal)
     // Rooms joined already keep being served; a new join would read a store that is not there.
     if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
+    const refusal = await mayOpen(this.ctx, roomId, user)
+    if (refusal !== undefined) return this.refuse(frame.msg_id, refusal.code, refusal.reason)
     const existing = this.membership(roomId)
     existing?.unsubscribe()
     const membership = new Membership(roomId, this)

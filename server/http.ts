@@ -242,9 +242,9 @@ export class HttpApi {
   private async events(req: IncomingMessage, res: ServerResponse, roomId: string, query: URLSearchParams): Promise<PollReply> {
     const user = await this.authenticate(req, res)
     const { engine } = this.ctx
-    const refused = await mayOpen(this.ctx, roomId, user)
-    if (refused !== undefined) throw new HttpError(404, ErrorCode.notFound, refused)
     if (!engine.healthy) throw new HttpError(503, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
+    const refused = await mayOpen(this.ctx, roomId, user)
+    if (refused !== undefined) throw new HttpError(refused.code === ErrorCode.notFound ? 404 : refused.code === ErrorCode.rateLimited ? 429 : 503, refused.code, refused.reason)
     const since = intParam(query, 'since_seq')
     const epoch = query.get('epoch') ?? undefined
     const waitMs = Math.min(MAX_HTTP_WAIT_MS, intParam(query, 'wait_ms') ?? 25000)

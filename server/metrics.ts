@@ -24,6 +24,12 @@ export class ServerMetrics {
   })
   readonly acks = new Counter({ name: 'live_acks_total', help: 'Acks sent, by code (0 = ok)', labelNames: ['code'], registers: [this.registry] })
   readonly closes = new Counter({ name: 'live_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] })
+  readonly roomsRefused = new Counter({
+    name: 'live_rooms_refused_total',
+    help: 'Joins that would have opened a room, refused: user_rate (4029), server_full (4500)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  })
   readonly httpRefused = new Counter({
     name: 'live_http_refused_total',
     help: 'HTTP fallback requests refused or cut before an answer, by reason (address_in_flight, user_in_flight, client_aborted, too_slow)',

@@ -47,6 +47,13 @@ export interface ServerOptions {
    * `'fixed'` (only the `rooms` list: the default with `rooms`).
    */
   roomCreation?: 'anyone' | 'anchors' | 'fixed'
+  /**
+   * Rooms one user may open (joins of a room not open yet, with `roomCreation: 'anyone'`): a
+   * burst, then so many a minute; past it the join gets 4029. Default 10, then 10 a minute.
+   */
+  roomCreationRate?: { perMinute: number; burst: number }
+  /** Rooms this process holds at most; a join that would open one more gets 4500 (try again later). Default 10,000. */
+  maxRooms?: number
   /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
   idleRoomMs?: number
   /** Connections one user may hold in this process; more are closed with 1008. Default 10. */
@@ -240,6 +247,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
+    roomOpeners: new Map(),
+    roomCreationRate: { perSecond: (options.roomCreationRate?.perMinute ?? 10) / 60, burst: options.roomCreationRate?.burst ?? 10 },
+    maxRooms: options.maxRooms ?? 10000,
     addressConnections: new Map(),
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 500,
     log,
@@ -359,6 +369,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     httpApi?.sweep(t)
     // Per-user buckets are kept only while they matter: memory grows with active users, not all users ever seen.
     for (const [uid, bucket] of ctx.userBuckets) if (bucket.full) ctx.userBuckets.delete(uid)
+    for (const [uid, bucket] of ctx.roomOpeners) if (bucket.full) ctx.roomOpeners.delete(uid)
     for (const connection of connections) {
       if (!connection.authenticated && t - connection.openedAt > authTimeoutMs) {
         connection.close(CloseCode.unauthorized, 'not authenticated in time')

@@ -238,6 +238,39 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('rooms one account can open (round two, problem 1)', () => {
+      it('lets a user open its burst of rooms, then refuses new ones (4029 on a socket, 429 over HTTP); joining open rooms is unaffected', async () => {
+        await boot({ roomCreationRate: { perMinute: 6, burst: 3 } })
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const opener = await connect(token('opener'))
+        for (let i = 0; i < 3; i++) expect(await opener.command({ msg_type: 'join', msg_id: mid('j'), room_id: `new-${i}` })).toMatchObject({ ok: true })
+        expect(await opener.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'new-3' })).toMatchObject({ ok: false, code: 4029, reason: expect.stringMatching(/too many new rooms/) })
+        const poll = await fetch(`${base}/api/rooms/new-4/events?wait_ms=0`, { headers: { Authorization: `Bearer ${token('opener')}` } })
+        expect(poll.status).toBe(429)
+        expect(server.engine.roomCount).toBe(3)
+        expect(await metric(server, 'live_rooms_refused_total', { reason: 'user_rate' })).toBe(2)
+        // Rooms already open take the same user, and another user may open rooms of their own.
+        const other = await connect(token('other'))
+        expect(await opener.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'new-0' })).toMatchObject({ ok: true })
+        expect(await other.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'other-0' })).toMatchObject({ ok: true })
+        // One a minute per 10 s of server time: the bucket refills.
+        clock.advance(10000)
+        expect(await opener.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'new-3' })).toMatchObject({ ok: true })
+      })
+
+      it('holds at most maxRooms rooms: a join that would open one more gets 4500 (try again later)', async () => {
+        await boot({ maxRooms: 2 })
+        const a = await connect(token('a'))
+        const b = await connect(token('b'))
+        expect(await a.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'one' })).toMatchObject({ ok: true })
+        expect(await b.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'two' })).toMatchObject({ ok: true })
+        expect(await b.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'three' })).toMatchObject({ ok: false, code: 4500, reason: expect.stringMatching(/maximum of 2 rooms/) })
+        expect(await b.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'one' })).toMatchObject({ ok: true })
+        expect(server.engine.roomCount).toBe(2)
+        expect(await metric(server, 'live_rooms_refused_total', { reason: 'server_full' })).toBe(1)
+      })
+    })
+
     describe('before auth, almost nothing (round two, problem 2)', () => {
       /** Upgrades with these headers; resolves with the socket once open, or the HTTP status that refused it. */
       const upgrade = (headers: Record<string, string>, deflate = true): Promise<{ ws?: WebSocket; status?: number }> =>
@@ -606,7 +639,7 @@ export function idleRoomSuite(start: StartServer): void {
     it('frees rooms everyone left once idle, and a freed room comes back under an epoch of its own', async () => {
       const clock = new VirtualClock()
       // The rate limiter runs on the same frozen clock: give it room.
-      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')), clock, idleRoomMs: 60000, rateLimit: { perSecond: 1000, burst: 1000 } })
+      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')), clock, idleRoomMs: 60000, rateLimit: { perSecond: 1000, burst: 1000 }, roomCreationRate: { perMinute: 1000, burst: 1000 } })
       try {
         const c = await RawClient.connect(server.url, { token: token('wanderer') })
         await c.type('init')
