@@ -56,6 +56,8 @@ export interface ServerOptions {
   maxRooms?: number
   /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
   idleRoomMs?: number
+  /** An empty room nobody owns, where nothing but joins and leaves happened, is freed after this long (in-memory engine). Default 10 s. */
+  emptyRoomMs?: number
   /** Connections one user may hold in this process; more are closed with 1008. Default 10. */
   maxConnectionsPerUser?: number
   /** Above this many members a room's joins and leaves are thinned: one notice per `presenceWindowMs`. Default 100. */
@@ -203,6 +205,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
       likeWindowMs: options.likeWindowMs,
       idleRoomMs: options.idleRoomMs,
+      emptyRoomMs: options.emptyRoomMs,
       dedupTtlMs: options.dedupTtlMs,
       // The dedup window outlives a restart: resends after it are answered, not applied again.
       dedupFile: path.join(path.resolve(options.dataDir ?? 'data'), 'dedup.jsonl'),

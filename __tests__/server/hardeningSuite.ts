@@ -636,24 +636,34 @@ export function expirySuite(engineName: string, start: StartServer): void {
 /** Idle rooms freed from memory (problem 2), on a clock the test moves. */
 export function idleRoomSuite(start: StartServer): void {
   describe('idle rooms (in-memory engine)', () => {
-    it('frees rooms everyone left once idle, and a freed room comes back under an epoch of its own', async () => {
+    it('frees rooms nobody owns 10 s after everyone left, the others once idle, and a freed room comes back under an epoch of its own', async () => {
       const clock = new VirtualClock()
       // The rate limiter runs on the same frozen clock: give it room.
-      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')), clock, idleRoomMs: 60000, rateLimit: { perSecond: 1000, burst: 1000 }, roomCreationRate: { perMinute: 1000, burst: 1000 } })
+      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')), clock, idleRoomMs: 60000, heartbeatMs: 3600000, rateLimit: { perSecond: 1000, burst: 1000 }, roomCreationRate: { perMinute: 1000, burst: 1000 } })
       try {
         const c = await RawClient.connect(server.url, { token: token('wanderer') })
         await c.type('init')
-        // One viewer walks through 200 rooms (within every limit) and leaves each.
+        // One viewer walks through 200 rooms (within every limit) and leaves each; in half of
+        // them it says something, so someone "owns" those: they are kept for idleRoomMs.
         let first: Frame | undefined
         for (let i = 0; i < 200; i++) {
           const ack = await c.command({ msg_type: 'join', msg_id: `j${i}`, room_id: `room-${i}` })
           first ??= ack
+          if (i % 2 === 1) await c.command({ msg_type: 'like', msg_id: `k${i}`, room_id: `room-${i}`, count: 1 })
           await c.command({ msg_type: 'leave', msg_id: `l${i}`, room_id: `room-${i}` })
         }
+        // The likes' window ends (server time 100 ms): each is a like in its room.
+        clock.advance(100)
         expect(server.engine.roomCount).toBe(200)
-        // The engine's sweep runs every 30 s of server time and frees rooms idle for 60 s.
-        clock.advance(59999)
+        // The engine's sweep runs every 5 s: rooms nobody owns and where nothing happened go 10 s
+        // after they emptied (round two, problem 1); the others after idleRoomMs (60 s).
+        clock.advance(9899)
         expect(server.engine.roomCount).toBe(200)
+        clock.advance(5001)
+        expect(server.engine.roomCount).toBe(100)
+        // The liked rooms were last active at 100 ms: idle for 60 s at the sweep of 65 s.
+        clock.advance(49999)
+        expect(server.engine.roomCount).toBe(100)
         clock.advance(1)
         expect(server.engine.roomCount).toBe(0)
         // Back to the first room with what the client knew: a new epoch, so a snapshot, not a "recovery".

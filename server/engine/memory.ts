@@ -25,6 +25,12 @@ export interface MemoryEngineOptions {
    */
   idleRoomMs?: number
   /**
+   * A room nobody owns and nothing happened in (no configured room, no anchor, no comment, like,
+   * follower or goods: only joins and leaves) is freed this long after it became empty, so
+   * rooms opened by passers-by cost memory for seconds, not `idleRoomMs`. Default 10 s.
+   */
+  emptyRoomMs?: number
+  /**
    * Keep the dedup window in this file (JSON lines, compacted at start): a restarted server
    * still answers a resent `msg_id` with its first ack instead of applying it again.
    */
@@ -82,6 +88,7 @@ export class MemoryEngine implements Engine {
   private readonly dedupMax: number
   private readonly dedupTtlMs: number
   private readonly idleRoomMs: number
+  private readonly emptyRoomMs: number
   private readonly now: () => number
   private readonly clock: Clock
   private readonly idleSweep: ClockTimer
@@ -103,9 +110,10 @@ export class MemoryEngine implements Engine {
     this.clock = options.clock ?? systemClock
     this.now = () => this.clock.now()
     this.idleRoomMs = options.idleRoomMs ?? 10 * 60 * 1000
+    this.emptyRoomMs = Math.min(this.idleRoomMs, options.emptyRoomMs ?? 10 * 1000)
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
     if (options.dedupFile !== undefined) this.loadDedup(options.dedupFile)
-    this.idleSweep = every(this.clock, Math.max(1000, Math.min(60000, this.idleRoomMs / 2)), () => {
+    this.idleSweep = every(this.clock, Math.max(1000, Math.min(60000, this.emptyRoomMs / 2)), () => {
       this.freeIdleRooms()
       this.forgetOldAcks()
     })
@@ -116,15 +124,22 @@ export class MemoryEngine implements Engine {
    * idle for `idleRoomMs`. Returns how many. Runs on a timer; callable directly.
    */
   freeIdleRooms(): number {
-    const cutoff = this.now() - this.idleRoomMs
+    const now = this.now()
     let count = 0
     for (const [roomId, room] of this.rooms) {
-      if (room.listeners.size > 0 || room.model.members.size > 0 || room.pendingLikes > 0 || room.lastActiveAt > cutoff) continue
+      if (room.listeners.size > 0 || room.model.members.size > 0 || room.pendingLikes > 0) continue
+      if (room.lastActiveAt > now - (this.unowned(roomId, room) ? this.emptyRoomMs : this.idleRoomMs)) continue
       this.rooms.delete(roomId)
       count++
     }
     this.freed += count
     return count
+  }
+
+  /** Nobody owns it and nothing but joins and leaves happened in it. */
+  private unowned(roomId: string, room: RoomEntry): boolean {
+    const m = room.model
+    return !this.configs.has(roomId) && m.anchor.uid === '' && m.messages.length === 0 && m.likeNum === 0 && m.subscribers.size === 0 && m.shelf.size === 0
   }
 
   isOpen(roomId: string): Promise<boolean> {
