@@ -30,6 +30,8 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --idle-room-ms N     an empty room idle this long is freed from memory [600000]
   --max-connections-per-user N  connections one user may hold in this process [10]
   --max-connections-per-address N  open sockets one client address may hold; more get 429 [500]
+  --reports-max-bytes N  rotate reports.jsonl past this size [67108864]
+  --reports-keep N     rotated report files kept [5]
   --trust-proxy HEADER  the header your reverse proxy puts the client's address in (e.g. x-forwarded-for)
   --crowded-room-size N  past this many members, join/leave notices are thinned [100]
   --presence-window-ms N  in a crowded room, one join/leave notice per window [1000]
@@ -51,7 +53,7 @@ export const DEV_ROOM = 'demo'
 export interface CliArgs
   extends Pick<
     ServerOptions,
-    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'maxConnectionsPerAddress' | 'trustProxy' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression' | 'refuseUpgrades'
+    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'maxConnectionsPerAddress' | 'trustProxy' | 'reports' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression' | 'refuseUpgrades'
   > {
   /** false: no HTTP fallback. */
   http?: false
@@ -130,6 +132,8 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--max-connections-per-user': args.maxConnectionsPerUser = number(flag, value(), 1, 1000); break
       case '--max-connections-per-address': args.maxConnectionsPerAddress = number(flag, value(), 1, 1000000); break
       case '--trust-proxy': args.trustProxy = text(flag, value()); break
+      case '--reports-max-bytes': args.reports = { ...args.reports, maxFileBytes: number(flag, value(), 1024, 1024 ** 4) }; break
+      case '--reports-keep': args.reports = { ...args.reports, keepFiles: number(flag, value(), 0, 1000) }; break
       case '--crowded-room-size': args.crowdedRoomSize = number(flag, value(), 1, 1000000); break
       case '--presence-window-ms': args.presenceWindowMs = number(flag, value(), 10, 60000); break
       case '--dedup-ttl-ms': args.dedupTtlMs = number(flag, value(), 1000, 24 * 3600 * 1000); break
@@ -189,6 +193,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     idleRoomMs: args.idleRoomMs,
     maxConnectionsPerUser: args.maxConnectionsPerUser,
     maxConnectionsPerAddress: args.maxConnectionsPerAddress,
+    ...(args.reports !== undefined ? { reports: args.reports } : {}),
     ...(args.trustProxy !== undefined ? { trustProxy: args.trustProxy } : {}),
     crowdedRoomSize: args.crowdedRoomSize,
     presenceWindowMs: args.presenceWindowMs,

@@ -13,7 +13,7 @@ import { RedisEngine } from './engine/redis'
 import type { Engine } from './engine/types'
 import { ServerMetrics } from './metrics'
 import { PresenceThinner } from './presence'
-import { ReportSink } from './reports'
+import { ReportSink, type ReportSinkOptions } from './reports'
 import type { RoomConfig } from './room'
 import { type TokenCheck, TokenVerifier, type TokenVerifierOptions } from './token'
 
@@ -38,6 +38,8 @@ export interface ServerOptions {
   maxFrameBytes?: number
   /** Where `reports.jsonl` goes. Default ./data */
   dataDir?: string
+  /** `reports.jsonl` rotation: `maxFileBytes` [64 MiB] a file, `keepFiles` [5] rotated files kept. */
+  reports?: ReportSinkOptions
   rooms?: RoomConfig[]
   /** Only the rooms in `rooms` exist (joins to others get 4004). Default: true when `rooms` is given. */
   fixedRooms?: boolean
@@ -217,7 +219,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     gapFills: (count) => metrics.engineGapFills.inc(count),
     swept: (count) => metrics.engineSwept.inc(count),
   })
-  const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'))
+  const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'), options.reports)
   const batchMs = options.batchMs ?? 50
   if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
   const compression = options.compression ?? {}

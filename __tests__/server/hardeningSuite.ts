@@ -109,6 +109,23 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(await metric(server, 'live_reports_refused_total')).toBeGreaterThan(0)
       })
 
+      it('rotates reports.jsonl by size and keeps keepFiles of them: the disk it takes is bounded (round two, problem 3)', async () => {
+        await boot({ rateLimit: { perSecond: 1000, burst: 1000 }, reports: { maxFileBytes: 2000, keepFiles: 2 } })
+        const c = await connect()
+        for (let i = 0; i < 40; i++) {
+          expect(await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ event: 'tap', n: i, note: 'n'.repeat(100) }] })).toMatchObject({ ok: true })
+        }
+        const files = fs.readdirSync(dataDir).filter((f) => f.startsWith('reports.jsonl')).sort()
+        expect(files).toEqual(['reports.jsonl', 'reports.jsonl.1', 'reports.jsonl.2'])
+        const sizes = files.map((f) => fs.statSync(path.join(dataDir, f)).size)
+        for (const size of sizes) expect(size).toBeLessThanOrEqual(2000)
+        // Nothing lost from what is kept: the newest file ends with the last report, the files follow each other.
+        const lines = (f: string): number[] => fs.readFileSync(path.join(dataDir, f), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n)
+        const kept = [...lines('reports.jsonl.2'), ...lines('reports.jsonl.1'), ...lines('reports.jsonl')]
+        expect(kept[kept.length - 1]).toBe(39)
+        expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 40 - kept.length + i))
+      })
+
       it('refuses a log nested deeper than 8 levels with 4000 and keeps serving the connection (point 7)', async () => {
         const c = await connect()
         const deep = `${'['.repeat(20000)}${']'.repeat(20000)}`
