@@ -416,7 +416,14 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(await metric(server, 'live_http_refused_total', { reason: 'user_in_flight' })).toBeGreaterThanOrEqual(1)
         // Another user is not affected.
         expect((await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('other')}` }, body: '{"commands":[]}' })).status).toBe(200)
-        clock.advance(25000)
+        // The polls end when their wait does (server time); a poll still reading the room's
+        // history sets its wait only then, so time moves until both have answered.
+        let answered = 0
+        for (const p of polls) void p.then(() => answered++)
+        await until(() => {
+          clock.advance(25000)
+          return answered === 2
+        }, 'both polls answered')
         expect((await Promise.all(polls)).map((r) => r.status)).toEqual([200, 200])
         expect((await fetch(`${base}/api/commands`, { method: 'POST', headers, body: '{"commands":[]}' })).status).toBe(200)
       })
