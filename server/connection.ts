@@ -21,6 +21,7 @@ import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
 import type { TokenCheck, TokenPayload, TokenVerifier } from './token'
 import type { Clock } from './clock'
+import type { Tally } from './tally'
 
 /** Settings every connection shares; built once by `createServer`. */
 export interface ConnectionContext {
@@ -44,7 +45,7 @@ export interface ConnectionContext {
   /** Per-user message buckets, shared by every connection of the user in this process. */
   userBuckets: Map<string, TokenBucket>
   /** Authenticated connections per user in this process, and the most one user may hold. */
-  userConnections: Map<string, number>
+  userConnections: Tally
   maxConnectionsPerUser: number
   /** Join and leave notices, thinned in crowded rooms. */
   presence: PresenceThinner
@@ -61,7 +62,7 @@ export interface ConnectionContext {
   roomCreationRate: { perSecond: number; burst: number }
   maxRooms: number
   /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */
-  addressConnections: Map<string, number>
+  addressConnections: Tally
   maxConnectionsPerAddress: number
   log: (line: string) => void
 }
@@ -131,10 +132,7 @@ function onSocketError(this: WebSocket, error: Error & { code?: string }): void 
 function onSocketClose(this: WebSocket, code: number): void {
   const connection = connectionOf(this)
   connection.ctx.connections.delete(connection)
-  const { addressConnections } = connection.ctx
-  const left = (addressConnections.get(connection.address) ?? 1) - 1
-  if (left > 0) addressConnections.set(connection.address, left)
-  else addressConnections.delete(connection.address)
+  connection.ctx.addressConnections.remove(connection.address)
   void connection.closedByPeer(code)
 }
 
@@ -212,7 +210,7 @@ export class LiveConnection {
     ws.on('message', onSocketMessage)
     ws.on('error', onSocketError)
     ws.on('close', onSocketClose)
-    ctx.addressConnections.set(address, (ctx.addressConnections.get(address) ?? 0) + 1)
+    ctx.addressConnections.add(address)
     const overLimit = headerCheck?.ok === true && !this.claim(headerCheck.payload)
     this.hello()
     if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
@@ -234,19 +232,15 @@ export class LiveConnection {
 
   /** Counts this connection against its user's limit; false (and not authenticated) when over it. */
   private claim(user: TokenPayload): boolean {
-    const held = this.ctx.userConnections.get(user.uid) ?? 0
-    if (held >= this.ctx.maxConnectionsPerUser) return false
-    this.ctx.userConnections.set(user.uid, held + 1)
+    if (this.ctx.userConnections.get(user.uid) >= this.ctx.maxConnectionsPerUser) return false
+    this.ctx.userConnections.add(user.uid)
     this.user = user
     return true
   }
 
   private unclaim(): void {
     const uid = this.user?.uid
-    if (uid === undefined) return
-    const held = (this.ctx.userConnections.get(uid) ?? 1) - 1
-    if (held > 0) this.ctx.userConnections.set(uid, held)
-    else this.ctx.userConnections.delete(uid)
+    if (uid !== undefined) this.ctx.userConnections.remove(uid)
   }
 
   get authenticated(): boolean {

@@ -35,6 +35,7 @@ import type { FanoutMember } from './fanout'
 import { takeFrom, type TokenBucket } from './rateLimit'
 import type { TokenPayload } from './token'
 import { type ClockTimer, sleepOn } from './clock'
+import { Tally } from './tally'
 
 export interface HttpApiOptions {
   /** A user that has not polled a room for this long has left it. Default 60000. */
@@ -94,12 +95,12 @@ class HttpError extends Error {
 export class HttpApi {
   /** Users polling a room: `uid \0 room` -> when the lease runs out. */
   private readonly leases = new Map<string, { roomId: string; user: TokenPayload; until: number }>()
-  private readonly polls = new Map<string, number>()
+  private readonly polls = new Tally()
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly held = new Set<() => void>()
   /** Requests in flight per client address and per user. */
-  private readonly byAddress = new Map<string, number>()
-  private readonly byUser = new Map<string, number>()
+  private readonly byAddress = new Tally()
+  private readonly byUser = new Tally()
 
   constructor(
     private readonly ctx: ConnectionContext,
@@ -119,18 +120,13 @@ export class HttpApi {
       refuse(req, res, 405, { code: ErrorCode.badRequest, reason: `${req.method ?? ''} is not allowed here` })
       return true
     }
-    const inFlight = this.byAddress.get(address) ?? 0
-    if (inFlight >= this.options.maxRequestsPerAddress) {
+    if (this.byAddress.get(address) >= this.options.maxRequestsPerAddress) {
       this.ctx.metrics.httpRefused.inc({ reason: 'address_in_flight' })
       refuse(req, res, 429, { code: ErrorCode.rateLimited, reason: `at most ${this.options.maxRequestsPerAddress} requests at once from one address` })
       return true
     }
-    this.byAddress.set(address, inFlight + 1)
-    res.once('close', () => {
-      const left = (this.byAddress.get(address) ?? 1) - 1
-      if (left > 0) this.byAddress.set(address, left)
-      else this.byAddress.delete(address)
-    })
+    this.byAddress.add(address)
+    res.once('close', () => this.byAddress.remove(address))
     // Anything `run` throws, even before its first await, is answered, never a crash of the server.
     Promise.resolve().then(run).then(
       (body) => send(res, 200, body),
@@ -162,9 +158,7 @@ export class HttpApi {
 
   /** Requests being answered right now (commands and polls). */
   get requests(): number {
-    let n = 0
-    for (const count of this.byAddress.values()) n += count
-    return n
+    return this.byAddress.total
   }
 
   get pollers(): number {
@@ -179,17 +173,12 @@ export class HttpApi {
     if (!check.ok) throw new HttpError(401, ErrorCode.unauthorized, check.reason)
     const uid = check.payload.uid
     if (!takeFrom(this.buckets, uid, this.ctx.rate, this.ctx.now)) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
-    const inFlight = this.byUser.get(uid) ?? 0
-    if (inFlight >= this.options.maxRequestsPerUser) {
+    if (this.byUser.get(uid) >= this.options.maxRequestsPerUser) {
       this.ctx.metrics.httpRefused.inc({ reason: 'user_in_flight' })
       throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxRequestsPerUser} requests at once per user`)
     }
-    this.byUser.set(uid, inFlight + 1)
-    res.once('close', () => {
-      const left = (this.byUser.get(uid) ?? 1) - 1
-      if (left > 0) this.byUser.set(uid, left)
-      else this.byUser.delete(uid)
-    })
+    this.byUser.add(uid)
+    res.once('close', () => this.byUser.remove(uid))
     return check.payload
   }
 
@@ -248,9 +237,8 @@ export class HttpApi {
     const since = intParam(query, 'since_seq')
     const epoch = query.get('epoch') ?? undefined
     const waitMs = Math.min(MAX_HTTP_WAIT_MS, intParam(query, 'wait_ms') ?? 25000)
-    const polls = this.polls.get(user.uid) ?? 0
-    if (polls >= this.options.maxPollsPerUser) throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxPollsPerUser} polls at once per user`)
-    this.polls.set(user.uid, polls + 1)
+    if (this.polls.get(user.uid) >= this.options.maxPollsPerUser) throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxPollsPerUser} polls at once per user`)
+    this.polls.add(user.uid)
     try {
       await this.touch(roomId, user, waitMs)
       if (since === undefined || epoch === undefined) return await this.snapshot(roomId)
@@ -285,9 +273,7 @@ export class HttpApi {
         res.off('close', release)
       }
     } finally {
-      const left = (this.polls.get(user.uid) ?? 1) - 1
-      if (left > 0) this.polls.set(user.uid, left)
-      else this.polls.delete(user.uid)
+      this.polls.remove(user.uid)
     }
   }
 

@@ -1,21 +1,21 @@
-import { randomBytes } from 'crypto'
 import * as http from 'http'
 import type { AddressInfo } from 'net'
 import * as path from 'path'
-import { WebSocketServer } from 'ws'
-import { BATCH_PROTOCOL_NAME, CloseCode, DEFAULT_MAX_FRAME_BYTES, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
+import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from 'miniprogram-live-store/protocol'
 import { type Clock, every, systemClock } from './clock'
 import { FanoutRegistry } from './fanout'
 import { HttpApi, type HttpApiOptions } from './http'
-import { type ConnectionContext, LiveConnection } from './connection'
+import type { ConnectionContext, LiveConnection } from './connection'
+import { UpgradeGate } from './upgrade'
 import { MemoryEngine } from './engine/memory'
 import { RedisEngine } from './engine/redis'
 import type { Engine } from './engine/types'
 import { ServerMetrics } from './metrics'
+import { Tally } from './tally'
 import { PresenceThinner } from './presence'
 import { ReportSink, type ReportSinkOptions } from './reports'
 import type { RoomConfig } from './room'
-import { type TokenCheck, TokenVerifier, type TokenVerifierOptions } from './token'
+import { TokenVerifier, type TokenVerifierOptions } from './token'
 
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
@@ -241,7 +241,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     connections,
     deflateThreshold,
     userBuckets: new Map(),
-    userConnections: new Map(),
+    userConnections: new Tally(),
     fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
       tickMs: batchMs,
       deflateThreshold,
@@ -255,7 +255,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     roomOpeners: new Map(),
     roomCreationRate: { perSecond: (options.roomCreationRate?.perMinute ?? 10) / 60, burst: options.roomCreationRate?.burst ?? 10 },
     maxRooms: options.maxRooms ?? 10000,
-    addressConnections: new Map(),
+    addressConnections: new Tally(),
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 500,
     log,
   }
@@ -264,12 +264,11 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     options.http === false
       ? undefined
       : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(250, batchMs), maxRequestsPerUser: 16, maxRequestsPerAddress: 200, ...options.http })
-  let upgradesRefused = options.refuseUpgrades === true
 
   // The deadlines below are checked this often (Node's default, 30 s, would let a trickle run long past them).
   const httpServer = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     const url = (req.url ?? '/').split('?')[0]
-    if (httpApi !== undefined && url.startsWith('/api/') && httpApi.handle(req, res, new URL(req.url ?? '/', 'http://localhost'), addressOf(req))) return
+    if (httpApi !== undefined && url.startsWith('/api/') && httpApi.handle(req, res, new URL(req.url ?? '/', 'http://localhost'), upgrades.addressOf(req))) return
     if (req.method === 'GET' && url === '/healthz') {
       const healthy = engine.healthy
       res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
@@ -300,66 +299,10 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   // request's): a body trickled a byte at a time is dropped with 408, not held for Node's 5 minutes.
   httpServer.headersTimeout = options.requestTimeoutMs?.headers ?? 10000
   httpServer.requestTimeout = options.requestTimeoutMs?.whole ?? 15000
-  const socketServer = (deflate: boolean): WebSocketServer =>
-    new WebSocketServer({
-      noServer: true,
-      // The server's own set of connections is the list (wss.clients would cost a listener and an entry each).
-      clientTracking: false,
-      maxPayload: maxFrameBytes,
-      // No context takeover on the server's side: every message stands alone, so a room's frame
-      // compressed once is valid on every socket (RFC 7692 7.1.1.1).
-      perMessageDeflate:
-        compression === false || !deflate
-          ? false
-          : { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: compression.threshold ?? 1024 },
-      handleProtocols: (protocols) =>
-        batchMs > 0 && protocols.has(BATCH_PROTOCOL_NAME) ? BATCH_PROTOCOL_NAME : protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false,
-    })
-  // Compression costs the server CPU for every byte a peer sends: only a socket whose upgrade
-  // carried a good token may negotiate it. One without (its token comes in a frame, or never)
-  // sends plain frames only, small ones until it has authenticated (PRE_AUTH_MAX_FRAME_BYTES).
-  const withDeflate = socketServer(true)
-  const withoutDeflate = socketServer(false)
-  const trustProxy = options.trustProxy?.toLowerCase()
-  const addressOf = (req: http.IncomingMessage): string => {
-    const forwarded = trustProxy === undefined ? undefined : req.headers[trustProxy]
-    // Behind one trusted proxy: the address it saw is the last entry it appended.
-    const fromProxy = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',').pop()?.trim()
-    return fromProxy !== undefined && fromProxy !== '' ? fromProxy : (req.socket.remoteAddress ?? 'unknown')
-  }
+  const upgrades = new UpgradeGate(ctx, { compression, batchMs, trustProxy: options.trustProxy })
+  upgrades.refused = options.refuseUpgrades === true
   let closing: Promise<void> | undefined
-  let nextId = 0
-  const idPrefix = randomBytes(3).toString('hex')
-  httpServer.on('upgrade', (req, socket, head) => {
-    if ((req.url ?? '').split('?')[0] !== '/ws') {
-      socket.end('HTTP/1.1 404 Not Found\r\n\r\n')
-      return
-    }
-    // Shutting down: a client reconnecting at once must not slip in behind the 1001 closes.
-    if (closing !== undefined || upgradesRefused) {
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n')
-      return
-    }
-    const address = addressOf(req)
-    if ((ctx.addressConnections.get(address) ?? 0) >= ctx.maxConnectionsPerAddress) {
-      metrics.upgradesRefused.inc({ reason: 'address_limit' })
-      socket.end('HTTP/1.1 429 Too Many Requests\r\nRetry-After: 5\r\n\r\n')
-      return
-    }
-    const auth = req.headers.authorization
-    const headerToken = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7).trim() : undefined
-    const checked: Promise<TokenCheck | undefined> = headerToken === undefined ? Promise.resolve(undefined) : tokens.verify(headerToken, now())
-    void checked.then((check) => {
-      if (socket.destroyed) return
-      if (closing !== undefined) {
-        socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n')
-        return
-      }
-      const wss = check?.ok === true ? withDeflate : withoutDeflate
-      // In `connections` from here until its socket's close (LiveConnection keeps that set).
-      wss.handleUpgrade(req, socket, head, (ws) => new LiveConnection(`${idPrefix}-${(++nextId).toString(36)}`, ws, ctx, check, address))
-    })
-  })
+  httpServer.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head))
 
   // The engine's store lost its history: every client must rejoin and take a snapshot.
   engine.onEpochChange?.((epoch) => {
@@ -412,7 +355,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       return httpApi?.requests ?? 0
     },
     refuseUpgrades(refuse) {
-      upgradesRefused = refuse
+      upgrades.refused = refuse
     },
     dropConnections() {
       const count = connections.size
@@ -420,6 +363,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       return count
     },
     close() {
+      upgrades.closing = true
       closing ??= (async () => {
         sweep.cancel()
         httpApi?.close()
@@ -431,7 +375,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
         await reports.flush()
         ctx.presence.close()
         await engine.close()
-        await Promise.all([withDeflate, withoutDeflate].map((wss) => new Promise<void>((resolve) => wss.close(() => resolve()))))
+        await upgrades.close()
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()))
         httpServer.closeAllConnections()
         await httpClosed
