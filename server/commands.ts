@@ -16,7 +16,6 @@ import {
   type UserRef,
 } from 'miniprogram-live-store/protocol'
 import type { ConnectionContext } from './connection'
-import { takeFrom } from './rateLimit'
 import type { RoomAction } from './room'
 import type { TokenPayload } from './token'
 
@@ -31,6 +30,8 @@ export interface CommandActor {
   isMember(roomId: string): boolean
   /** The `cache_fields` this connection's reports carried so far (per connection: protocol.md). */
   cacheFields: ReportLog | undefined
+  /** Bytes of `report` frames this connection sent, and bytes its reports wrote: written <= REPORT_WRITE_FACTOR x received. */
+  reportBytes: { received: number; written: number }
 }
 
 /** What a client is told when the room engine's store cannot be reached: the command was not applied. */
@@ -74,7 +75,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
   const command = { uid: user.uid, msgId }
   const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
   const no = (code: number, reason: string): AckFrame => refusal(msgId, code, reason)
-  if (frame.msg_type === 'report') return report(ctx, actor, frame, frameBytes)
+  if (frame.msg_type === 'report') return report(ctx, actor, user, frame, frameBytes)
   if (!('room_id' in frame)) return no(ErrorCode.badRequest, 'unknown command')
   const roomId = frame.room_id
   const { engine } = ctx
@@ -106,7 +107,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
     case 'message': {
       const content = normalizeContent(frame.content)
       if (!content.ok) return no(ErrorCode.badRequest, content.reason)
-      if (!takeFrom(ctx.userBuckets, user.uid, ctx.messageRate, ctx.now)) return no(ErrorCode.rateLimited, 'too many messages')
+      if (!ctx.budgets.take('messages', user.uid)) return no(ErrorCode.rateLimited, 'too many messages')
       action = { type: 'message', msgId, user: userRef(user), content: content.content }
       break
     }
@@ -119,7 +120,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
       break
     case 'buy':
       // Each purchase is a notice to the whole room: the same per-user budget as comments.
-      if (!takeFrom(ctx.userBuckets, user.uid, ctx.messageRate, ctx.now)) return no(ErrorCode.rateLimited, 'too many purchases')
+      if (!ctx.budgets.take('messages', user.uid)) return no(ErrorCode.rateLimited, 'too many purchases')
       action = { type: 'buy', user: userRef(user), goodsId: frame.goods_id }
       break
     default:
@@ -130,7 +131,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
   return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
 }
 
-async function report(ctx: ConnectionContext, actor: CommandActor, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
+async function report(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
   const no = (code: number, reason: string): AckFrame => refusal(frame.msg_id, code, reason)
   let cache = actor.cacheFields
   if (frame.cache_fields) {
@@ -144,14 +145,25 @@ async function report(ctx: ConnectionContext, actor: CommandActor, frame: Report
   // A log's own field wins over a cached one.
   const lines = frame.logs.map((log) => JSON.stringify(cache === undefined ? log : { ...cache, ...log }))
   const written = lines.reduce((sum, line) => sum + Buffer.byteLength(line) + 1, 0)
-  const allowed = REPORT_WRITE_FACTOR * frameBytes + MAX_CACHE_FIELDS_BYTES
+  // What a connection's reports write is bounded by what it sent, over the connection's life:
+  // cached fields travel once, yet each log written with them is paid for by bytes received.
+  const bytes = actor.reportBytes
+  bytes.received += frameBytes
+  ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
+  const allowed = REPORT_WRITE_FACTOR * bytes.received - bytes.written
   if (written > allowed) {
-    ctx.metrics.reportsRefused.inc()
-    return no(ErrorCode.tooLarge, `this report would write ${written} bytes; at most ${allowed} for a ${frameBytes}-byte frame: send fewer logs per cached field set, or put the fields in the logs`)
+    ctx.metrics.reportsRefused.inc({ reason: 'amplification' })
+    return no(ErrorCode.tooLarge, `this report would write ${written} bytes; this connection may write ${allowed} more (${REPORT_WRITE_FACTOR}x the bytes its reports sent): send more logs per report, or send cache_fields again`)
+  }
+  // And per user, whatever the transport: report bytes on disk a minute.
+  if (!ctx.budgets.take('reportBytes', user.uid, written)) {
+    ctx.metrics.reportsRefused.inc({ reason: 'user_budget' })
+    const rate = ctx.budgets.limits.reportBytes
+    return no(ErrorCode.rateLimited, `too many report bytes: a user may write ${Math.round(rate.perSecond * 60)} bytes a minute (bursts of ${rate.burst}); try again in ${ctx.budgets.retryAfter('reportBytes', user.uid, written)} s`)
   }
   actor.cacheFields = cache
+  bytes.written += written
   await ctx.reports.appendLines(lines)
-  ctx.metrics.reportBytes.inc({ direction: 'in' }, frameBytes)
   ctx.metrics.reportBytes.inc({ direction: 'written' }, written)
   return { msg_type: 'ack', msg_id: frame.msg_id, ok: true, accepted: lines.length }
 }
@@ -164,6 +176,17 @@ async function waitForAck(ctx: ConnectionContext, uid: string, msgId: string): P
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
   return undefined
+}
+
+/**
+ * Charges one command to the user's budget, shared by every socket and HTTP request of the user:
+ * the refusal (4029) when it is spent, else undefined. Socket frames and HTTP commands alike.
+ */
+export function overCommandBudget(ctx: ConnectionContext, user: TokenPayload): RoomRefusal | undefined {
+  if (ctx.budgets.take('commands', user.uid)) return undefined
+  ctx.metrics.framesIn.inc({ type: 'user_rate_limited' })
+  const rate = ctx.budgets.limits.commands
+  return { code: ErrorCode.rateLimited, reason: `too many commands: a user may send ${rate.perSecond}/s (bursts of ${rate.burst}) over all its connections and HTTP together` }
 }
 
 /** Why a user may not enter a room: the ack's (or HTTP answer's) code and reason. */
@@ -189,9 +212,10 @@ export async function mayOpen(ctx: ConnectionContext, roomId: string, user: Toke
     ctx.metrics.roomsRefused.inc({ reason: 'server_full' })
     return { code: ErrorCode.internal, reason: `this server holds its maximum of ${ctx.maxRooms} rooms, try again later` }
   }
-  if (!takeFrom(ctx.roomOpeners, user.uid, ctx.roomCreationRate, ctx.now)) {
+  if (!ctx.budgets.take('roomOpens', user.uid)) {
     ctx.metrics.roomsRefused.inc({ reason: 'user_rate' })
-    return { code: ErrorCode.rateLimited, reason: `too many new rooms: a user may open ${ctx.roomCreationRate.burst}, then ${ctx.roomCreationRate.perSecond * 60} a minute` }
+    const rate = ctx.budgets.limits.roomOpens
+    return { code: ErrorCode.rateLimited, reason: `too many new rooms: a user may open ${rate.burst}, then ${Math.round(rate.perSecond * 60)} a minute` }
   }
   return undefined
 }

@@ -15,8 +15,9 @@ import {
 import { type Engine, EngineUnavailableError } from './engine/types'
 import { type FanoutCounters, type FanoutMember, type FanoutRegistry, PreparedFrame, writePrepared } from './fanout'
 import type { ServerMetrics } from './metrics'
+import type { AccountBudgets } from './budgets'
 import { TokenBucket, WindowCounter } from './rateLimit'
-import { isAnchorOf, mayOpen, publicUser, runCommand, unavailableReason, userRef } from './commands'
+import { isAnchorOf, mayOpen, overCommandBudget, publicUser, runCommand, unavailableReason, userRef } from './commands'
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
 import type { TokenCheck, TokenPayload, TokenVerifier } from './token'
@@ -41,9 +42,8 @@ export interface ConnectionContext {
   /** How long a peer has to finish a close handshake the server started before its socket is cut. */
   closeTimeoutMs: number
   rate: { perSecond: number; burst: number }
-  messageRate: { perSecond: number; burst: number }
-  /** Per-user message buckets, shared by every connection of the user in this process. */
-  userBuckets: Map<string, TokenBucket>
+  /** What each account may cost (commands, messages, rooms opened, report and snapshot bytes), whatever the transport. */
+  budgets: AccountBudgets
   /** Authenticated connections per user in this process, and the most one user may hold. */
   userConnections: Tally
   maxConnectionsPerUser: number
@@ -57,9 +57,7 @@ export interface ConnectionContext {
   roomCreation: 'anyone' | 'anchors' | 'fixed'
   /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
   inflight: Map<string, Promise<AckFrame>>
-  /** Rooms each user opened lately (a token bucket per user), the rate, and the most rooms this process holds. */
-  roomOpeners: Map<string, TokenBucket>
-  roomCreationRate: { perSecond: number; burst: number }
+  /** The most rooms this process holds. */
   maxRooms: number
   /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */
   addressConnections: Tally
@@ -185,6 +183,7 @@ export class LiveConnection {
   private garbage: WindowCounter | undefined
   /** `cache_fields` of this connection's reports (commands.ts keeps them up to date). */
   cacheFields: ReportLog | undefined
+  readonly reportBytes = { received: 0, written: 0 }
   private queue: Promise<void> = RESOLVED
   private closed = false
   /** Selected `live.v1.batch`: a room's events come in one frame per tick. */
@@ -383,6 +382,8 @@ export class LiveConnection {
     if (frame.msg_type === 'auth') return this.auth(frame.msg_id, frame.token)
     const user = this.user
     if (user === undefined) return this.refuse(frame.msg_id, ErrorCode.unauthorized, 'authenticate first')
+    const spent = overCommandBudget(this.ctx, user)
+    if (spent !== undefined) return this.refuse(frame.msg_id, spent.code, spent.reason)
     if (frame.msg_type === 'join') return this.join(frame, user)
     if (frame.msg_type === 'leave') {
       await this.leave(frame.room_id, user)

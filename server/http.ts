@@ -28,7 +28,7 @@ import {
   type RoomEvent,
   roomIdProblem,
 } from 'miniprogram-live-store/protocol'
-import { type CommandActor, isAnchorOf, mayOpen, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
+import { type CommandActor, isAnchorOf, mayOpen, overCommandBudget, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
 import type { ConnectionContext } from './connection'
 import { EngineUnavailableError } from './engine/types'
 import type { FanoutMember } from './fanout'
@@ -195,7 +195,7 @@ export class HttpApi {
     if (!Array.isArray(list)) throw new HttpError(400, ErrorCode.badRequest, 'the body must be { "commands": [...] }')
     if (list.length > MAX_HTTP_COMMANDS) throw new HttpError(413, ErrorCode.tooLarge, `at most ${MAX_HTTP_COMMANDS} commands per request`)
     // The cache of `cache_fields` is per connection: a request is one.
-    const actor: CommandActor = { isMember: (roomId) => this.leases.has(leaseKey(user.uid, roomId)), cacheFields: undefined }
+    const actor: CommandActor = { isMember: (roomId) => this.leases.has(leaseKey(user.uid, roomId)), cacheFields: undefined, reportBytes: { received: 0, written: 0 } }
     const acks: AckFrame[] = []
     // In order, one after the other: acks and broadcasts follow the order sent, as on a socket.
     for (const item of list) acks.push(await this.command(item, user, actor))
@@ -211,6 +211,8 @@ export class HttpApi {
     }
     const frame = parsed.frame
     this.ctx.metrics.framesIn.inc({ type: frame.msg_type })
+    const spent = overCommandBudget(this.ctx, user)
+    if (spent !== undefined) return refusal('msg_id' in frame ? frame.msg_id : '', spent.code, spent.reason)
     if (frame.msg_type === 'leave') {
       const key = leaseKey(user.uid, frame.room_id)
       const lease = this.leases.get(key)

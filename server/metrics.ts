@@ -99,7 +99,8 @@ export class ServerMetrics {
   })
   readonly reportsRefused = new Counter({
     name: 'live_reports_refused_total',
-    help: 'Reports refused because they would write too much for their size (4013)',
+    help: 'Reports refused: amplification (they would write more than REPORT_WRITE_FACTOR x what the connection sent, 4013) or user_budget (the user wrote its report bytes for now, 4029)',
+    labelNames: ['reason'],
     registers: [this.registry],
   })
   readonly engineHealthy = new Gauge({ name: 'live_engine_healthy', help: '1 when the room engine can serve', registers: [this.registry] })

@@ -17,14 +17,21 @@ export class TokenBucket {
     return this.tokens + ((this.now() - this.updatedAt) / 1000) * this.ratePerSecond >= this.burst
   }
 
-  /** Takes one token; false when the bucket is empty. */
-  take(): boolean {
+  /** Takes `count` tokens (one by default); false, taking none, when fewer are left. */
+  take(count = 1): boolean {
     const now = this.now()
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond)
     this.updatedAt = now
-    if (this.tokens < 1) return false
-    this.tokens -= 1
+    if (this.tokens < count) return false
+    this.tokens -= count
     return true
+  }
+
+  /** Seconds until `count` tokens are there (0: now). */
+  secondsUntil(count: number): number {
+    const now = this.now()
+    const tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond)
+    return tokens >= count ? 0 : (count - tokens) / this.ratePerSecond
   }
 }
 

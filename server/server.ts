@@ -2,6 +2,7 @@ import * as http from 'http'
 import type { AddressInfo } from 'net'
 import * as path from 'path'
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from 'miniprogram-live-store/protocol'
+import { AccountBudgets, type AccountLimits, DEFAULT_ACCOUNT_LIMITS } from './budgets'
 import { type Clock, every, systemClock } from './clock'
 import { FanoutRegistry } from './fanout'
 import { HttpApi, type HttpApiOptions } from './http'
@@ -72,8 +73,14 @@ export interface ServerOptions {
   authTimeoutMs?: number
   /** Per connection. Default 20 frames/s, bursts of 40. */
   rateLimit?: { perSecond: number; burst: number }
-  /** Per user, for `message`. Default 5/s, bursts of 5. */
+  /** Per user, for `message` and `buy` (the same as `accountLimits.messages`). Default 5/s, bursts of 5. */
   messageRateLimit?: { perSecond: number; burst: number }
+  /**
+   * What one account may cost this process, per user whatever the transport: commands (every
+   * socket and HTTP together), messages, rooms opened, report bytes written, snapshot bytes
+   * sent. Past a budget a command gets 4029 (HTTP 429). Defaults: `DEFAULT_ACCOUNT_LIMITS`.
+   */
+  accountLimits?: Partial<AccountLimits>
   /** A connection with more than this waiting to be sent is closed with 1013. Default 1 MiB. */
   maxBufferedBytes?: number
   /**
@@ -237,10 +244,19 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
     closeTimeoutMs: options.closeTimeoutMs ?? 2000,
     rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
-    messageRate: options.messageRateLimit ?? { perSecond: 5, burst: 5 },
     connections,
     deflateThreshold,
-    userBuckets: new Map(),
+    budgets: new AccountBudgets(
+      {
+        ...DEFAULT_ACCOUNT_LIMITS,
+        // A user's commands together get what one connection may send, unless set apart.
+        ...(options.rateLimit !== undefined ? { commands: options.rateLimit } : {}),
+        ...(options.messageRateLimit !== undefined ? { messages: options.messageRateLimit } : {}),
+        ...(options.roomCreationRate !== undefined ? { roomOpens: { perSecond: options.roomCreationRate.perMinute / 60, burst: options.roomCreationRate.burst } } : {}),
+        ...options.accountLimits,
+      },
+      now,
+    ),
     userConnections: new Tally(),
     fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
       tickMs: batchMs,
@@ -252,8 +268,6 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
-    roomOpeners: new Map(),
-    roomCreationRate: { perSecond: (options.roomCreationRate?.perMinute ?? 10) / 60, burst: options.roomCreationRate?.burst ?? 10 },
     maxRooms: options.maxRooms ?? 10000,
     addressConnections: new Tally(),
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 500,
@@ -316,8 +330,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     const t = now()
     httpApi?.sweep(t)
     // Per-user buckets are kept only while they matter: memory grows with active users, not all users ever seen.
-    for (const [uid, bucket] of ctx.userBuckets) if (bucket.full) ctx.userBuckets.delete(uid)
-    for (const [uid, bucket] of ctx.roomOpeners) if (bucket.full) ctx.roomOpeners.delete(uid)
+    ctx.budgets.sweep()
     for (const connection of connections) {
       if (!connection.authenticated && t - connection.openedAt > authTimeoutMs) {
         connection.close(CloseCode.unauthorized, 'not authenticated in time')

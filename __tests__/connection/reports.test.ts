@@ -9,7 +9,7 @@ import * as path from 'path'
 import { TestScheduler } from 'rxjs/testing'
 import { createLiveClient, type LiveClient, type LiveClientError, type LiveClientOptions } from '../../src/connection/client'
 import type { ConnectionLogEvent } from '../../src/connection/connectionLog'
-import type { ClientFrame, ReportCommand } from '../../src/protocol/frames'
+import { type ClientFrame, REPORT_WRITE_FACTOR, type ReportCommand } from '../../src/protocol/frames'
 import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
 import { createServer, type LiveServer } from '../../server/server'
 import { signToken } from '../../server/token'
@@ -122,6 +122,34 @@ describe('client.report (virtual time)', () => {
       }
       expect(withFields.length).toBeGreaterThan(1)
       expect(() => client.setReportFields(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i])))).toThrow(RangeError)
+    })
+  })
+
+  it('keeps what the server writes within REPORT_WRITE_FACTOR x what the connection sent: lone small logs send the fields again when they run out (round two, problem 3)', () => {
+    const scheduler = new TestScheduler((a, b) => expect(a).toEqual(b))
+    scheduler.run(() => {
+      const { platform, client } = setup(scheduler, { reports: { flushMs: 1000, maxLogs: 100 } })
+      const fields = { blob: 'z'.repeat(900) }
+      client.setReportFields(fields)
+      client.frames$.subscribe()
+      // Sixty important taps, each in a report of its own: each makes the server write the fields again.
+      for (let i = 0; i < 60; i++) scheduler.schedule(() => client.report({ tap: i }, { important: true }), 10 + i * 10)
+      scheduler.schedule(() => client.close(), 2000)
+      scheduler.flush()
+      const reports = reportsOf(platform.tasks[0].sent)
+      expect(reports.flatMap((r) => r.logs.map((l) => l.tap))).toEqual(Array.from({ length: 60 }, (_, i) => i))
+      // The server's rule, report by report: bytes written (each log with the cached fields merged in) <= 8x bytes received.
+      let received = 0
+      let written = 0
+      for (const r of reports) {
+        received += bytesOf(r)
+        written += r.logs.reduce((sum, log) => sum + bytesOf({ ...fields, ...log }) + 1, 0)
+        expect(written).toBeLessThanOrEqual(REPORT_WRITE_FACTOR * received)
+      }
+      // The fields went again now and then, not with every report.
+      const carrying = reports.filter((r) => r.cache_fields !== undefined).length
+      expect(carrying).toBeGreaterThan(1)
+      expect(carrying).toBeLessThan(reports.length / 2)
     })
   })
 

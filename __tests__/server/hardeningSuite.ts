@@ -105,8 +105,100 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         }
         const written = await reportFileBytes()
         console.log(`[hardening ${engineName}] report flood: ${sent} B received, ${written} B written (${(written / sent).toFixed(2)}x)`)
-        expect(written).toBeLessThanOrEqual(REPORT_WRITE_FACTOR * sent + 1024)
-        expect(await metric(server, 'live_reports_refused_total')).toBeGreaterThan(0)
+        expect(written).toBeLessThanOrEqual(REPORT_WRITE_FACTOR * sent)
+        expect(await metric(server, 'live_reports_refused_total', { reason: 'amplification' })).toBeGreaterThan(0)
+      })
+
+      /** 1 KiB of cache_fields once, then reports of one empty log: each would write the fields again (round two, problem 3). */
+      const cachedFieldsAttack = (n: number): Array<Record<string, unknown>> => [
+        { msg_type: 'report', msg_id: mid('r'), logs: [{}], cache_fields: { k: 'v'.repeat(1000) } },
+        ...Array.from({ length: n }, () => ({ msg_type: 'report', msg_id: mid('r'), logs: [{}] })),
+      ]
+
+      it('bounds what cached fields write over a connection\'s life: at most REPORT_WRITE_FACTOR x the bytes its reports sent, on a socket (round two, problem 3)', async () => {
+        const c = await connect()
+        let sent = 0
+        const acks: Frame[] = []
+        for (const frame of cachedFieldsAttack(60)) {
+          sent += Buffer.byteLength(JSON.stringify(frame))
+          acks.push(await c.command(frame))
+        }
+        const written = await reportFileBytes()
+        console.log(`[hardening ${engineName}] cached-fields reports on a socket: ${sent} B received, ${written} B written (${(written / sent).toFixed(2)}x)`)
+        expect(written).toBeLessThanOrEqual(REPORT_WRITE_FACTOR * sent)
+        // The fields paid for some logs; the rest are refused 4013 and say what to do.
+        const refused = acks.filter((a) => a.ok === false)
+        expect(refused.length).toBeGreaterThan(0)
+        expect(refused[0]).toMatchObject({ code: 4013, reason: expect.stringMatching(/send cache_fields again/) })
+        expect(acks.filter((a) => a.ok === true).length).toBeGreaterThan(1)
+        // Sending the fields again pays for the next log.
+        expect(await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{}], cache_fields: { k: 'v'.repeat(1000) } })).toMatchObject({ ok: true, accepted: 1 })
+      })
+
+      it('bounds the same over HTTP, where each request is a connection of its own (round two, problem 3)', async () => {
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        let sent = 0
+        const results: boolean[] = []
+        for (let i = 0; i < 3; i++) {
+          const commands = cachedFieldsAttack(49)
+          sent += commands.reduce((sum, command) => sum + Buffer.byteLength(JSON.stringify(command)), 0)
+          const response = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('u1')}` }, body: JSON.stringify({ commands }) })
+          expect(response.status).toBe(200)
+          results.push(...((await response.json()) as { acks: Frame[] }).acks.map((a) => a.ok === true))
+        }
+        const written = await reportFileBytes()
+        console.log(`[hardening ${engineName}] cached-fields reports over HTTP: ${sent} B received, ${written} B written (${(written / sent).toFixed(2)}x)`)
+        expect(written).toBeLessThanOrEqual(REPORT_WRITE_FACTOR * sent)
+        expect(results.filter((ok) => !ok).length).toBeGreaterThan(0)
+      })
+
+      it('caps the report bytes one user writes a minute, on every transport together (round two, problem 3)', async () => {
+        await boot({ rateLimit: { perSecond: 1000, burst: 1000 }, accountLimits: { reportBytes: { perSecond: 100, burst: 6000 } } })
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const logs = Array.from({ length: 10 }, (_, i) => ({ event: 'tap', i, note: 'n'.repeat(80) }))
+        const a = await connect(token('writer'))
+        const b = await connect(token('writer'))
+        const acks: Frame[] = []
+        for (let i = 0; i < 3; i++) acks.push(await a.command({ msg_type: 'report', msg_id: mid('r'), logs }))
+        for (let i = 0; i < 3; i++) acks.push(await b.command({ msg_type: 'report', msg_id: mid('r'), logs }))
+        const http = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('writer')}` }, body: JSON.stringify({ commands: [{ msg_type: 'report', msg_id: mid('r'), logs }] }) })
+        acks.push(...((await http.json()) as { acks: Frame[] }).acks)
+        // About 1 KB a report: five fit the 6,000-byte burst, the rest are refused 4029 wherever they came from.
+        expect(acks.map((ack) => ack.ok)).toEqual([true, true, true, true, true, false, false])
+        expect(acks[6]).toMatchObject({ code: 4029, reason: expect.stringMatching(/report bytes/) })
+        const before = await reportFileBytes()
+        expect(before).toBeLessThanOrEqual(6000)
+        // Another user has a budget of its own; this one's refills with the server's time.
+        const other = await connect(token('other'))
+        expect(await other.command({ msg_type: 'report', msg_id: mid('r'), logs })).toMatchObject({ ok: true })
+        clock.advance(11000)
+        expect(await a.command({ msg_type: 'report', msg_id: mid('r'), logs })).toMatchObject({ ok: true })
+        expect(await metric(server, 'live_reports_refused_total', { reason: 'user_budget' })).toBe(2)
+      })
+
+      it('puts a user\'s commands on every socket and over HTTP under one budget (round two, problem 3)', async () => {
+        await boot({ rateLimit: { perSecond: 1000, burst: 1000 }, accountLimits: { commands: { perSecond: 20, burst: 40 } } })
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const c = await joined('liker', 'likes')
+        // The join took one; 30 likes over HTTP take 30 more (the HTTP poll joined the room first).
+        const poll = await fetch(`${base}/api/rooms/likes/events?wait_ms=0`, { headers: { Authorization: `Bearer ${token('liker')}` } })
+        expect(poll.status).toBe(200)
+        const likes = (n: number): Array<Record<string, unknown>> => Array.from({ length: n }, () => ({ msg_type: 'like', msg_id: mid('l'), room_id: 'likes', count: 1 }))
+        const http = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('liker')}` }, body: JSON.stringify({ commands: likes(30) }) })
+        const httpAcks = ((await http.json()) as { acks: Frame[] }).acks
+        expect(httpAcks.filter((a) => a.ok === true)).toHaveLength(30)
+        // Nine left for the socket, whatever its own bucket holds.
+        const socketAcks: Frame[] = []
+        for (const like of likes(12)) socketAcks.push(await c.command(like))
+        expect(socketAcks.map((a) => a.ok)).toEqual([...Array<boolean>(9).fill(true), false, false, false])
+        expect(socketAcks[9]).toMatchObject({ code: 4029, reason: expect.stringMatching(/all its connections and HTTP together/) })
+        // Another user is not affected; a second later this one has 20 again.
+        const other = await joined('other', 'likes')
+        expect(await other.command(likes(1)[0])).toMatchObject({ ok: true })
+        clock.advance(1000)
+        const again = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('liker')}` }, body: JSON.stringify({ commands: likes(25) }) })
+        expect(((await again.json()) as { acks: Frame[] }).acks.filter((a) => a.ok === true)).toHaveLength(20)
+        expect(await metric(server, 'live_frames_in_total', { type: 'user_rate_limited' })).toBe(3 + 5)
       })
 
       it('rotates reports.jsonl by size and keeps keepFiles of them: the disk it takes is bounded (round two, problem 3)', async () => {

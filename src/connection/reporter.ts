@@ -51,6 +51,12 @@ export class Reporter {
   private fieldsBytes = 0
   /** The link whose server holds the current fields (their first report went out on it). */
   private fieldsOn: number | undefined
+  /**
+   * What this link's reports sent and will make the server write, by msg_id (a report prepared
+   * again on the same link replaces its first count): the server writes at most
+   * REPORT_WRITE_FACTOR times what a connection's reports sent, over the connection's life.
+   */
+  private ledger: { link: number; byMsgId: Map<string, { sent: number; written: number }>; sent: number; written: number } | undefined
   private flushTimer: Subscription | undefined
 
   constructor(
@@ -103,9 +109,31 @@ export class Reporter {
    */
   prepare(command: ClientCommand, link: Link): ClientCommand {
     if (command.msg_type !== 'report' || this.fields === undefined) return command
-    if (!link.stateless && this.fieldsOn === link.id) return command
-    if (!link.stateless) this.fieldsOn = link.id
-    return { ...command, cache_fields: { ...this.fields, ...command.cache_fields } }
+    const withFields = (): ClientCommand => ({ ...command, cache_fields: { ...this.fields, ...command.cache_fields } })
+    if (link.stateless) return withFields()
+    if (this.ledger?.link !== link.id) this.ledger = { link: link.id, byMsgId: new Map(), sent: 0, written: 0 }
+    const ledger = this.ledger
+    const earlier = ledger.byMsgId.get(command.msg_id)
+    if (earlier !== undefined) {
+      ledger.sent -= earlier.sent
+      ledger.written -= earlier.written
+    }
+    // An upper bound of what the server writes: each log with the cached fields merged in.
+    const written = command.logs.reduce((sum, log) => sum + utf8ByteLength(JSON.stringify(log)) + 1 + this.fieldsBytes, 0)
+    let wire: ClientCommand = command
+    // The fields go again when this connection's server lacks them, or when what its reports
+    // sent so far would not pay for this one's writing (a lone small log after many).
+    if (this.fieldsOn !== link.id || ledger.written + written > REPORT_WRITE_FACTOR * (ledger.sent + utf8ByteLength(JSON.stringify(command)))) {
+      this.fieldsOn = link.id
+      wire = withFields()
+    }
+    const sent = utf8ByteLength(JSON.stringify(wire))
+    ledger.byMsgId.set(command.msg_id, { sent, written })
+    // Only a recent report is prepared again (its send was not taken): older entries go.
+    if (ledger.byMsgId.size > 64) ledger.byMsgId.delete(ledger.byMsgId.keys().next().value as string)
+    ledger.sent += sent
+    ledger.written += written
+    return wire
   }
 
   stop(): void {

@@ -286,9 +286,10 @@ export const MAX_CACHE_FIELDS_KEYS = 32
 /** Logs in one `report` at most. */
 export const MAX_REPORT_LOGS = 100
 /**
- * A report may make the server write at most this many times the bytes of its frame, plus one
- * copy of the cached fields (each log is written with them merged in): a client that sends
- * many small logs with large cached fields must send fewer logs per report.
+ * Over a connection's life, its reports may make the server write at most this many times the
+ * bytes of the report frames it sent (each log is written with the cached fields merged in);
+ * past it a report gets 4013. A client whose small logs with large cached fields ran out of
+ * that allowance sends `cache_fields` again, or more logs per report (the client does both).
  */
 export const REPORT_WRITE_FACTOR = 8
 
