@@ -19,8 +19,12 @@ export interface AccountLimits {
   roomOpens: Rate
   /** Bytes of `report` logs written to `reports.jsonl`. Default 1 MiB a minute, bursts of 1 MiB. */
   reportBytes: Rate
-  /** Bytes of snapshots sent (each join without recovery takes one). Default 1 MiB a minute, bursts of 512 KiB. */
-  snapshotBytes: Rate
+  /**
+   * Bytes of a room's history sent to the user again: snapshots, and events a join recovered or
+   * a poll read a second time (live events are free). Spent after the send (it may go into debt);
+   * while in debt, joins get 4029 and polls 429. Default 1 MiB a minute, bursts of 1 MiB.
+   */
+  historyBytes: Rate
 }
 
 export type AccountCost = keyof AccountLimits
@@ -30,7 +34,7 @@ export const DEFAULT_ACCOUNT_LIMITS: AccountLimits = {
   messages: { perSecond: 5, burst: 5 },
   roomOpens: { perSecond: 10 / 60, burst: 10 },
   reportBytes: { perSecond: (1024 * 1024) / 60, burst: 1024 * 1024 },
-  snapshotBytes: { perSecond: (1024 * 1024) / 60, burst: 512 * 1024 },
+  historyBytes: { perSecond: (1024 * 1024) / 60, burst: 1024 * 1024 },
 }
 
 /**
@@ -54,6 +58,16 @@ export class AccountBudgets {
   /** Takes `count` units of `kind` from `uid`'s budget; false (taking nothing) when it has fewer. */
   take(kind: AccountCost, uid: string, count = 1): boolean {
     return this.bucket(kind, uid).take(count)
+  }
+
+  /** Spends `count` units of `kind` whatever is left (a cost known only once paid): the budget may go into debt. */
+  spend(kind: AccountCost, uid: string, count: number): void {
+    this.bucket(kind, uid).spend(count)
+  }
+
+  /** Nothing left of `uid`'s budget of `kind` (it is in debt, or empty). */
+  exhausted(kind: AccountCost, uid: string): boolean {
+    return this.bucket(kind, uid).secondsUntil(1) > 0
   }
 
   /** Whole seconds until `uid` could take `count` units of `kind` (for a refusal's reason). */

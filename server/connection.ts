@@ -17,7 +17,7 @@ import { type FanoutCounters, type FanoutMember, type FanoutRegistry, PreparedFr
 import type { ServerMetrics } from './metrics'
 import type { AccountBudgets } from './budgets'
 import { TokenBucket, WindowCounter } from './rateLimit'
-import { isAnchorOf, mayOpen, overCommandBudget, publicUser, runCommand, unavailableReason, userRef } from './commands'
+import { chargeHistory, isAnchorOf, mayOpen, overCommandBudget, overHistoryBudget, publicUser, runCommand, unavailableReason, userRef } from './commands'
 import type { PresenceThinner } from './presence'
 import type { ReportSink } from './reports'
 import type { TokenCheck, TokenPayload, TokenVerifier } from './token'
@@ -306,8 +306,11 @@ export class LiveConnection {
     return true
   }
 
-  private send(frame: ServerFrame): void {
-    this.sendData(JSON.stringify(frame), frame.msg_type)
+  /** Sends a frame; its bytes. */
+  private send(frame: ServerFrame): number {
+    const data = JSON.stringify(frame)
+    this.sendData(data, frame.msg_type)
+    return Buffer.byteLength(data)
   }
 
   private ack(ack: AckFrame): void {
@@ -443,16 +446,30 @@ export class LiveConnection {
     this.ctx.fanouts.join(roomId, membership)
     const recovery =
       frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
+    // History sent again is paid by its bytes: while the user's budget is in debt, only a join
+    // that recovers nothing missed gets through (it costs nothing); the others are refused, out
+    // of the room, and the client tries again later.
+    const spent = recovery === null || recovery.events.length > 0 ? overHistoryBudget(this.ctx, user) : undefined
+    if (spent !== undefined) {
+      if (existing !== undefined) await this.leave(roomId, user)
+      else {
+        this.deleteMembership(roomId)
+        membership.unsubscribe()
+      }
+      return this.refuse(frame.msg_id, spent.code, spent.reason)
+    }
     let head: number
     if (recovery !== null) {
       head = recovery.head
       this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: roomId, epoch: recovery.epoch, seq: head, recovered: true })
-      for (const event of recovery.events) this.send(event)
+      let bytes = 0
+      for (const event of recovery.events) bytes += this.send(event)
+      chargeHistory(this.ctx, user, bytes)
     } else {
       const snapshot = await engine.snapshot(roomId)
       head = snapshot.seq
       this.ack({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: roomId, epoch: snapshot.epoch, seq: head, recovered: false })
-      this.send(snapshot)
+      chargeHistory(this.ctx, user, this.send(snapshot))
     }
     // Live events that raced the read: only those past the head are new to this client.
     const buffered = membership.buffer ?? []

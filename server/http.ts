@@ -28,7 +28,7 @@ import {
   type RoomEvent,
   roomIdProblem,
 } from 'miniprogram-live-store/protocol'
-import { type CommandActor, isAnchorOf, mayOpen, overCommandBudget, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
+import { chargeHistory, type CommandActor, isAnchorOf, mayOpen, overCommandBudget, overHistoryBudget, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
 import type { ConnectionContext } from './connection'
 import { EngineUnavailableError } from './engine/types'
 import type { FanoutMember } from './fanout'
@@ -94,7 +94,7 @@ class HttpError extends Error {
 
 export class HttpApi {
   /** Users polling a room: `uid \0 room` -> when the lease runs out. */
-  private readonly leases = new Map<string, { roomId: string; user: TokenPayload; until: number }>()
+  private readonly leases = new Map<string, Lease>()
   private readonly polls = new Tally()
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly held = new Set<() => void>()
@@ -242,40 +242,55 @@ export class HttpApi {
     if (this.polls.get(user.uid) >= this.options.maxPollsPerUser) throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxPollsPerUser} polls at once per user`)
     this.polls.add(user.uid)
     try {
-      await this.touch(roomId, user, waitMs)
-      if (since === undefined || epoch === undefined) return await this.snapshot(roomId)
-      // Listening before reading: an event that comes while the history is read wakes the poll.
-      let wake: () => void = () => undefined
-      const woken = new Promise<void>((resolve) => (wake = resolve))
-      const waiter = new Waiter(since, wake)
-      this.ctx.fanouts.join(roomId, waiter)
-      const release = (): void => wake()
-      this.held.add(release)
-      res.once('close', release)
-      try {
-        let recovery = await engine.recover(roomId, since, epoch)
-        if (recovery !== null && waitMs > 0 && recovery.events.length < MAX_EVENTS_PER_POLL) {
-          if (recovery.events.length === 0 && !waiter.woken) {
-            let timer: ClockTimer | undefined
-            await Promise.race([woken, new Promise<void>((resolve) => (timer = this.ctx.clock.setTimer(resolve, waitMs)))])
-            timer?.cancel()
-          }
-          // Something came (now or already): what follows within the window goes in the same
-          // answer. A busy room costs a poller one request per window, not one per event.
-          if ((recovery.events.length > 0 || waiter.woken) && !res.destroyed) {
-            await sleepOn(this.ctx.clock, this.options.gatherMs)
-            recovery = await engine.recover(roomId, since, epoch)
-          }
-        }
-        if (recovery === null) return await this.snapshot(roomId)
-        return pollReply(roomId, recovery.epoch, recovery.head, true, recovery.events)
-      } finally {
-        this.ctx.fanouts.leave(roomId, waiter)
-        this.held.delete(release)
-        res.off('close', release)
-      }
+      const lease = await this.touch(roomId, user, waitMs)
+      const delivered = lease.delivered
+      const reply = since === undefined || epoch === undefined ? await this.snapshot(roomId) : await this.recoverOrWait(res, roomId, since, epoch, waitMs)
+      // History sent again is paid by its bytes: a snapshot, or events this user was answered
+      // before (all of them on a lease's first poll: a recovery). Live events are free.
+      const again = reply.snapshot !== undefined ? [reply.snapshot] : reply.events.filter((event) => delivered === undefined || (event.seq ?? 0) <= delivered)
+      // While the budget is in debt, only an answer of new events goes out.
+      const spent = again.length > 0 ? overHistoryBudget(this.ctx, user) : undefined
+      if (spent !== undefined) throw new HttpError(429, spent.code, spent.reason)
+      chargeHistory(this.ctx, user, again.reduce((sum, frame) => sum + Buffer.byteLength(JSON.stringify(frame)), 0))
+      lease.delivered = Math.max(lease.delivered ?? 0, reply.seq)
+      return reply
     } finally {
       this.polls.remove(user.uid)
+    }
+  }
+
+  /** The events after `since`, waiting up to `waitMs` for some; a snapshot when they cannot be recovered. */
+  private async recoverOrWait(res: ServerResponse, roomId: string, since: number, epoch: string, waitMs: number): Promise<PollReply> {
+    const { engine } = this.ctx
+    // Listening before reading: an event that comes while the history is read wakes the poll.
+    let wake: () => void = () => undefined
+    const woken = new Promise<void>((resolve) => (wake = resolve))
+    const waiter = new Waiter(since, wake)
+    this.ctx.fanouts.join(roomId, waiter)
+    const release = (): void => wake()
+    this.held.add(release)
+    res.once('close', release)
+    try {
+      let recovery = await engine.recover(roomId, since, epoch)
+      if (recovery !== null && waitMs > 0 && recovery.events.length < MAX_EVENTS_PER_POLL) {
+        if (recovery.events.length === 0 && !waiter.woken) {
+          let timer: ClockTimer | undefined
+          await Promise.race([woken, new Promise<void>((resolve) => (timer = this.ctx.clock.setTimer(resolve, waitMs)))])
+          timer?.cancel()
+        }
+        // Something came (now or already): what follows within the window goes in the same
+        // answer. A busy room costs a poller one request per window, not one per event.
+        if ((recovery.events.length > 0 || waiter.woken) && !res.destroyed) {
+          await sleepOn(this.ctx.clock, this.options.gatherMs)
+          recovery = await engine.recover(roomId, since, epoch)
+        }
+      }
+      if (recovery === null) return await this.snapshot(roomId)
+      return pollReply(roomId, recovery.epoch, recovery.head, true, recovery.events)
+    } finally {
+      this.ctx.fanouts.leave(roomId, waiter)
+      this.held.delete(release)
+      res.off('close', release)
     }
   }
 
@@ -291,18 +306,29 @@ export class HttpApi {
   }
 
   /** The user is in the room while they poll it: the first poll counts them in. */
-  private async touch(roomId: string, user: TokenPayload, waitMs: number): Promise<void> {
+  private async touch(roomId: string, user: TokenPayload, waitMs: number): Promise<Lease> {
     const key = leaseKey(user.uid, roomId)
     const until = this.ctx.now() + waitMs + this.options.leaseMs
     const lease = this.leases.get(key)
     if (lease !== undefined) {
       lease.until = Math.max(lease.until, until)
       lease.user = user
-      return
+      return lease
     }
-    this.leases.set(key, { roomId, user, until })
+    const fresh: Lease = { roomId, user, until }
+    this.leases.set(key, fresh)
     await this.ctx.presence.change(roomId, { type: 'join', connId: connId(user), user: userRef(user), anchor: isAnchorOf(this.ctx, roomId, user) })
+    return fresh
   }
+}
+
+/** A user in a room over HTTP: in it while it polls (until `until`). */
+interface Lease {
+  roomId: string
+  user: TokenPayload
+  until: number
+  /** The highest seq this user was answered in this room: events up to it sent again are paid for. */
+  delivered?: number
 }
 
 /** At most a batch's worth of events per answer: the client asks again from the last one. */

@@ -97,6 +97,16 @@ export class ServerMetrics {
     labelNames: ['direction'],
     registers: [this.registry],
   })
+  readonly historyBytes = new Counter({
+    name: 'live_history_bytes_total',
+    help: 'Bytes of room history sent again to users (snapshots, recovered events, events a poll read twice): paid from each user\'s historyBytes budget',
+    registers: [this.registry],
+  })
+  readonly historyRefused = new Counter({
+    name: 'live_history_refused_total',
+    help: 'Joins (4029) and polls (429) refused because the user\'s historyBytes budget was spent',
+    registers: [this.registry],
+  })
   readonly reportsRefused = new Counter({
     name: 'live_reports_refused_total',
     help: 'Reports refused: amplification (they would write more than REPORT_WRITE_FACTOR x what the connection sent, 4013) or user_budget (the user wrote its report bytes for now, 4029)',

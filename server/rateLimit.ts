@@ -27,6 +27,13 @@ export class TokenBucket {
     return true
   }
 
+  /** Spends `count` tokens whatever is left: the bucket may go into debt, paid back by the refill. */
+  spend(count: number): void {
+    const now = this.now()
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.updatedAt) / 1000) * this.ratePerSecond) - count
+    this.updatedAt = now
+  }
+
   /** Seconds until `count` tokens are there (0: now). */
   secondsUntil(count: number): number {
     const now = this.now()

@@ -145,6 +145,8 @@ export interface LiveServer {
   readonly port: number
   readonly engine: Engine
   readonly metrics: ServerMetrics
+  /** What one account may cost this server (the defaults with `accountLimits` applied). */
+  readonly accountLimits: Readonly<AccountLimits>
   /** Open connections right now. */
   readonly connectionCount: number
   /** Users polling a room over the HTTP fallback right now (one per user and room). */
@@ -358,6 +360,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     port: address.port,
     engine,
     metrics,
+    accountLimits: ctx.budgets.limits,
     get connectionCount() {
       return connections.size
     },

@@ -521,6 +521,87 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('room history is paid by its bytes (round two, problem 6)', () => {
+      /** A room of 50 long comments: each snapshot carries them all. */
+      async function longRoom(): Promise<void> {
+        await boot({ rateLimit: { perSecond: 1000, burst: 1000 }, messageRateLimit: { perSecond: 1000, burst: 1000 } })
+        const anchor = await joined('writer', 'long')
+        for (let i = 0; i < 50; i++) expect(await anchor.command({ msg_type: 'message', msg_id: mid('m'), room_id: 'long', content: `${i} ${'长'.repeat(190)}` })).toMatchObject({ ok: true })
+      }
+      const burst = (): number => server.accountLimits.historyBytes.burst
+
+      it('re-joins on a socket: snapshots stop at the user\'s history budget (4029), a join that recovers nothing still goes through, and the budget refills', async () => {
+        await longRoom()
+        const c = await connect(token('rejoiner'))
+        let received = 0
+        let snapshotBytes = 0
+        let refused = 0
+        let head = { seq: 0, epoch: '' }
+        for (let i = 0; i < 40; i++) {
+          const join = { msg_type: 'join', msg_id: mid('j'), room_id: 'long' }
+          received += Buffer.byteLength(JSON.stringify(join))
+          const ack = await c.command(join)
+          if (ack.ok !== true) {
+            expect(ack).toMatchObject({ code: 4029, reason: expect.stringMatching(/too many snapshots/) })
+            refused++
+            continue
+          }
+          const snapshot = await c.type('snapshot')
+          snapshotBytes += Buffer.byteLength(JSON.stringify(snapshot))
+          head = { seq: snapshot.seq as number, epoch: snapshot.epoch as string }
+        }
+        const one = snapshotBytes / (40 - refused)
+        console.log(`[hardening ${engineName}] 40 socket re-joins of a room of 50 long comments: ${received} B received, ${snapshotBytes} B of snapshots sent (${(snapshotBytes / received).toFixed(0)}x; ${40 - refused} snapshots of ${one.toFixed(0)} B, ${refused} refused 4029) for a budget of ${burst()} B`)
+        expect(refused).toBeGreaterThan(0)
+        // The budget, and at most the one snapshot that took it into debt.
+        expect(snapshotBytes).toBeLessThanOrEqual(burst() + one)
+        expect(await metric(server, 'live_history_refused_total')).toBe(refused)
+        // Out of the room after a refused re-join: a message is refused, the room counts one viewer less.
+        expect(await c.command({ msg_type: 'like', msg_id: mid('l'), room_id: 'long', count: 1 })).toMatchObject({ ok: false, code: 4003 })
+        // In debt, a join that missed something is refused; one that misses nothing recovers at no cost.
+        expect(await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'long', since_seq: head.seq - 1, epoch: head.epoch })).toMatchObject({ ok: false, code: 4029 })
+        const now = await server.engine.snapshot('long')
+        expect(await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'long', since_seq: now.seq, epoch: now.epoch })).toMatchObject({ ok: true, recovered: true })
+        // Another user has a budget of its own; this one's refills with the server's time.
+        const other = await connect(token('other'))
+        expect(await other.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'long' })).toMatchObject({ ok: true, recovered: false })
+        clock.advance(60000)
+        expect(await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'long' })).toMatchObject({ ok: true, recovered: false })
+      })
+
+      it('polls over HTTP: a snapshot or events read again are paid for, new events are free (429 past the budget)', async () => {
+        await longRoom()
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const headers = { Authorization: `Bearer ${token('poller')}` }
+        let sent = 0
+        let refused = 0
+        let last = { seq: 0, epoch: '' }
+        for (let i = 0; i < 40; i++) {
+          const response = await fetch(`${base}/api/rooms/long/events?wait_ms=0`, { headers })
+          const text = await response.text()
+          if (response.status === 429) {
+            expect(text).toMatch(/too many snapshots/)
+            refused++
+            continue
+          }
+          expect(response.status).toBe(200)
+          sent += Buffer.byteLength(text)
+          last = JSON.parse(text) as { seq: number; epoch: string }
+        }
+        console.log(`[hardening ${engineName}] 40 snapshot polls of the same room over HTTP: ${sent} B sent, ${refused} refused 429, for a budget of ${burst()} B`)
+        expect(refused).toBeGreaterThan(0)
+        expect(sent).toBeLessThanOrEqual(burst() + sent / (40 - refused) + 1000)
+        // New events are free, in debt or not.
+        const writer = await joined('writer2', 'long')
+        expect(await writer.command({ msg_type: 'message', msg_id: mid('m'), room_id: 'long', content: 'new' })).toMatchObject({ ok: true })
+        const fresh = await fetch(`${base}/api/rooms/long/events?since_seq=${last.seq}&epoch=${last.epoch}&wait_ms=0`, { headers })
+        expect(fresh.status).toBe(200)
+        expect(((await fresh.json()) as { events: Frame[] }).events.map((e) => e.msg_type)).toContain('message')
+        // Reading from the start again is history: refused while in debt.
+        expect((await fetch(`${base}/api/rooms/long/events?since_seq=0&epoch=${last.epoch}&wait_ms=0`, { headers })).status).toBe(429)
+      })
+    })
+
     describe('one rule for room ids on both transports (round two, problem 7)', () => {
       beforeEach(() => boot())
       const BAD = ['x'.repeat(129), 'a\u0000b', 'a\r\nb', '<script>alert(1)</script>', 'a b', 'a/b', '{tag}', '']
