@@ -42,7 +42,10 @@ export class RoomModel {
   title: string
   status: 'live' | 'ended' = 'live'
   anchor: UserRef
+  /** Connections in the room (a socket, or a user's HTTP lease), and who is on each. */
   readonly members = new Map<string, UserRef>()
+  /** Connections in the room per user: `online_num` counts users, not connections. */
+  readonly users = new Map<string, number>()
   likeNum = 0
   readonly subscribers = new Set<string>()
   /** On the shelf, in the order the goods went on. */
@@ -61,7 +64,7 @@ export class RoomModel {
       title: this.title,
       status: this.status,
       anchor: { ...this.anchor },
-      online_num: this.members.size,
+      online_num: this.users.size,
       like_num: this.likeNum,
       subscribe_num: this.subscribers.size,
     }
@@ -78,10 +81,12 @@ export class RoomModel {
         if (action.anchor && this.anchor.uid === '') this.anchor = { ...action.user }
         if (this.members.has(action.connId)) return { ok: true }
         this.members.set(action.connId, action.user)
-        if (action.quietAbove !== undefined && this.members.size > action.quietAbove) return { ok: true, quiet: true }
+        // Another connection of a user already here: nothing changed that anyone sees.
+        if (this.countUser(action.user.uid, 1) > 1) return { ok: true }
+        if (action.quietAbove !== undefined && this.users.size > action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
-          event: { msg_type: 'join', user: action.user, online_num: this.members.size, msg_content: `${action.user.name} joined` },
+          event: { msg_type: 'join', user: action.user, online_num: this.users.size, msg_content: `${action.user.name} joined` },
         }
       }
       case 'leave': {
@@ -89,15 +94,17 @@ export class RoomModel {
         const user = this.members.get(action.connId)
         if (user === undefined) return { ok: true }
         this.members.delete(action.connId)
-        if (action.quietAbove !== undefined && this.members.size >= action.quietAbove) return { ok: true, quiet: true }
+        // The user is still here on another connection.
+        if (this.countUser(user.uid, -1) > 0) return { ok: true }
+        if (action.quietAbove !== undefined && this.users.size >= action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
-          event: { msg_type: 'leave', user, online_num: this.members.size, msg_content: `${user.name} left` },
+          event: { msg_type: 'leave', user, online_num: this.users.size, msg_content: `${user.name} left` },
         }
       }
       case 'presence': {
         const { kind, user } = action
-        return { ok: true, event: { msg_type: kind, user, online_num: this.members.size, msg_content: `${user.name} ${kind === 'join' ? 'joined' : 'left'}` } }
+        return { ok: true, event: { msg_type: kind, user, online_num: this.users.size, msg_content: `${user.name} ${kind === 'join' ? 'joined' : 'left'}` } }
       }
       case 'message':
         return {
@@ -147,6 +154,14 @@ export class RoomModel {
         if (action.title !== undefined) this.title = action.title
         return { ok: true, event: { msg_type: 'room_state', status: this.status, title: this.title } }
     }
+  }
+
+  /** Adds `delta` to the user's connections here; their count now (a user at 0 is forgotten). */
+  private countUser(uid: string, delta: number): number {
+    const n = (this.users.get(uid) ?? 0) + delta
+    if (n > 0) this.users.set(uid, n)
+    else this.users.delete(uid)
+    return n
   }
 
   /** Keeps the snapshot's message list current. */

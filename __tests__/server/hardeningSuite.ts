@@ -602,6 +602,34 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       })
     })
 
+    describe('online_num counts users, not connections (round two, problem 7)', () => {
+      it('counts a user with several sockets and an HTTP lease once; tells of their arrival and departure once', async () => {
+        await boot()
+        const watcher = await joined('watcher', 'count')
+        const sockets = [await joined('many', 'count'), await joined('many', 'count'), await joined('many', 'count')]
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const poll = await fetch(`${base}/api/rooms/count/events?wait_ms=0`, { headers: { Authorization: `Bearer ${token('many')}` } })
+        expect(((await poll.json()) as { snapshot: { room: { online_num: number } } }).snapshot.room.online_num).toBe(2)
+        expect((await server.engine.snapshot('count')).room.online_num).toBe(2)
+        // Two connections of the same user leave: they are still here.
+        sockets[0].close()
+        expect(await sockets[1].command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'count' })).toMatchObject({ ok: true })
+        await eventually(async () => server.connectionCount === 4, 'the first socket closed')
+        expect((await server.engine.snapshot('count')).room.online_num).toBe(2)
+        // The HTTP lease and the last socket go: now they left.
+        const leave = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('many')}` }, body: JSON.stringify({ commands: [{ msg_type: 'leave', msg_id: mid('l'), room_id: 'count' }] }) })
+        expect(leave.status).toBe(200)
+        expect((await server.engine.snapshot('count')).room.online_num).toBe(2)
+        expect(await sockets[2].command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'count' })).toMatchObject({ ok: true })
+        const left = await watcher.next((f) => f.msg_type === 'leave')
+        expect(left).toMatchObject({ user: { uid: 'many' }, online_num: 1 })
+        // What the watcher saw: one join and one leave of that user, whatever their connections did.
+        await watcher.roundTrip()
+        expect(watcher.all('join').map((e) => [(e.user as { uid: string }).uid, e.online_num])).toEqual([['watcher', 1], ['many', 2]])
+        expect(watcher.all('leave').map((e) => [(e.user as { uid: string }).uid, e.online_num])).toEqual([['many', 1]])
+      })
+    })
+
     describe('one rule for room ids on both transports (round two, problem 7)', () => {
       beforeEach(() => boot())
       const BAD = ['x'.repeat(129), 'a\u0000b', 'a\r\nb', '<script>alert(1)</script>', 'a b', 'a/b', '{tag}', '']

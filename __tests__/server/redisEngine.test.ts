@@ -126,6 +126,7 @@ describe('Redis engine', () => {
       // close() is a clean exit; to model a crash the members come back as a dead process left them.
       await admin.hset(`${p}:room:{l}:members:dead1`, 'd1', JSON.stringify({ uid: 'q', name: 'Q' }), 'd2', JSON.stringify({ uid: 'r', name: 'R' }))
       await admin.incrby(`${p}:room:{l}:online`, 2)
+      await admin.hset(`${p}:room:{l}:users`, 'q', 1, 'r', 1)
       await admin.sadd(`${p}:proc:dead1:rooms`, 'l')
       await admin.zadd(`${p}:procs`, 1, 'dead1')
       await until(() => seen.filter((e) => e.msg_type === 'leave' && ['q', 'r'].includes(e.user.uid)).length === 2, 'the dead process swept', 3000)
@@ -137,6 +138,7 @@ describe('Redis engine', () => {
       await admin.zrem(`${p}:procs`, b.id)
       await admin.del(`${p}:room:{l}:members:${b.id}`)
       await admin.decrby(`${p}:room:{l}:online`, 1)
+      await admin.hdel(`${p}:room:{l}:users`, 'z')
       expect((await b.snapshot('l')).room.online_num).toBe(0)
       await eventually(async () => (await b.snapshot('l')).room.online_num === 1, 'b put its member back at its next renewal')
     } finally {
@@ -159,6 +161,7 @@ describe('Redis engine', () => {
       for (let i = 0; i < 40; i++) dead.push(`d${i}`, JSON.stringify({ uid: `v${i}`, name: `V${i}` }))
       await admin.hset(`${p}:room:{crowd}:members:dead2`, ...dead)
       await admin.incrby(`${p}:room:{crowd}:online`, 40)
+      await admin.hset(`${p}:room:{crowd}:users`, ...Array.from({ length: 40 }, (_, i) => [`v${i}`, 1]).flat())
       await admin.sadd(`${p}:proc:dead2:rooms`, 'crowd')
       await admin.zadd(`${p}:procs`, 1, 'dead2')
       await until(() => seen.some((e) => e.msg_type === 'leave' && e.online_num === 1), 'the dead process swept', 3000)

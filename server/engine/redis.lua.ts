@@ -8,6 +8,7 @@
  * KEYS  1 epoch  2 meta  3 hist  4 online  5 members (of one process)  6 subs  7 shelf
  *       8 shelf order  9 msgs  10 rooms of that process  11 pending likes  12 like window  13 dedup
  *       14 room generation (how often the room was created; lives a day)
+ *       15 users (connections in the room per uid: online_num counts users, not connections)
  * ARGV  1 op  2 epoch  3 history length  4 channel  5 now (ms)  6 ',"room_id":<json>'  7 room id
  *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 refusal-ack head (unused: refusals are not remembered)  11 config title
  *       12 config anchor JSON  13 config anchor uid  14 idle room ms ('0': never expire)  15.. op arguments
@@ -43,7 +44,7 @@ local function refresh()
   local idle = tonumber(ARGV[14])
   if idle <= 0 then return end
   local n = tonumber(redis.call('GET', KEYS[4]) or '0')
-  for _, k in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11]}) do
+  for _, k in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[15]}) do
     if n > 0 then redis.call('PERSIST', k) else redis.call('PEXPIRE', k, idle) end
   end
 end
@@ -82,6 +83,14 @@ local function online(delta)
   return n
 end
 
+-- Adds delta to a user's connections in the room (user JSON); their count now (0: forgotten).
+local function countUser(user, delta)
+  local uid = cjson.decode(user).uid
+  local n = redis.call('HINCRBY', KEYS[15], uid, delta)
+  if n <= 0 then redis.call('HDEL', KEYS[15], uid) end
+  return n
+end
+
 local function leaveBody(user)
   local name = cjson.decode(user).name
   return '{"msg_type":"leave","user":' .. user .. ',"online_num":' .. online(-1) .. ',"msg_content":' .. cjson.encode(name .. ' left')
@@ -104,6 +113,8 @@ elseif op == 'join' then
   end
   if redis.call('HSETNX', KEYS[5], ARGV[15], ARGV[16]) == 0 then return ok(nil) end
   redis.call('SADD', KEYS[10], ARGV[7])
+  -- Another connection of a user already here: nothing changed that anyone sees.
+  if countUser(ARGV[16], 1) > 1 then return ok(nil) end
   local n = online(1)
   if ARGV[20] ~= '' and n > tonumber(ARGV[20]) then return quiet() end
   return ok(ARGV[18] .. ',"online_num":' .. n .. ARGV[19])
@@ -112,6 +123,7 @@ elseif op == 'leave' then
   local user = redis.call('HGET', KEYS[5], ARGV[15])
   if not user then return ok(nil) end
   redis.call('HDEL', KEYS[5], ARGV[15])
+  if countUser(user, -1) > 0 then return ok(nil) end
   if ARGV[16] ~= '' then
     local n = online(-1)
     if n >= tonumber(ARGV[16]) then return quiet() end
@@ -185,7 +197,9 @@ elseif op == 'sweep' then
   local n = 0
   local last = nil
   for i = 1, #members, 2 do
-    if ARGV[15] ~= '' and tonumber(redis.call('GET', KEYS[4]) or '0') - 1 >= tonumber(ARGV[15]) then
+    if countUser(members[i + 1], -1) > 0 then
+      -- still here on a connection of another process
+    elseif ARGV[15] ~= '' and tonumber(redis.call('GET', KEYS[4]) or '0') - 1 >= tonumber(ARGV[15]) then
       online(-1)
       last = members[i + 1]
     else
@@ -206,13 +220,13 @@ elseif op == 'resync' then
   local n = 0
   for i = 15, #ARGV, 2 do
     keep[ARGV[i]] = true
-    if redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) == 1 then online(1) end
+    if redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) == 1 and countUser(ARGV[i + 1], 1) == 1 then online(1) end
   end
   local members = redis.call('HGETALL', KEYS[5])
   for i = 1, #members, 2 do
     if not keep[members[i]] then
       redis.call('HDEL', KEYS[5], members[i])
-      emit(leaveBody(members[i + 1]))
+      if countUser(members[i + 1], -1) == 0 then emit(leaveBody(members[i + 1])) end
       n = n + 1
     end
   end

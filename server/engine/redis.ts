@@ -662,7 +662,7 @@ export class RedisEngine implements Engine {
     const call = (): Promise<ScriptReply> =>
       this.guard(
         this.cmd.liveRoom(
-          14,
+          15,
           keys.epoch,
           keys.meta,
           keys.hist,
@@ -677,6 +677,7 @@ export class RedisEngine implements Engine {
           keys.likeWindow,
           command ? this.dedupKey(command.uid, command.msgId) : keys.noDedup,
           keys.generation,
+          keys.users,
           op,
           this.currentEpoch,
           this.historySize,
@@ -746,6 +747,7 @@ export class RedisEngine implements Engine {
       meta: `${base}:meta`,
       hist: `${base}:hist`,
       online: `${base}:online`,
+      users: `${base}:users`,
       subs: `${base}:subs`,
       shelf: `${base}:shelf`,
       shelfOrder: `${base}:shelforder`,
