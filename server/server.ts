@@ -59,7 +59,7 @@ export interface ServerOptions {
   maxRooms?: number
   /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
   idleRoomMs?: number
-  /** An empty room nobody owns, where nothing but joins and leaves happened, is freed after this long (in-memory engine). Default 10 s. */
+  /** An empty room nobody owns, where nothing but joins and leaves happened, is freed after this long (its Redis keys expire then). Default 10 s. */
   emptyRoomMs?: number
   /** Connections one user may hold in this process; more are closed with 1008. Default 10. */
   maxConnectionsPerUser?: number
@@ -199,6 +199,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
           dedupTtlMs: redis.dedupTtlMs,
           commandTimeoutMs: redis.commandTimeoutMs,
           idleRoomMs: options.idleRoomMs,
+          emptyRoomMs: options.emptyRoomMs,
           crowdedRoomSize: options.crowdedRoomSize ?? 100,
           history: options.history,
           rooms: options.rooms,

@@ -147,6 +147,44 @@ describe('Redis engine', () => {
     }
   })
 
+  it('lets the keys of an empty room nobody owns, where nothing but joins and leaves happened, expire in seconds; the others after idleRoomMs (round two, problem 1)', async () => {
+    const p = prefix()
+    const engine = await RedisEngine.connect({ redis: redis.url, prefix: p, rooms: [{ id: 'listed', title: 'Listed' }], fixedRooms: false })
+    const admin = new Redis(redis.url)
+    const viewer = { uid: 'v', name: 'V' }
+    try {
+      const visit = async (roomId: string, between?: RoomAction): Promise<void> => {
+        await engine.apply(roomId, { type: 'join', connId: `c-${roomId}`, user: viewer })
+        if (between !== undefined) await engine.apply(roomId, between)
+        expect(await admin.pttl(`${p}:room:{${roomId}}:meta`)).toBe(-1)
+        await engine.apply(roomId, { type: 'leave', connId: `c-${roomId}`, user: viewer })
+      }
+      const ttl = (roomId: string): Promise<number> => admin.pttl(`${p}:room:{${roomId}}:meta`)
+      await visit('passing')
+      await visit('talked', { type: 'message', msgId: 'm1', user: viewer, content: 'hi' })
+      await visit('liked', { type: 'like', delta: 3 })
+      await visit('listed')
+      await engine.apply('owned', { type: 'join', connId: 'c-a', user: { uid: 'a', name: 'Anchor' }, anchor: true })
+      await engine.apply('owned', { type: 'leave', connId: 'c-a', user: { uid: 'a', name: 'Anchor' } })
+      // Only the room where nobody did anything and nobody owns goes within seconds; every key of it.
+      const passing = await ttl('passing')
+      expect(passing).toBeGreaterThan(0)
+      expect(passing).toBeLessThanOrEqual(10000)
+      for (const key of await admin.keys(`${p}:room:{passing}:*`)) {
+        // The generation counter lives a day on purpose: a room created again gets an epoch of its own.
+        if (key.endsWith(':gen')) continue
+        const left = await admin.pttl(key)
+        expect(left).toBeGreaterThan(0)
+        expect(left).toBeLessThanOrEqual(10000)
+      }
+      // A comment, a like, a configured room, an anchor: kept for idleRoomMs (10 min).
+      for (const roomId of ['talked', 'liked', 'listed', 'owned']) expect(await ttl(roomId)).toBeGreaterThan(9 * 60 * 1000)
+    } finally {
+      admin.disconnect()
+      await engine.close()
+    }
+  })
+
   it('sweeps a dead process out of a crowded room with one leave notice, not one per viewer (issue 11, problem 6)', async () => {
     const p = prefix()
     const b = await RedisEngine.connect({ redis: redis.url, prefix: p, leaseMs: 300, crowdedRoomSize: 3 })

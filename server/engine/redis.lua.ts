@@ -10,7 +10,7 @@
  *       14 room generation (how often the room was created; lives a day)
  *       15 users (connections in the room per uid: online_num counts users, not connections)
  * ARGV  1 op  2 epoch  3 history length  4 channel  5 now (ms)  6 ',"room_id":<json>'  7 room id
- *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 refusal-ack head (unused: refusals are not remembered)  11 config title
+ *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 empty room ms (a room nobody configured: '0' otherwise)  11 config title
  *       12 config anchor JSON  13 config anchor uid  14 idle room ms ('0': never expire)  15.. op arguments
  *
  * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'EPOCH', epoch or ''}.
@@ -40,10 +40,16 @@ if redis.call('EXISTS', KEYS[2]) == 0 then
 end
 
 -- An empty room's keys expire after ARGV[14] ms without a change; a room with members keeps them.
+-- An empty room nobody owns (no anchor, not configured) where nothing but joins and leaves
+-- happened ('busy' unset) expires after ARGV[10] ms: joining new ids cannot fill Redis.
 local function refresh()
   local idle = tonumber(ARGV[14])
   if idle <= 0 then return end
   local n = tonumber(redis.call('GET', KEYS[4]) or '0')
+  if n <= 0 and tonumber(ARGV[10]) > 0 then
+    local m = redis.call('HMGET', KEYS[2], 'anchor_uid', 'busy')
+    if (not m[1] or m[1] == '') and not m[2] then idle = math.min(idle, tonumber(ARGV[10])) end
+  end
   for _, k in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[15]}) do
     if n > 0 then redis.call('PERSIST', k) else redis.call('PEXPIRE', k, idle) end
   end
@@ -236,7 +242,11 @@ end
 return redis.error_reply('unknown op ' .. op)
 end
 
+-- Ops that leave something in the room besides its members: it is no longer trivial.
+local BUSY = { message = true, likeAdd = true, likeFlush = true, subscribe = true, buy = true, shelf = true, room_state = true }
+
 local reply = dispatch()
+if BUSY[op] and reply[1] == 'OK' then redis.call('HSET', KEYS[2], 'busy', '1') end
 refresh()
 return reply
 `

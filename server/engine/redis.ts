@@ -44,6 +44,11 @@ export interface RedisEngineOptions {
    * them); created again, it has an epoch of its own. Default 10 minutes; 0 never expires.
    */
   idleRoomMs?: number
+  /**
+   * An empty room nobody configured or anchored, where nothing but joins and leaves happened,
+   * expires this much sooner. Default 10 s (at most `idleRoomMs`).
+   */
+  emptyRoomMs?: number
   /** Past this many members, a dead process's viewers leave with one notice, not one each (as the socket layer thins joins). */
   crowdedRoomSize?: number
   /** Real time for the process lease, which Redis measures on its own clock. Default Date.now. */
@@ -107,6 +112,7 @@ export class RedisEngine implements Engine {
   private readonly members = new Map<string, Map<string, UserRef>>()
   private readonly historySize: number
   private readonly likeWindowMs: number
+  private readonly emptyRoomMs: number
   private readonly dedupTtlMs: number
   private readonly leaseMs: number
   private readonly now: () => number
@@ -126,6 +132,8 @@ export class RedisEngine implements Engine {
     this.prefix = options.prefix ?? 'live'
     this.historySize = Math.max(1, options.history ?? 1000)
     this.likeWindowMs = options.likeWindowMs ?? 100
+    const idle = options.idleRoomMs ?? 10 * 60 * 1000
+    this.emptyRoomMs = idle <= 0 ? (options.emptyRoomMs ?? 10 * 1000) : Math.min(idle, options.emptyRoomMs ?? 10 * 1000)
     this.dedupTtlMs = options.dedupTtlMs ?? 10 * 60 * 1000
     this.leaseMs = options.leaseMs ?? 3000
     this.now = options.now ?? Date.now
@@ -687,7 +695,7 @@ export class RedisEngine implements Engine {
           roomId,
           command ? this.dedupTtlMs : 0,
           command ? `{"msg_type":"ack","msg_id":${jsonString(command.msgId)},"ok":true,"room_id":${jsonString(roomId)}` : '',
-          command ? `{"msg_type":"ack","msg_id":${jsonString(command.msgId)},"ok":false` : '',
+          config === undefined ? this.emptyRoomMs : 0,
           config?.title ?? roomId,
           JSON.stringify({ uid: anchor.uid, name: anchor.name }),
           anchor.uid,
