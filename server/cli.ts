@@ -29,6 +29,7 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
                        token names it) or fixed (the --rooms list) [anyone; fixed with --rooms]
   --idle-room-ms N     an empty room idle this long is freed from memory [600000]
   --max-connections-per-user N  connections one user may hold in this process [10]
+  --max-rooms-per-user N  rooms one user may be in at once, sockets and HTTP together [10]
   --max-connections-per-address N  open sockets one client address may hold; more get 429 [500]
   --reports-max-bytes N  rotate reports.jsonl past this size [67108864]
   --reports-keep N     rotated report files kept [5]
@@ -53,7 +54,7 @@ export const DEV_ROOM = 'demo'
 export interface CliArgs
   extends Pick<
     ServerOptions,
-    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'maxConnectionsPerAddress' | 'trustProxy' | 'reports' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression' | 'refuseUpgrades'
+    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'maxRoomsPerUser' | 'maxConnectionsPerAddress' | 'trustProxy' | 'reports' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression' | 'refuseUpgrades'
   > {
   /** false: no HTTP fallback. */
   http?: false
@@ -130,6 +131,7 @@ export function parseArgs(argv: string[]): CliArgs {
       }
       case '--idle-room-ms': args.idleRoomMs = number(flag, value(), 1000, 7 * 24 * 3600 * 1000); break
       case '--max-connections-per-user': args.maxConnectionsPerUser = number(flag, value(), 1, 1000); break
+      case '--max-rooms-per-user': args.maxRoomsPerUser = number(flag, value(), 1, 100000); break
       case '--max-connections-per-address': args.maxConnectionsPerAddress = number(flag, value(), 1, 1000000); break
       case '--trust-proxy': args.trustProxy = text(flag, value()); break
       case '--reports-max-bytes': args.reports = { ...args.reports, maxFileBytes: number(flag, value(), 1024, 1024 ** 4) }; break
@@ -192,6 +194,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     roomCreation: args.roomCreation,
     idleRoomMs: args.idleRoomMs,
     maxConnectionsPerUser: args.maxConnectionsPerUser,
+    maxRoomsPerUser: args.maxRoomsPerUser,
     maxConnectionsPerAddress: args.maxConnectionsPerAddress,
     ...(args.reports !== undefined ? { reports: args.reports } : {}),
     ...(args.trustProxy !== undefined ? { trustProxy: args.trustProxy } : {}),

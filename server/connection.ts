@@ -16,6 +16,7 @@ import { type Engine, EngineUnavailableError } from './engine/types'
 import { type FanoutCounters, type FanoutMember, type FanoutRegistry, PreparedFrame, writePrepared } from './fanout'
 import type { ServerMetrics } from './metrics'
 import type { AccountBudgets } from './budgets'
+import type { UserRooms } from './userRooms'
 import { TokenBucket, WindowCounter } from './rateLimit'
 import { chargeHistory, isAnchorOf, mayOpen, overCommandBudget, overHistoryBudget, publicUser, runCommand, unavailableReason, userRef } from './commands'
 import type { PresenceThinner } from './presence'
@@ -59,6 +60,8 @@ export interface ConnectionContext {
   inflight: Map<string, Promise<AckFrame>>
   /** The most rooms this process holds. */
   maxRooms: number
+  /** The rooms each user is in now, over every socket and HTTP lease, and the most one user may be in. */
+  userRooms: UserRooms
   /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */
   addressConnections: Tally
   maxConnectionsPerAddress: number
@@ -276,6 +279,7 @@ export class LiveConnection {
     this.rooms = undefined
     for (const membership of rooms) {
       membership.unsubscribe()
+      if (user) this.ctx.userRooms.leave(user.uid, membership.roomId)
       if (user) await this.ctx.presence.change(membership.roomId, { type: 'leave', connId: this.id, user: userRef(user) }).catch(() => undefined)
     }
   }
@@ -440,9 +444,13 @@ export class LiveConnection {
     const refusal = await mayOpen(this.ctx, roomId, user)
     if (refusal !== undefined) return this.refuse(frame.msg_id, refusal.code, refusal.reason)
     const existing = this.membership(roomId)
+    if (existing === undefined && !this.ctx.userRooms.mayEnter(user.uid, roomId)) {
+      return this.refuse(frame.msg_id, ErrorCode.rateLimited, `in too many rooms: a user may be in ${this.ctx.userRooms.maxPerUser} rooms at once (leave one first)`)
+    }
     existing?.unsubscribe()
     const membership = new Membership(roomId, this)
     this.setMembership(membership)
+    if (existing === undefined) this.ctx.userRooms.enter(user.uid, roomId)
     this.ctx.fanouts.join(roomId, membership)
     const recovery =
       frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
@@ -455,6 +463,7 @@ export class LiveConnection {
       else {
         this.deleteMembership(roomId)
         membership.unsubscribe()
+        this.ctx.userRooms.leave(user.uid, roomId)
       }
       return this.refuse(frame.msg_id, spent.code, spent.reason)
     }
@@ -484,6 +493,11 @@ export class LiveConnection {
     // counting the viewer now would leave a ghost in `online_num`.
     if (this.closed || this.membership(roomId) !== membership) {
       membership.unsubscribe()
+      // Closed before the membership was set: the close handler never saw it.
+      if (this.membership(roomId) === membership) {
+        this.deleteMembership(roomId)
+        this.ctx.userRooms.leave(user.uid, roomId)
+      }
       return
     }
     if (existing === undefined) {
@@ -524,6 +538,7 @@ export class LiveConnection {
     if (membership === undefined) return
     this.deleteMembership(roomId)
     membership.unsubscribe()
+    this.ctx.userRooms.leave(user.uid, roomId)
     await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: userRef(user) })
   }
 }

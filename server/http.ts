@@ -300,8 +300,9 @@ export class HttpApi {
   }
 
   /** The user has left the room (a `leave`, or no poll for `leaseMs`). */
-  private endLease(key: string, lease: { roomId: string; user: TokenPayload }): Promise<unknown> {
+  private endLease(key: string, lease: Lease): Promise<unknown> {
     this.leases.delete(key)
+    this.ctx.userRooms.leave(lease.user.uid, lease.roomId)
     return this.ctx.presence.change(lease.roomId, { type: 'leave', connId: connId(lease.user), user: userRef(lease.user) })
   }
 
@@ -315,8 +316,12 @@ export class HttpApi {
       lease.user = user
       return lease
     }
+    if (!this.ctx.userRooms.mayEnter(user.uid, roomId)) {
+      throw new HttpError(429, ErrorCode.rateLimited, `in too many rooms: a user may be in ${this.ctx.userRooms.maxPerUser} rooms at once (leave one first)`)
+    }
     const fresh: Lease = { roomId, user, until }
     this.leases.set(key, fresh)
+    this.ctx.userRooms.enter(user.uid, roomId)
     await this.ctx.presence.change(roomId, { type: 'join', connId: connId(user), user: userRef(user), anchor: isAnchorOf(this.ctx, roomId, user) })
     return fresh
   }

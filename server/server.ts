@@ -13,6 +13,7 @@ import { RedisEngine } from './engine/redis'
 import type { Engine } from './engine/types'
 import { ServerMetrics } from './metrics'
 import { Tally } from './tally'
+import { UserRooms } from './userRooms'
 import { PresenceThinner } from './presence'
 import { ReportSink, type ReportSinkOptions } from './reports'
 import type { RoomConfig } from './room'
@@ -55,6 +56,11 @@ export interface ServerOptions {
    * burst, then so many a minute; past it the join gets 4029. Default 10, then 10 a minute.
    */
   roomCreationRate?: { perMinute: number; burst: number }
+  /**
+   * Rooms one user may be in at once, over all its sockets and HTTP leases (a user counts in each
+   * one's online_num and fan-out); a join of one more gets 4029 (HTTP 429). Default 10.
+   */
+  maxRoomsPerUser?: number
   /** Rooms this process holds at most; a join that would open one more gets 4500 (try again later). Default 10,000. */
   maxRooms?: number
   /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
@@ -272,6 +278,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
     maxRooms: options.maxRooms ?? 10000,
+    userRooms: new UserRooms(options.maxRoomsPerUser ?? 10),
     addressConnections: new Tally(),
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 500,
     log,

@@ -37,7 +37,7 @@ describe('live-store-server CLI', () => {
     expect(
       parseArgs(['--port', '0', '--host=0.0.0.0', '--secret', 's', '--heartbeat-ms', '1000', '--history', '2000', '--max-frame-bytes', '8192', '--data-dir', '/tmp/x', '--rooms', 'r.json', '--dev']),
     ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 8192, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
-    expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000', '--max-connections-per-user', '4'])).toMatchObject({ roomCreation: 'anchors', idleRoomMs: 60000, maxConnectionsPerUser: 4 })
+    expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000', '--max-connections-per-user', '4', '--max-rooms-per-user', '3'])).toMatchObject({ roomCreation: 'anchors', idleRoomMs: 60000, maxConnectionsPerUser: 4, maxRoomsPerUser: 3 })
     expect(parseArgs(['--batch-ms', '0', '--no-compression'])).toMatchObject({ batchMs: 0, compression: false })
     expect(parseArgs(['--no-http', '--refuse-upgrades'])).toMatchObject({ http: false, refuseUpgrades: true })
     expect(parseArgs(['--jwt-public-key', 'live.pub', '--jwks', 'jwks.json', '--jwt-issuer', 'https://auth', '--jwt-audience', 'live'])).toMatchObject({

@@ -367,6 +367,37 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(await opener.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'new-3' })).toMatchObject({ ok: true })
       })
 
+      it('caps the rooms one user is in at once, over all its sockets and HTTP leases (round two, problem 7)', async () => {
+        await boot({ maxRoomsPerUser: 3, roomCreationRate: { perMinute: 600, burst: 100 } })
+        const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
+        const headers = { Authorization: `Bearer ${token('roamer')}` }
+        const join = (c: RawClient, room: string): Promise<Frame> => c.command({ msg_type: 'join', msg_id: mid('j'), room_id: room })
+        const a = await connect(token('roamer'))
+        const b = await connect(token('roamer'))
+        expect(await join(a, 'r1')).toMatchObject({ ok: true })
+        expect(await join(a, 'r2')).toMatchObject({ ok: true })
+        // The same room on another socket is still one room.
+        expect(await join(b, 'r2')).toMatchObject({ ok: true })
+        expect(await join(b, 'r3')).toMatchObject({ ok: true })
+        expect(await join(b, 'r4')).toMatchObject({ ok: false, code: 4029, reason: expect.stringMatching(/in too many rooms: a user may be in 3/) })
+        expect((await fetch(`${base}/api/rooms/r4/events?wait_ms=0`, { headers })).status).toBe(429)
+        expect((await fetch(`${base}/api/rooms/r1/events?wait_ms=0`, { headers })).status).toBe(200)
+        // Leaving r1 on the socket is not enough while the HTTP lease holds it; leaving it there too is.
+        expect(await a.command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'r1' })).toMatchObject({ ok: true })
+        expect(await join(b, 'r4')).toMatchObject({ ok: false, code: 4029 })
+        const leave = await fetch(`${base}/api/commands`, { method: 'POST', headers, body: JSON.stringify({ commands: [{ msg_type: 'leave', msg_id: mid('l'), room_id: 'r1' }] }) })
+        expect(leave.status).toBe(200)
+        expect(await join(b, 'r4')).toMatchObject({ ok: true })
+        // A closed socket leaves its rooms: r2 stays (socket b), r3 and r4 go with b.
+        b.close()
+        await eventually(async () => server.connectionCount === 1, 'b closed')
+        for (const room of ['r5', 'r6']) expect(await join(a, room)).toMatchObject({ ok: true })
+        expect(await join(a, 'r7')).toMatchObject({ ok: false, code: 4029 })
+        // Another user is not affected.
+        const other = await connect(token('other'))
+        expect(await join(other, 'r7')).toMatchObject({ ok: true })
+      })
+
       it('holds at most maxRooms rooms: a join that would open one more gets 4500 (try again later)', async () => {
         await boot({ maxRooms: 2 })
         const a = await connect(token('a'))
