@@ -3,7 +3,7 @@
  * The Node platform is at `miniprogram-live-store/node`, the reference server at
  * `miniprogram-live-store/server`.
  */
-export { createLiveClient, tokenExpiry } from './connection/client'
+export { createLiveClient, tokenClaims, tokenExpiry } from './connection/client'
 export type {
   CommandInput,
   HttpFallbackOptions,

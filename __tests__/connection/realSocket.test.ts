@@ -7,13 +7,15 @@ import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
 import fc from 'fast-check'
-import { createLiveClient, type LiveClient } from '../../src/connection/client'
+import { createLiveClient, tokenClaims, type LiveClient } from '../../src/connection/client'
+import { outboxKeyFor } from '../../src/connection/outbox'
 import type { RoomUpdate } from '../../src/connection/rooms'
 import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
 import { createServer, type LiveServer } from '../../server/server'
 import { signToken } from '../../server/token'
 import { MiniServer } from '../helpers/miniServer'
 import { RawClient } from '../helpers/rawClient'
+import { freePort } from '../helpers/redisServer'
 import { sleep, until } from '../helpers/wait'
 
 const SECRET = 'real-socket-secret'
@@ -251,6 +253,70 @@ describe('client over real sockets, against the reference server', () => {
     await until(() => client!.pendingCommands === 0)
     expect(createNodePlatform({ storageFile: file }).getStorageSync('live-outbox')).toBeUndefined()
     second.destroy()
+  })
+})
+
+describe('nothing written offline is lost (issue 22, problem 5)', () => {
+  const FIVE = ['offline 1', 'offline 2', 'offline 3', 'offline 4', 'offline 5']
+
+  /** Five comments written while the server cannot be reached, then the app is killed: the storage file the next run gets. */
+  async function killedOffline(token: string | (() => string), port: number, file: string, offline: boolean): Promise<string> {
+    const url = `ws://127.0.0.1:${port}/ws`
+    const first = createNodePlatform({ storageFile: file, online: !offline })
+    const c1 = createLiveClient({ url, platform: first, token, backoff: { minMs: 5, maxMs: 40 }, heartbeatMs: 1000, ackTimeoutMs: 2000, lingerMs: 20 })
+    for (const content of FIVE) c1.send({ msg_type: 'message', room_id: 'r1', content }).catch(() => undefined)
+    c1.room('r1').subscribe()
+    await until(() => {
+      const stored = createNodePlatform({ storageFile: file }).getStorageSync(outboxKeyFor(url, 'writer'))
+      return Array.isArray(stored) && stored.length === 5
+    }, 'the five comments persisted')
+    expect(c1.user).toBeUndefined()
+    // Killed: the disk as it is now is all the next run gets (a copy, so that stopping the dead
+    // client's timers afterwards cannot write anything the next run would see).
+    const disk = `${file}.at-kill`
+    fs.copyFileSync(file, disk)
+    c1.close()
+    first.destroy()
+    return disk
+  }
+
+  async function restartWithServerUp(port: number, file: string): Promise<void> {
+    const server = await createServer({ port, secret: SECRET, dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-offline-')) })
+    const platform = createNodePlatform({ storageFile: file })
+    const client = createLiveClient({ url: server.url, platform, token: () => tokenFor('writer'), backoff: { minMs: 5, maxMs: 40 }, heartbeatMs: 1000, ackTimeoutMs: 2000, lingerMs: 20 })
+    try {
+      const restored: string[] = []
+      client.restored$.subscribe((command) => restored.push(command.msg_type === 'message' ? command.content : command.msg_type))
+      client.room('r1').subscribe()
+      await until(() => client.pendingCommands === 0 && restored.length === 5, 'the five comments acked')
+      expect(restored).toEqual(FIVE)
+      const contents = (await server.engine.snapshot('r1')).message_list.map((m) => m.content)
+      expect(contents).toEqual(FIVE) // each applied once
+    } finally {
+      client.close()
+      platform.destroy()
+      await server.close()
+    }
+  }
+
+  it("keeps comments written while the server is down under the token's user, and a restart with the server up applies each once", async () => {
+    const port = await freePort()
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'live-outbox-')), 'storage.json')
+    await restartWithServerUp(port, await killedOffline(() => tokenFor('writer'), port, file, false))
+  })
+
+  it('does the same with the device offline from the start and a token given as a string', async () => {
+    const port = await freePort()
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'live-outbox-')), 'storage.json')
+    await restartWithServerUp(port, await killedOffline(tokenFor('writer'), port, file, true))
+  })
+
+  it('reads the user a token names without checking it: uid, a JWT sub, UTF-8 names; an opaque token names nobody', () => {
+    const b64 = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url')
+    expect(tokenClaims(tokenFor('writer'))).toMatchObject({ uid: 'writer' })
+    expect(tokenClaims(`${b64({ alg: 'RS256' })}.${b64({ sub: '用户-7', exp: 2000000000 })}.sig`)).toEqual({ uid: '用户-7', exp: 2000000000 })
+    expect(tokenClaims('opaque-session-id')).toEqual({})
+    expect(tokenClaims(`${b64({ alg: 'none' })}.${b64({ uid: 42 })}.x`)).toEqual({})
   })
 })
 

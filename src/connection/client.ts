@@ -297,20 +297,43 @@ function base64urlBytes(text: string): string {
   return out
 }
 
-/**
- * When a token expires (unix seconds), read from its payload without checking it: the project's
- * tokens (`payload.signature`) and JWTs (`header.payload.signature`) both carry `exp`.
- */
-export function tokenExpiry(token: string): number | undefined {
-  const parts = token.split('.')
-  const payload = parts.length === 2 ? parts[0] : parts.length === 3 ? parts[1] : undefined
-  if (payload === undefined || payload.length > 8192) return undefined
+/** UTF-8 bytes held as a Latin-1 string, decoded (undefined when they are not UTF-8). */
+function utf8Text(bytes: string): string | undefined {
   try {
-    const exp = (JSON.parse(base64urlBytes(payload)) as { exp?: unknown }).exp
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined
+    return decodeURIComponent(bytes.replace(/[%\x80-\xff]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`))
   } catch {
     return undefined
   }
+}
+
+/**
+ * What a token says of itself, read from its payload without checking it (the server does):
+ * `exp` (unix seconds) and the user it names (`uid`, or a JWT's `sub`). The project's tokens
+ * (`payload.signature`) and JWTs (`header.payload.signature`) both qualify; anything else
+ * (an opaque session id) tells nothing.
+ */
+export function tokenClaims(token: string): { exp?: number; uid?: string } {
+  const parts = token.split('.')
+  const payload = parts.length === 2 ? parts[0] : parts.length === 3 ? parts[1] : undefined
+  if (payload === undefined || payload.length > 8192) return {}
+  const text = utf8Text(base64urlBytes(payload))
+  if (text === undefined) return {}
+  try {
+    const claims = JSON.parse(text) as { exp?: unknown; uid?: unknown; sub?: unknown } | null
+    if (typeof claims !== 'object' || claims === null) return {}
+    const uid = typeof claims.uid === 'string' ? claims.uid : claims.sub
+    return {
+      ...(typeof claims.exp === 'number' && Number.isFinite(claims.exp) ? { exp: claims.exp } : {}),
+      ...(typeof uid === 'string' && uid.length > 0 && uid.length <= 128 ? { uid } : {}),
+    }
+  } catch {
+    return {}
+  }
+}
+
+/** When a token expires (unix seconds), read from its payload without checking it (see `tokenClaims`). */
+export function tokenExpiry(token: string): number | undefined {
+  return tokenClaims(token).exp
 }
 
 /**
@@ -640,6 +663,11 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
             return callbackFailed('url', error)
           }
           token = value
+          // The token names its user: what is written from now on is kept under their outbox at
+          // once, so an app killed before the server answered loses nothing (the server still
+          // decides who the user is; an opaque token waits for its answer).
+          const named = value !== undefined ? tokenClaims(value).uid : undefined
+          if (named !== undefined) outbox.bindIdentity(outboxKeyFor(url, named))
           linkCount++
           attemptOpened = false
           const overHttp = fallback !== undefined && (httpAsked || socketFailures >= fallback.afterFailures)
@@ -821,6 +849,17 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       commandHold = undefined
       hold.unsubscribe()
     }
+  }
+
+  // A token given as a string names its user now: the outbox is theirs before any connection
+  // (offline from the start, what is written survives a kill). Bound on the next tick, so that
+  // what an earlier run left reaches the app's `restored$` subscribers.
+  const namedAtOnce = typeof options.token === 'string' ? tokenClaims(options.token).uid : undefined
+  const firstUrl = typeof urls === 'string' ? urls : Array.isArray(urls) ? (urls as readonly string[])[0] : undefined
+  if (namedAtOnce !== undefined && firstUrl !== undefined) {
+    scheduler.schedule(() => {
+      if (!closed && outbox.storageKey === undefined) outbox.bindIdentity(outboxKeyFor(firstUrl, namedAtOnce))
+    })
   }
 
   // Platform signals: network and app lifecycle.

@@ -12,9 +12,12 @@ export interface OutboxOptions {
   /**
    * Where the outbox is persisted: a key of the app's choosing (a scope: one per account or
    * role), or false for memory only. Default: one key per server and user,
-   * `live-outbox:<host>:<uid>`, known once the server has authenticated the user; commands
-   * sent before that are kept in memory until then. So two clients of different users in one
-   * app never touch each other's commands, and after a restart each resends only its own.
+   * `live-outbox:<host>:<uid>`. The user is read from the token when it names one (the
+   * project's tokens, a JWT's `sub`; not verified: the server still decides), at once for a
+   * token given as a string, at the first connection attempt for a token function; an opaque
+   * token's user is known once the server has authenticated it, and commands sent before that
+   * are kept in memory until then. So two clients of different users in one app never touch
+   * each other's commands, and after a restart each resends only its own.
    */
   storageKey?: string | false
   /**
@@ -103,18 +106,34 @@ export class Outbox {
   }
 
   /**
-   * The server authenticated `key`'s user (default keys only): commands queued before now are
-   * persisted under it, and what an earlier run left there is restored and announced.
+   * The user is known (from the token, or the server authenticated them; default keys only):
+   * commands queued before now are persisted under `key`, and what an earlier run left there is
+   * restored and announced.
    */
   bindIdentity(key: string): void {
     if (this.options.storageKey !== undefined || this.key === key) return
+    const before = this.key
     this.key = key
     const restored = this.restore()
     this.persist()
+    // Moved, not copied: bound early from the token, then told another key by the server (another
+    // host of a URL list), the commands live under the new key only, or a restart would resend them twice.
+    if (typeof before === 'string') {
+      try {
+        this.hooks.platform.removeStorageSync(before)
+      } catch (error) {
+        this.hooks.onStorageError(error)
+      }
+    }
     if (restored.length > 0) {
       this.hooks.onRestored(restored)
       this.hooks.onPendingChange(this.entries.length)
     }
+  }
+
+  /** The storage key in use (undefined: the user is not known yet; false: memory only). */
+  get storageKey(): string | false | undefined {
+    return this.key
   }
 
   /** The commands waiting for an ack, oldest first. */
