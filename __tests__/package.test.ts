@@ -69,14 +69,16 @@ describe('package entries', () => {
     expect(typeof client.parseServerFrame).toBe('function')
     expect(typeof client.parseClientFrame).toBe('function')
     expect(typeof node.createNodePlatform).toBe('function')
-    type Manifest = { name: string; exports: Record<string, unknown>; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; bin?: Record<string, string>; miniprogram?: string; files?: string[] }
+    type Manifest = { name: string; exports: Record<string, unknown>; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>; bin?: Record<string, string>; miniprogram?: string; files?: string[] }
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Manifest
     expect(pkg.name).toBe('miniprogram-live-store')
     expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json', './platform', './protocol', './testing'])
     // What a mini-program installs runs inside a mini-program: no run-time dependency at all
     // (rxjs is bundled into miniprogram_dist/; the Node build takes it, and the MobX pair, as peers).
     expect(pkg.dependencies ?? {}).toEqual({})
-    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['mobx-miniprogram', 'mobx-miniprogram-bindings', 'rxjs'])
+    expect(Object.keys(pkg.peerDependencies ?? {}).sort()).toEqual(['miniprogram-api-typings', 'mobx-miniprogram', 'mobx-miniprogram-bindings', 'rxjs'])
+    // WeChat's typings type the behavior for TypeScript pages: optional, never installed for you.
+    expect(pkg.peerDependenciesMeta).toEqual({ 'miniprogram-api-typings': { optional: true } })
     expect(pkg.bin).toBeUndefined()
     expect(pkg.files).toEqual(expect.arrayContaining([pkg.miniprogram, 'dist']))
     const server = JSON.parse(fs.readFileSync(path.join(root, 'server', 'package.json'), 'utf8')) as Manifest

@@ -246,7 +246,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
 }
 
-if (require.main === module) {
+// NodeJS.Require: the type check of the whole repository also loads WeChat's typings (the client's
+// behavior types), whose `require` has no `main`.
+if ((require as unknown as NodeJS.Require).main === module) {
   main(process.argv.slice(2)).catch((error: unknown) => {
     console.error(`live-store-server: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(2)

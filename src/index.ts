@@ -60,8 +60,26 @@ export { ShelfStore } from './stores/shelfStore'
 export type { CommentItem, CommentStats, Notice } from './stores/types'
 export { acquireLiveRoom, DEFAULT_SCOPE, getLiveClient, heldLiveRooms, provideLiveClient, releaseLiveRoom } from './bindings/injection'
 export type { LiveRoomHandle } from './bindings/injection'
-export { DEFAULT_ROOM_FIELDS, DEFAULT_THROTTLED_FIELDS, describeConnection, liveRoomBehavior } from './bindings/behavior'
-export type { FieldReader, LiveRoomBehaviorOptions, PageQuery, RenderedComment } from './bindings/behavior'
+export { liveRoomBehavior } from './bindings/behavior'
+export { DEFAULT_ROOM_FIELDS, DEFAULT_THROTTLED_FIELDS, describeConnection } from './bindings/roomFields'
+export type { DefaultRoomData, FieldReader, FieldValues, RenderedComment } from './bindings/roomFields'
+export type {
+  CommentKeyOf,
+  CommentsData,
+  CommentsOption,
+  FieldReaders,
+  LiveRoomBaseData,
+  LiveRoomBehaviorId,
+  LiveRoomBehaviorOptions,
+  LiveRoomData,
+  LiveRoomMethods,
+  LiveRoomProperties,
+  LiveRoomPropertyData,
+  LiveTapEvent,
+  PageQuery,
+} from './bindings/liveRoomTypes'
+export { livePage } from './bindings/livePage'
+export type { LivePageInstance, LivePageOptions } from './bindings/livePage'
 export { ListBinding } from './bindings/listBinding'
 export { SetDataBatcher } from './bindings/setDataBatcher'
 export type { SetDataBatcherOptions, SetDataStats, SetDataTarget } from './bindings/setDataBatcher'

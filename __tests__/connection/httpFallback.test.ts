@@ -5,7 +5,7 @@
 import * as fs from 'fs'
 import * as os from 'os'
 import * as path from 'path'
-import { describeConnection } from '../../src/bindings/behavior'
+import { describeConnection } from '../../src/bindings/roomFields'
 import { createLiveClient, type LiveClient } from '../../src/connection/client'
 import type { ConnectionState } from '../../src/connection/state'
 import { createLiveRoom } from '../../src/stores/liveRoom'

@@ -12,9 +12,10 @@ import { until } from '../helpers/wait'
 import { metric, SECRET, token } from './conformanceSuite'
 
 const BATCH = ['live.v1.batch', 'live.v1']
-/** ws's per-socket compressor (not among its exports: loaded by path, the same module ws uses). */
+/** ws's per-socket compressor (not among its exports: loaded by path, the same module ws uses). Node's
+ * `require` (the repository's type check also loads WeChat's typings, whose `require` has no `resolve`). */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const PerMessageDeflate = require(path.join(path.dirname(require.resolve('ws')), 'lib', 'permessage-deflate.js')) as { prototype: { compress: () => void } }
+const PerMessageDeflate = require(path.join(path.dirname((require as unknown as NodeJS.Require).resolve('ws')), 'lib', 'permessage-deflate.js')) as { prototype: { compress: () => void } }
 
 /** Every room event a client received, alone or in batches, in arrival order. */
 const eventsOf = (c: RawClient): Frame[] =>

@@ -1,12 +1,23 @@
 import { reaction } from 'mobx-miniprogram'
 import type { SchedulerLike } from 'rxjs'
-import type { ConnectionState } from '../connection/state'
 import type { Goods } from '../protocol/frames'
-import type { LiveRoom, LiveRoomOptions } from '../stores/liveRoom'
+import type { LiveRoom } from '../stores/liveRoom'
 import type { CommentItem } from '../stores/types'
 import { acquireLiveRoom, DEFAULT_SCOPE, getLiveClient, type LiveRoomHandle, releaseLiveRoom } from './injection'
 import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
+import type {
+  AnyFieldReaders,
+  CommentKeyOf,
+  CommentsOption,
+  FieldReaders,
+  LiveRoomBehaviorId,
+  LiveRoomBehaviorOptions,
+  LiveRoomData,
+  LiveTapEvent,
+  PageQuery,
+} from './liveRoomTypes'
+import { DEFAULT_ROOM_FIELDS, DEFAULT_THROTTLED_FIELDS, type DefaultRoomData, type RenderedComment } from './roomFields'
 import { SetDataBudget, type SetDataStats } from './setDataBudget'
 
 // The mini-program's globals, seen from this module only (the library is typed without them).
@@ -19,85 +30,6 @@ interface StoreBindingsManager {
 }
 interface BindingsModule {
   createStoreBindings(target: object, options: { store: object; fields: Record<string, (store: LiveRoom) => unknown> }): StoreBindingsManager
-}
-
-/** A field a page binds: its data key and how to read it from the room's stores. */
-export type FieldReader = (room: LiveRoom) => unknown
-
-/** The room's fields every room page needs; pass `fields` to add or replace. */
-export const DEFAULT_ROOM_FIELDS: Readonly<Record<string, FieldReader>> = {
-  title: (r) => r.roomStore.title,
-  status: (r) => r.roomStore.status,
-  anchor: (r) => r.roomStore.anchor,
-  onlineNum: (r) => r.roomStore.onlineNum,
-  likeNum: (r) => r.roomStore.likeNum,
-  subscribeNum: (r) => r.roomStore.subscribeNum,
-  subscribed: (r) => r.roomStore.subscribed,
-  joined: (r) => r.roomStore.joined,
-  connectionText: (r) => describeConnection(r.roomStore.connection),
-  /** The banner line ("alice joined"): its text only, what the WXML renders ('' for none). */
-  latestNoticeText: (r) => {
-    const notices = r.roomStore.notices
-    return notices.length > 0 ? notices[notices.length - 1].text : ''
-  },
-  goods: (r) => r.shelfStore.goods,
-  currentGoods: (r) => r.shelfStore.current,
-  /** `{ [goods_id]: { status, reason? } }`: the last purchase of each goods. */
-  buys: (r) => r.shelfStore.buys,
-  /** Why the last follow failed, or null (the Follow button is back to unfollowed). */
-  subscribeError: (r) => r.roomStore.subscribeError,
-}
-
-/**
- * Fields that change with the crowd (counts, the notice line): sent at most every 250 ms, riding
- * along with the comments' setData. A person reads a count a few times a second, not twenty.
- */
-export const DEFAULT_THROTTLED_FIELDS: readonly string[] = ['onlineNum', 'likeNum', 'subscribeNum', 'latestNoticeText']
-
-export interface LiveRoomBehaviorOptions {
-  /** Data key -> store reader. Default: `DEFAULT_ROOM_FIELDS`. */
-  fields?: Record<string, FieldReader>
-  /** Keys of `fields` sent at most once per `throttleMs` (default `DEFAULT_THROTTLED_FIELDS`, 250 ms). */
-  throttle?: { keys?: readonly string[]; ms?: number }
-  /**
-   * setData calls a page and the components bound inside it make together, at most, in any
-   * sliding second. Default 20. Read by the first of them to bind (normally the page).
-   */
-  maxSetDataPerSecond?: number
-  /** The comment list, bound incrementally under `key` (default 'comments'), `limit` rendered. False: none. */
-  comments?: { key?: string; limit?: number } | false
-  /** Options of the room's stores (used by the first page or component that opens the room). */
-  room?: LiveRoomOptions
-}
-
-/** "open", "reconnecting in 3 s (attempt 2)" ...: the connection banner's text. */
-export function describeConnection(state: ConnectionState): string {
-  switch (state.status) {
-    case 'reconnecting':
-      return `reconnecting in ${Math.ceil((state.retryInMs ?? 0) / 1000)} s (attempt ${state.attempt})`
-    case 'offline':
-      return 'offline: waiting for the network'
-    case 'failed':
-      return `disconnected: ${state.reason ?? 'failed'}`
-    case 'open':
-      // Working, but over the HTTP fallback: updates come in polls, a little later.
-      return state.transport === 'http' ? 'open (over HTTP)' : 'open'
-    default:
-      return state.status
-  }
-}
-
-/**
- * A comment as the list renders it: only what the WXML uses. `k` is its place in arrival
- * order (the list's `wx:key`, its element id `c{{item.k}}`, its flex `order`); `status` is
- * there only while it is not `sent` (`pending`, `failed`), `own` only when true.
- */
-export interface RenderedComment {
-  k: number
-  name: string
-  content: string
-  status?: Exclude<CommentItem['status'], 'sent'> | ''
-  own?: true
 }
 
 interface Live {
@@ -123,10 +55,7 @@ interface Instance {
   __live?: Live
 }
 
-interface TapEvent {
-  currentTarget?: { dataset?: Record<string, unknown> }
-  detail?: { value?: unknown; scrollTop?: number }
-}
+type TapEvent = LiveTapEvent
 
 /** The page's shared setData budgets, by page instance. */
 const budgets = new WeakMap<object, SetDataBudget>()
@@ -146,9 +75,6 @@ function pageOf(self: Instance): object {
   }
   return node
 }
-
-/** A page's query (`onLoad(query)`): WeChat passes strings. */
-export type PageQuery = Record<string, string | undefined>
 
 /** The room a page or component shows: the page query's `room_id` wins over a `roomId` default. */
 function roomIdOf(self: Instance, query?: PageQuery): string {
@@ -175,15 +101,32 @@ function dataset(event: TapEvent | undefined): Record<string, unknown> {
  * `putOn` (data-goods-id / -goods-name / -goods-price / -default-image), `takeOff` (data-goods-id),
  * `toggle` (data-key: flips `ui.<key>`, for drawers and panels).
  *
+ * Typed: the result carries the behavior's data (`LiveRoomData`: each field typed by what its
+ * reader returns, the comment list under its key), properties and methods, so WeChat's typings
+ * (miniprogram-api-typings) type `this` in `Component()`; for `Page()`, whose typings ignore
+ * behaviors, write the page with `livePage(behavior, { ... })`.
+ *
  * @example
- * Component({ behaviors: [liveRoomBehavior()], methods: {} })
- * // or, a page opened as pages/room/room?room_id=r1:
- * Page({ behaviors: [liveRoomBehavior()] })
+ * // A page written with Component(), opened as pages/room/room?room_id=r1:
+ * Component({
+ *   behaviors: [liveRoomBehavior()],
+ *   methods: {
+ *     cheer() { if (this.data.onlineNum > 100) this.liveRoom()?.roomStore.like(3) },
+ *   },
+ * })
+ * // Custom fields, typed from their readers (`this.data.hot` is a boolean):
+ * liveRoomBehavior({ fields: { hot: (room) => room.roomStore.onlineNum > 1000 }, comments: { key: 'chat', limit: 50 } })
  * // <text>{{onlineNum}} online</text> <button bindtap="like">like {{likeNum}}</button>
  */
-export function liveRoomBehavior(options: LiveRoomBehaviorOptions = {}): string {
+export function liveRoomBehavior<const C extends CommentsOption = { key: 'comments' }>(
+  options?: LiveRoomBehaviorOptions<DefaultRoomData, C> & { fields?: undefined },
+): LiveRoomBehaviorId<LiveRoomData<DefaultRoomData, CommentKeyOf<C>>>
+export function liveRoomBehavior<V extends object, const C extends CommentsOption = { key: 'comments' }>(
+  options: LiveRoomBehaviorOptions<V, C> & { fields: FieldReaders<V> },
+): LiveRoomBehaviorId<LiveRoomData<V, CommentKeyOf<C>>>
+export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, CommentsOption> = {}): string {
   const bindings = require('mobx-miniprogram-bindings') as BindingsModule
-  const fieldReaders = options.fields ?? DEFAULT_ROOM_FIELDS
+  const fieldReaders: AnyFieldReaders = (options.fields as AnyFieldReaders | undefined) ?? DEFAULT_ROOM_FIELDS
   const commentOptions = options.comments === false ? undefined : { key: options.comments?.key ?? 'comments', limit: options.comments?.limit ?? 200 }
   const throttledKeys = (options.throttle?.keys ?? DEFAULT_THROTTLED_FIELDS).filter((k) => k in fieldReaders)
   const maxSetDataPerSecond = options.maxSetDataPerSecond ?? 20
