@@ -13,6 +13,7 @@ const fs = require('fs')
 const path = require('path')
 const zlib = require('zlib')
 const esbuild = require('esbuild')
+const { WXS_FILES } = require('./wxs')
 
 const root = path.join(__dirname, '..')
 const PEERS = ['mobx-miniprogram', 'mobx-miniprogram-bindings']
@@ -41,6 +42,7 @@ async function buildBundle(outDir) {
     legalComments: 'none',
     logLevel: 'silent',
   })
+  for (const file of WXS_FILES) fs.copyFileSync(file, path.join(outDir, path.basename(file)))
   const code = fs.readFileSync(outfile)
   const rxjsBytes = Object.entries(result.metafile.inputs)
     .filter(([file]) => file.includes('node_modules/rxjs/'))
@@ -48,12 +50,13 @@ async function buildBundle(outDir) {
   return { outfile, raw: code.length, gzip: zlib.gzipSync(code, { level: 9 }).length, rxjsInputBytes: rxjsBytes, metafile: result.metafile }
 }
 
-/** miniprogram_npm/<name>/index.js, as DevTools' Build npm lays packages out. */
-function lay(npmDir, name, fromFile) {
+/** miniprogram_npm/<name>/index.js, as DevTools' Build npm lays packages out (`extra` files beside it). */
+function lay(npmDir, name, fromFile, extra = []) {
   const dir = path.join(npmDir, name)
   fs.rmSync(dir, { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true })
   fs.copyFileSync(fromFile, path.join(dir, 'index.js'))
+  for (const file of extra) fs.copyFileSync(file, path.join(dir, path.basename(file)))
 }
 
 async function main(argv) {
@@ -64,7 +67,7 @@ async function main(argv) {
   console.log(`miniprogram_dist/index.js: ${bundle.raw} bytes raw, ${bundle.gzip} bytes gzip`)
   if (!argv.includes('--no-lay')) {
     const npmDir = path.join(root, 'miniprogram', 'miniprogram_npm')
-    lay(npmDir, 'miniprogram-live-store', bundle.outfile)
+    lay(npmDir, 'miniprogram-live-store', bundle.outfile, WXS_FILES)
     lay(npmDir, 'mobx-miniprogram', require.resolve('mobx-miniprogram/dist/mobx.cjs.production.min.js'))
     lay(npmDir, 'mobx-miniprogram-bindings', require.resolve('mobx-miniprogram-bindings/dist/index.js'))
     console.log(`laid out miniprogram/miniprogram_npm/{${['miniprogram-live-store', ...PEERS].join(',')}}/index.js`)

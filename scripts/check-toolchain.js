@@ -3,7 +3,7 @@
 /**
  * The official-toolchain check (`npm run check:toolchain`, run by .ci/run): does what a user does.
  *
- *  1. packs the client package (`npm pack`, scripts and all) and checks the tarball's files;
+ *  1. packs both packages as published (scripts/pack.js) and checks the client tarball's files;
  *  2. installs the tarball into a fresh copy of the sample mini-program, with its two peers;
  *  3. runs miniprogram-ci's packNpmManually on it (what DevTools' "Build npm" does);
  *  4. compiles every page's WXML and WXSS with miniprogram-compiler (the official wcc/wcsc);
@@ -21,15 +21,8 @@ const path = require('path')
 
 const root = path.join(__dirname, '..')
 const toolchainDir = path.join(root, '.ci', 'toolchain')
-/**
- * What Build npm lays into the app's main package (WeChat's limit for it: 2 MB, the app included).
- * Measured: the client bundle 77.4 KB (68.7 KB before issue 10's lifecycle work), mobx-miniprogram
- * 108 KB, mobx-miniprogram-bindings 23 KB. Issue 14 added the HTTP fallback (4.4 KB minified),
- * reports and the connection log (3.8 KB) and the plain-backend codec (2.9 KB): the client is
- * about 90 KB, its budget 96 KB; the total for miniprogram_npm/ stays at 240 KB.
- */
-const CLIENT_BUDGET_BYTES = 96 * 1024
-const MINIPROGRAM_NPM_BUDGET_BYTES = 240 * 1024
+const { packAll } = require('./pack')
+const { CLIENT_BUDGET_BYTES, MINIPROGRAM_NPM_BUDGET_BYTES, dirBytes } = require('./sizes')
 const PEERS = ['mobx-miniprogram', 'mobx-miniprogram-bindings']
 const NODE_ONLY = ['ws', 'ioredis', 'prom-client']
 
@@ -39,15 +32,6 @@ const check = (ok, message) => {
   if (!ok) failures.push(message)
 }
 const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 })
-
-function dirBytes(dir) {
-  let total = 0
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name)
-    total += entry.isDirectory() ? dirBytes(full) : fs.statSync(full).size
-  }
-  return total
-}
 
 function listFiles(dir, base = dir) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -62,13 +46,13 @@ function installToolchain() {
   npm(['ci', '--no-audit', '--no-fund'], toolchainDir)
 }
 
-/** 1. npm pack, as publishing would: the tarball must hold the mini-program build and the Node build. */
+/** 1. Both packages packed as they would be published (scripts/pack.js); the client's tarball checked. */
 function packClient(work) {
-  const out = npm(['pack', '--json', '--pack-destination', work], root)
-  const [info] = JSON.parse(out.slice(out.indexOf('[')))
-  const files = info.files.map((f) => f.path).sort()
-  console.log(`npm pack: ${info.filename}, ${files.length} files, ${info.size} B packed, ${info.unpackedSize} B unpacked`)
+  const { client: info } = packAll(work)
+  const files = info.files
+  console.log(`packed: ${path.basename(info.path)}, ${files.length} files, ${info.size} B packed, ${info.unpackedSize} B unpacked`)
   for (const f of files.filter((f) => !f.startsWith('dist/') || f.endsWith('index.js') || f.endsWith('index.d.ts'))) console.log(`  ${f}`)
+  check(files.includes('miniprogram_dist/fmt.wxs'), 'tarball has miniprogram_dist/fmt.wxs (the WXS helpers the pages import)')
   check(files.includes('miniprogram_dist/index.js'), 'tarball has miniprogram_dist/index.js (the "miniprogram" field\'s folder)')
   check(files.includes('dist/index.js') && files.includes('dist/index.d.ts'), 'tarball has the CommonJS + .d.ts build (dist/)')
   check(files.includes('LICENSE'), 'tarball has the LICENSE')
@@ -76,7 +60,7 @@ function packClient(work) {
   // Every sourceMappingURL must name a file the package has.
   const extracted = path.join(work, 'extracted')
   fs.mkdirSync(extracted)
-  execFileSync('tar', ['xzf', path.join(work, info.filename), '-C', extracted])
+  execFileSync('tar', ['xzf', info.path, '-C', extracted])
   const pkgDir = path.join(extracted, 'package')
   const dangling = []
   for (const f of files.filter((f) => f.endsWith('.js'))) {
@@ -86,7 +70,9 @@ function packClient(work) {
   check(dangling.length === 0, `no sourceMappingURL points at a missing file${dangling.length ? `: ${dangling.join(', ')}` : ''}`)
   const bundle = fs.readFileSync(path.join(pkgDir, 'miniprogram_dist', 'index.js'), 'utf8')
   check(!bundle.includes('sourceMappingURL') && bundle.split('\n').length < 10, `miniprogram_dist/index.js is minified, no source map (${bundle.length} B)`)
-  return path.join(work, info.filename)
+  const manifest = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'))
+  check(manifest.scripts === undefined && manifest.workspaces === undefined && manifest.devDependencies === undefined, 'the packed package.json has no scripts, workspaces or devDependencies')
+  return info.path
 }
 
 /** 2. A fresh copy of the sample app, the tarball and the peers installed into it. */

@@ -15,6 +15,7 @@ import { heldLiveRooms, provideLiveClient } from '../../src/bindings/injection'
 import { createLiveRoom } from '../../src/stores/liveRoom'
 import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
 import { createNodeWx } from '../../server/node/nodeWx'
+import { laySampleWxs } from '../helpers/sampleApp'
 import { until } from '../helpers/wait'
 import { RawClient } from '../helpers/rawClient'
 
@@ -40,6 +41,7 @@ describe('sample mini-program pages', () => {
 
   beforeAll(() => {
     // Each page file is loaded once per test file (miniprogram-simulate quirk).
+    laySampleWxs()
     roomPageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
     anchorPageId = simulate.load(path.join(root, 'pages/anchor/anchor'), { rootPath: root })
   })

@@ -15,6 +15,7 @@ import { provideLiveClient } from '../../src/bindings/injection'
 import { createNodePlatform, type NodePlatform } from '../../server/node/platform'
 import { createNodeWx } from '../../server/node/nodeWx'
 import { SteppedScheduler } from '../helpers/virtualClock'
+import { laySampleWxs } from '../helpers/sampleApp'
 import { until } from '../helpers/wait'
 import { utf8ByteLength } from '../../src/protocol/utf8'
 
@@ -58,6 +59,7 @@ describe('room page setData budget', () => {
   let time: SteppedScheduler
 
   beforeAll(() => {
+    laySampleWxs()
     pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
   })
 

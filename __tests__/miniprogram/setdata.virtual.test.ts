@@ -15,13 +15,14 @@ import { provideLiveClient } from '../../src/bindings/injection'
 import { utf8ByteLength } from '../../src/protocol/utf8'
 import { FakePlatform } from '../../src/testing'
 import { maxInWindow } from '../helpers/slidingWindow'
+import { FMT_WXS, laySampleWxs } from '../helpers/sampleApp'
 import { until } from '../helpers/wait'
 
 const root = path.join(__dirname, '..', '..', 'miniprogram')
-/** The sample's WXS module (CommonJS-shaped), run here as the view layer would. */
+/** The library's WXS module (CommonJS-shaped), run here as the view layer would. */
 const wxs = ((): { newest: (list: unknown[]) => string } => {
   const module = { exports: {} as { newest: (list: unknown[]) => string } }
-  new Function('module', fs.readFileSync(path.join(root, 'fmt.wxs'), 'utf8'))(module)
+  new Function('module', fs.readFileSync(FMT_WXS, 'utf8'))(module)
   return module.exports
 })()
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -48,6 +49,7 @@ function stream(seconds: number, rate: number): Array<[number, Record<string, un
 /** The sample room page, loaded once for the file (miniprogram-simulate registers it by path). */
 let pageId = ''
 beforeAll(() => {
+  laySampleWxs()
   pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
 })
 
