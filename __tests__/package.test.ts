@@ -69,7 +69,16 @@ describe('package entries', () => {
     expect(typeof client.parseServerFrame).toBe('function')
     expect(typeof client.parseClientFrame).toBe('function')
     expect(typeof node.createNodePlatform).toBe('function')
-    type Manifest = { name: string; exports: Record<string, unknown>; dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }>; bin?: Record<string, string>; miniprogram?: string; files?: string[] }
+    type Manifest = {
+      name: string
+      exports: Record<string, unknown>
+      dependencies?: Record<string, string>
+      peerDependencies?: Record<string, string>
+      peerDependenciesMeta?: Record<string, { optional?: boolean }>
+      bin?: Record<string, string>
+      miniprogram?: string
+      files?: string[]
+    }
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as Manifest
     expect(pkg.name).toBe('miniprogram-live-store')
     expect(Object.keys(pkg.exports).sort()).toEqual(['.', './package.json', './platform', './protocol', './testing'])

@@ -39,13 +39,15 @@ async function openViewers(url: string, n: number, onOpen: (ws: WebSocket, i: nu
     for (let i = start; i < Math.min(n, start + batch); i++) {
       const ws = new WebSocket(url, ['live.v1'], { headers: headers?.(i), perMessageDeflate: false })
       sockets.push(ws)
-      opened.push(new Promise<void>((resolve, reject) => {
-        ws.once('open', () => {
-          onOpen(ws, i)
-          resolve()
-        })
-        ws.once('error', reject)
-      }))
+      opened.push(
+        new Promise<void>((resolve, reject) => {
+          ws.once('open', () => {
+            onOpen(ws, i)
+            resolve()
+          })
+          ws.once('error', reject)
+        }),
+      )
     }
     await Promise.all(opened)
   }
@@ -82,16 +84,18 @@ export async function fanoutReference(viewers: number, events: number): Promise<
     server.url,
     viewers,
     (ws, i) => {
-      joined.push(new Promise((resolve) => {
-        const onMessage = (data: WebSocket.RawData): void => {
-          if (String(data).includes('"msg_type":"snapshot"')) {
-            ws.off('message', onMessage)
-            resolve()
+      joined.push(
+        new Promise((resolve) => {
+          const onMessage = (data: WebSocket.RawData): void => {
+            if (String(data).includes('"msg_type":"snapshot"')) {
+              ws.off('message', onMessage)
+              resolve()
+            }
           }
-        }
-        ws.on('message', onMessage)
-        ws.send(JSON.stringify({ msg_type: 'join', msg_id: `j${i}`, room_id: 'bench' }))
-      }))
+          ws.on('message', onMessage)
+          ws.send(JSON.stringify({ msg_type: 'join', msg_id: `j${i}`, room_id: 'bench' }))
+        }),
+      )
     },
     (i) => ({ Authorization: `Bearer ${signToken({ uid: `v${i}`, name: `viewer ${i}`, role: 'viewer', exp }, SECRET)}` }),
   )

@@ -164,7 +164,9 @@ async function connectRaw(url: string, mode: Mode, i: number, headers: Record<st
     socket.once('error', reject)
   })
   const viewer = { events: 0, latencies: undefined, frames: true as const, bytesRead: () => socket.bytesRead, close: () => socket.destroy() }
-  const extra = Object.entries(headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  const extra = Object.entries(headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')
   socket.write(
     `GET /ws HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
       `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${(mode.protocols ?? ['live.v1']).join(', ')}\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n${extra}\r\n`,
@@ -252,7 +254,10 @@ export async function fanoutRow(mode: Mode, viewerCount: number, rates: number[]
       for (let waited = 0; waited < 2000 && viewers.some((v) => !('frames' in v) && v.events < sent); waited += 100) await sleep(100)
       await sleep(200)
       // Raw viewers count frames: each should have as many as a sampled viewer's frames.
-      const sampledFrames = viewers.filter((v) => v.latencies !== undefined).map((v) => v.frameCount ?? 0).sort((a, b) => a - b)
+      const sampledFrames = viewers
+        .filter((v) => v.latencies !== undefined)
+        .map((v) => v.frameCount ?? 0)
+        .sort((a, b) => a - b)
       const expectedFrames = sampledFrames[Math.floor(sampledFrames.length / 2)] ?? 0
       const delivered = viewers.reduce((sum, v) => sum + ('frames' in v ? (expectedFrames === 0 ? 0 : Math.min(1, v.events / expectedFrames)) * sent : Math.min(v.events, sent)), 0)
       const bytes = viewers.reduce((sum, v) => sum + v.bytesRead(), 0) - bytesBefore
@@ -315,7 +320,10 @@ export function formatFanoutRows(rows: FanoutRow[], referenceRate: number): stri
   lines.push('')
   lines.push('Every rate tried (rate: rate kept, p99 ms, delivered share, CPU us per delivery):')
   lines.push('')
-  for (const row of rows) lines.push(`- ${row.name}: ${row.runs.map((r) => `${r.rate}: ${fmt(r.achievedRate)}/s, ${Number.isFinite(r.p99Ms) ? r.p99Ms : '-'} ms, ${fmt(r.deliveredShare * 100, 1)}%, ${fmt(r.cpuUsPerDelivery, 2)} us`).join('; ')}`)
+  for (const row of rows)
+    lines.push(
+      `- ${row.name}: ${row.runs.map((r) => `${r.rate}: ${fmt(r.achievedRate)}/s, ${Number.isFinite(r.p99Ms) ? r.p99Ms : '-'} ms, ${fmt(r.deliveredShare * 100, 1)}%, ${fmt(r.cpuUsPerDelivery, 2)} us`).join('; ')}`,
+    )
   return lines.join('\n')
 }
 

@@ -162,13 +162,15 @@ export async function fanoutSocketIo(viewers: number, events: number): Promise<F
     }
   })
   for (let i = 0; i < events; i++) {
-    ioServer.to('bench').emit('message', { msg_type: 'message', room_id: 'bench', seq: i + 1, msg_id: `e${i}`, from_uid: 'anchor', from_name: 'Anchor', content: 'a typical comment of about forty characters..' })
+    ioServer
+      .to('bench')
+      .emit('message', { msg_type: 'message', room_id: 'bench', seq: i + 1, msg_id: `e${i}`, from_uid: 'anchor', from_name: 'Anchor', content: 'a typical comment of about forty characters..' })
     if (i % 20 === 19) await new Promise((r) => setImmediate(r))
   }
   await finished
   const seconds = (now() - started) / 1000
   for (const c of clients) c.close()
-  ioServer.close()
+  void ioServer.close()
   await new Promise((r) => httpServer.close(() => r(undefined)))
   return { name: 'socket.io broadcast (room emit)', viewers, events, deliveries: viewers * events, seconds, deliveriesPerSecond: (viewers * events) / seconds, heapPerConnectionBytes }
 }

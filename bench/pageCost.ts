@@ -38,13 +38,16 @@ export function eventStream(seconds: number, rate: number): Array<[number, Frame
   const frames: Array<[number, Frame]> = []
   let seq = 0
   let seed = 42
-  const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+  const rand = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
   for (let ms = 0; ms < seconds * 1000; ms++) {
     const base = { room_id: 'bench', ts: 0 }
     const comments = Math.floor(((ms + 1) * rate) / 1000) - Math.floor((ms * rate) / 1000)
     for (let i = 0; i < comments; i++) {
       const n = ++seq
-      frames.push([ms, { ...base, msg_type: 'message', seq: n, msg_id: `m${n}`, from_uid: `u${Math.floor(rand() * 500)}`, from_name: `viewer ${n % 500}`, content: `comment ${n}: this tea smells great` }])
+      frames.push([
+        ms,
+        { ...base, msg_type: 'message', seq: n, msg_id: `m${n}`, from_uid: `u${Math.floor(rand() * 500)}`, from_name: `viewer ${n % 500}`, content: `comment ${n}: this tea smells great` },
+      ])
     }
     if (ms % 100 === 0) frames.push([ms, { ...base, msg_type: 'join', seq: ++seq, user: { uid: `j${ms}`, name: 'J' }, online_num: 1000 + ms / 100 }])
     if (ms % 50 === 0) frames.push([ms, { ...base, msg_type: 'like', seq: ++seq, like_num: ms, delta: 3 }])
@@ -141,12 +144,18 @@ export async function handWritten(seconds: number, rate: number): Promise<PageCo
   const rec = newRecorder()
   wrap(page.instance, rec)
   const self = page.instance
-  const result = await drive('(a) hand-written setData per message', eventStream(seconds, rate), rec, (f) => {
-    if (f.msg_type === 'message') self.setData({ comments: (self.data.comments as Item[]).concat(toItem(f)).slice(-200) })
-    else if (f.msg_type === 'join') self.setData({ onlineNum: f.online_num })
-    else if (f.msg_type === 'like') self.setData({ likeNum: f.like_num })
-    else if (f.msg_type === 'on_off_shelf') self.setData({ goods: (self.data.goods as unknown[]).concat({ goods_id: f.goods_id, goods_name: f.goods_name }) })
-  }, seconds)
+  const result = await drive(
+    '(a) hand-written setData per message',
+    eventStream(seconds, rate),
+    rec,
+    (f) => {
+      if (f.msg_type === 'message') self.setData({ comments: (self.data.comments as Item[]).concat(toItem(f)).slice(-200) })
+      else if (f.msg_type === 'join') self.setData({ onlineNum: f.online_num })
+      else if (f.msg_type === 'like') self.setData({ likeNum: f.like_num })
+      else if (f.msg_type === 'on_off_shelf') self.setData({ goods: (self.data.goods as unknown[]).concat({ goods_id: f.goods_id, goods_name: f.goods_name }) })
+    },
+    seconds,
+  )
   page.detach()
   return result
 }
@@ -214,7 +223,9 @@ export async function heapOverComments(total: number): Promise<{ comments: numbe
   }
   let baselineBytes = 0
   for (let n = 1; n <= total; n++) {
-    platform.last.deliver(`{"msg_type":"message","room_id":"heap","seq":${n},"ts":0,"msg_id":"m${n}","from_uid":"u${n % 500}","from_name":"viewer ${n % 500}","content":"comment ${n}: this tea smells great"}`)
+    platform.last.deliver(
+      `{"msg_type":"message","room_id":"heap","seq":${n},"ts":0,"msg_id":"m${n}","from_uid":"u${n % 500}","from_name":"viewer ${n % 500}","content":"comment ${n}: this tea smells great"}`,
+    )
     // Let the stores flush and the page update between chunks, as time passes in a real room.
     if (n % 1000 === 0) await new Promise((r) => setTimeout(r, 1))
     if (n === Math.floor(total / 10)) baselineBytes = await heap()

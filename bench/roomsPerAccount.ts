@@ -70,7 +70,9 @@ void (async () => {
     statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
     await sleep(20)
   }
-  console.log(`[rooms per account] HTTP: ${polls} polls of new ids in ${RUN_MS / 1000} s: ${[...statuses].map(([status, count]) => `${count} x ${status}`).join(', ')}; rooms held now ${server.engine.roomCount}`)
+  console.log(
+    `[rooms per account] HTTP: ${polls} polls of new ids in ${RUN_MS / 1000} s: ${[...statuses].map(([status, count]) => `${count} x ${status}`).join(', ')}; rooms held now ${server.engine.roomCount}`,
+  )
   for (const ws of sockets) ws.close()
   // Empty rooms nobody owns go 10 s after they emptied (the sweep runs every 5 s); HTTP leases end 60 s after the last poll.
   await sleep(16000)

@@ -28,7 +28,11 @@ function chart(results: PageCostResult[]): string {
   const x = (i: number): number => pad + (i / Math.max(1, seconds - 1)) * (width - 2 * pad)
   // Log scale: the three versions differ by orders of magnitude.
   const y = (v: number): number => height - pad - (Math.log10(Math.max(v, 1)) / Math.log10(max)) * (height - 2 * pad)
-  const lines = results.map((r, k) => `<polyline fill="none" stroke="${colors[k]}" stroke-width="2" points="${r.bytesPerSecond.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>` + `<text x="${pad + 10}" y="${20 + 16 * k}" fill="${colors[k]}" font-size="12">${r.name}</text>`)
+  const lines = results.map(
+    (r, k) =>
+      `<polyline fill="none" stroke="${colors[k]}" stroke-width="2" points="${r.bytesPerSecond.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')}"/>` +
+      `<text x="${pad + 10}" y="${20 + 16 * k}" fill="${colors[k]}" font-size="12">${r.name}</text>`,
+  )
   const ticks = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7].filter((v) => v <= max).map((v) => `<text x="4" y="${y(v) + 4}" font-size="10">${v >= 1e6 ? `${v / 1e6}M` : v >= 1e3 ? `${v / 1e3}K` : v}</text>`)
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="${width / 2}" y="${height - 10}" font-size="12" text-anchor="middle">second of the run (1,000 comments/s); setData bytes per second, log scale</text>${ticks.join('')}${lines.join('')}</svg>\n`
 }
@@ -45,7 +49,10 @@ async function main(): Promise<void> {
   console.log(`## 1. Page update cost: ${fmt(base.events)} events in ${size.pageSeconds} s (1,000 comments/s + joins, likes, shelf)\n`)
   console.log('| version | setData calls | most in any sliding second | total bytes | largest call | CPU us/event | p99 event-to-setData ms | bytes vs (a) |')
   console.log('|---|---|---|---|---|---|---|---|')
-  for (const r of page) console.log(`| ${r.name} | ${fmt(r.calls)} | ${r.maxCallsPerSlidingSecond} | ${fmt(r.bytes)} | ${fmt(r.largest)} | ${fmt(r.cpuUsPerEvent, 1)} | ${r.p99LatencyMs} | ${(r.bytes / base.bytes).toFixed(4)} |`)
+  for (const r of page)
+    console.log(
+      `| ${r.name} | ${fmt(r.calls)} | ${r.maxCallsPerSlidingSecond} | ${fmt(r.bytes)} | ${fmt(r.largest)} | ${fmt(r.cpuUsPerEvent, 1)} | ${r.p99LatencyMs} | ${(r.bytes / base.bytes).toFixed(4)} |`,
+    )
   const heap = await heapOverComments(quick ? 100_000 : 1_000_000)
   console.log(
     `\nHeap over ${fmt(heap.comments)} comments through the room page (200-comment cap, forced GC): ${fmt(heap.baselineBytes / 2 ** 20, 1)} MiB after the first 10%, ` +
@@ -76,7 +83,8 @@ async function main(): Promise<void> {
   const storms = [await reconnectStorm(size.storm, true), await reconnectStorm(size.storm, false)]
   console.log(`\n## 4. Reconnect storm: ${size.storm} clients dropped at once\n`)
   console.log('| backoff | attempts per 100 ms bucket | peak | mean | peak / mean |\n|---|---|---|---|---|')
-  for (const s of storms) console.log(`| ${s.jitter ? 'full jitter (ours)' : 'no jitter (same delay for all)'} | ${s.buckets.join(' ')} | ${s.peak} | ${s.mean.toFixed(1)} | ${s.peakOverMean.toFixed(2)} |`)
+  for (const s of storms)
+    console.log(`| ${s.jitter ? 'full jitter (ours)' : 'no jitter (same delay for all)'} | ${s.buckets.join(' ')} | ${s.peak} | ${s.mean.toFixed(1)} | ${s.peakOverMean.toFixed(2)} |`)
 
   const wire = await wireBytes(quick ? 5 : 10)
   console.log(`\n## 5. Bytes on the wire, typical mix (${fmt(wire.frames)} frames)\n`)
@@ -88,9 +96,14 @@ async function main(): Promise<void> {
   // Only a full run replaces the committed results the README quotes; a quick one writes beside the system's temp files.
   const dir = quick ? path.join(os.tmpdir(), 'live-store-bench') : path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })
-  fs.writeFileSync(path.join(dir, 'latest.json'), JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, fanoutRates: rates, storms, wire }, null, 2))
+  fs.writeFileSync(
+    path.join(dir, 'latest.json'),
+    JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, fanoutRates: rates, storms, wire }, null, 2),
+  )
   fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
-  console.log(`\nwrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))} and ${path.relative(process.cwd(), path.join(dir, 'setdata-bytes.svg'))} in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+  console.log(
+    `\nwrote ${path.relative(process.cwd(), path.join(dir, 'latest.json'))} and ${path.relative(process.cwd(), path.join(dir, 'setdata-bytes.svg'))} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  )
   process.exit(0)
 }
 

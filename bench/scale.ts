@@ -102,7 +102,10 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === __filenam
   void (async () => {
     const results = await scaleOut(viewers, events)
     const base = results[results.length - 1]
-    for (const r of results) console.log(`${r.name}: ${r.viewers} viewers, ${r.events} events, ${r.seconds.toFixed(3)} s, ${Math.round(r.deliveriesPerSecond)} deliveries/s, ratio ${(r.deliveriesPerSecond / base.deliveriesPerSecond).toFixed(2)}`)
+    for (const r of results)
+      console.log(
+        `${r.name}: ${r.viewers} viewers, ${r.events} events, ${r.seconds.toFixed(3)} s, ${Math.round(r.deliveriesPerSecond)} deliveries/s, ratio ${(r.deliveriesPerSecond / base.deliveriesPerSecond).toFixed(2)}`,
+      )
     process.exit(0)
   })()
 }

@@ -50,9 +50,28 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<Server> {
     process.execPath,
     // The compiled server, as production runs it (`npm run build`, which `npm ci` runs); without a
     // build, the bin falls back to ts-node, whose compiler then weighs in the figures.
-    ['--expose-gc', path.join(__dirname, '..', 'server', 'bin', 'live-store-server.js'),
-      '--port', '0', '--secret', SECRET, '--data-dir', dataDir, '--idle-room-ms', String(IDLE_ROOM_MS),
-      '--rate-limit', '1000000:1000000', '--message-rate-limit', '1000000:1000000', '--heartbeat-ms', '600000', '--max-connections-per-user', '1000', '--dedup-ttl-ms', String(DEDUP_TTL_MS)],
+    [
+      '--expose-gc',
+      path.join(__dirname, '..', 'server', 'bin', 'live-store-server.js'),
+      '--port',
+      '0',
+      '--secret',
+      SECRET,
+      '--data-dir',
+      dataDir,
+      '--idle-room-ms',
+      String(IDLE_ROOM_MS),
+      '--rate-limit',
+      '1000000:1000000',
+      '--message-rate-limit',
+      '1000000:1000000',
+      '--heartbeat-ms',
+      '600000',
+      '--max-connections-per-user',
+      '1000',
+      '--dedup-ttl-ms',
+      String(DEDUP_TTL_MS),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env },
   )
   let out = ''
@@ -225,7 +244,19 @@ async function main(): Promise<void> {
   // --malloc "K=V K=V": one run with those allocator variables instead (to try settings).
   const custom = process.argv.indexOf('--malloc')
   const allocators =
-    custom === -1 ? ALLOCATORS : [{ name: process.argv[custom + 1], env: Object.fromEntries(process.argv[custom + 1].split(/\s+/).filter(Boolean).map((kv) => kv.split('=') as [string, string])) }]
+    custom === -1
+      ? ALLOCATORS
+      : [
+          {
+            name: process.argv[custom + 1],
+            env: Object.fromEntries(
+              process.argv[custom + 1]
+                .split(/\s+/)
+                .filter(Boolean)
+                .map((kv) => kv.split('=') as [string, string]),
+            ),
+          },
+        ]
   for (const [i, allocator] of allocators.entries()) {
     if (only !== -1 && Number(process.argv[only + 1]) !== i) continue
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MALLOC_') && k !== 'GLIBC_TUNABLES' && k !== 'LD_PRELOAD'))
@@ -255,7 +286,10 @@ async function soak(allocator: string, env: NodeJS.ProcessEnv): Promise<void> {
     }
     const mem = (rss: number): string =>
       `${fmt(rss / 2 ** 20)} MiB (${fmt((rss / idle) * 100)}% of idle); ${where()}; heap ${fmt(heapAfterGc() / 2 ** 20)} MiB (${fmt((heapAfterGc() / idleHeap) * 100)}%); external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`
-    rows.push([`idle (after a warm-up: 200 rooms, ${fmt(WARM_COMMENTS)} comments, everyone gone)`, `${fmt(idle / 2 ** 20)} MiB; ${where()}; heap ${fmt(idleHeap / 2 ** 20)} MiB; external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`])
+    rows.push([
+      `idle (after a warm-up: 200 rooms, ${fmt(WARM_COMMENTS)} comments, everyone gone)`,
+      `${fmt(idle / 2 ** 20)} MiB; ${where()}; heap ${fmt(idleHeap / 2 ** 20)} MiB; external ${fmt(externalAfterGc() / 2 ** 20)} MiB; V8 heap committed ${fmt(heapTotalAfterGc() / 2 ** 20)} MiB`,
+    ])
 
     // 2. Rooms created and abandoned.
     const wanderers = await Promise.all(Array.from({ length: 20 }, (_, i) => Peer.open(server.url, `w${i}`)))

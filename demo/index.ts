@@ -67,8 +67,7 @@ const percentile = (values: number[], p: number): number => {
 async function run(args: Args): Promise<void> {
   const secret = randomBytes(16).toString('base64url')
   const exp = Math.floor(Date.now() / 1000) + 24 * 3600
-  const token = (uid: string, name: string, role: 'viewer' | 'anchor' = 'viewer'): string =>
-    signToken({ uid, name, role, exp, ...(role === 'anchor' ? { rooms: [ROOM] } : {}) }, secret)
+  const token = (uid: string, name: string, role: 'viewer' | 'anchor' = 'viewer'): string => signToken({ uid, name, role, exp, ...(role === 'anchor' ? { rooms: [ROOM] } : {}) }, secret)
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'live-demo-'))
   const serverOptions = {
     secret,
@@ -88,6 +87,9 @@ async function run(args: Args): Promise<void> {
   const viewer = createLiveClient({ url, token: token('viewer-1', 'You'), outbox: { storageKey: false }, backoff: { minMs: 200, maxMs: 2000 } })
   provideLiveClient(viewer)
   const root = path.join(__dirname, '..', 'miniprogram')
+  // The page's WXML imports the library's fmt.wxs from miniprogram_npm/, where Build npm puts it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ;(require('../scripts/wxs.js') as { layWxs(npmDir: string): void }).layWxs(path.join(root, 'miniprogram_npm'))
   const pageId = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
   const page = simulate.render(pageId, { room_id: ROOM }) as unknown as {
     attach(parent: unknown): void
@@ -212,7 +214,9 @@ async function run(args: Args): Promise<void> {
   const interactive = process.stdout.isTTY === true
   const draw = (): void => {
     const stats = page.instance.liveSetDataStats()
-    const last = onScreen().slice(-8).map((c) => `  ${c}`)
+    const last = onScreen()
+      .slice(-8)
+      .map((c) => `  ${c}`)
     const elapsed = (Date.now() - started) / 1000
     const lines = [
       `miniprogram-live-store demo: ${url}  room "${ROOM}"  ${args.chaos ? '(chaos)' : ''}`,

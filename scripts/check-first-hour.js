@@ -100,7 +100,10 @@ function sizesSentence(clientBytes, totalBytes) {
 function typeCheckApp(app, tarball, quick) {
   fs.mkdirSync(app, { recursive: true })
   fs.writeFileSync(path.join(app, 'package.json'), `${JSON.stringify({ name: 'my-live-app', version: '1.0.0', private: true }, null, 2)}\n`)
-  fs.writeFileSync(path.join(app, 'project.config.json'), `${JSON.stringify({ miniprogramRoot: './', compileType: 'miniprogram', appid: 'touristappid', setting: { useCompilerPlugins: ['typescript'] } }, null, 2)}\n`)
+  fs.writeFileSync(
+    path.join(app, 'project.config.json'),
+    `${JSON.stringify({ miniprogramRoot: './', compileType: 'miniprogram', appid: 'touristappid', setting: { useCompilerPlugins: ['typescript'] } }, null, 2)}\n`,
+  )
   fs.copyFileSync(tarball, path.join(app, path.basename(tarball)))
   for (const command of quick.commands['first-hour'] ?? []) {
     const { status, output } = run(`${command} --no-audit --no-fund`, app)
@@ -113,7 +116,7 @@ function typeCheckApp(app, tarball, quick) {
   console.log(`wrote ${Object.keys(quick.files).length} files from the README: ${Object.keys(quick.files).join(', ')}`)
   const tsc = run('npx tsc -p tsconfig.json', app)
   if (tsc.output) console.log(tsc.output)
-  check(tsc.status === 0, 'tsc -p tsconfig.json (strict, miniprogram-api-typings, the tarball\'s .d.ts): no error')
+  check(tsc.status === 0, "tsc -p tsconfig.json (strict, miniprogram-api-typings, the tarball's .d.ts): no error")
 
   // A page that reads fields as the wrong type, a field and a method that do not exist: each an error.
   const probe = path.join(app, 'probe-wrong.ts')
@@ -144,8 +147,11 @@ async function buildAndCompile(app, readme, fixSizes) {
   const result = await ci.packNpmManually({ packageJsonPath: path.join(app, 'package.json'), miniprogramNpmDistDir: app })
   const npmDir = path.join(app, 'miniprogram_npm')
   const packages = fs.readdirSync(npmDir).sort()
-  check(result.warnList.length === 0 && packages.join(',') === 'miniprogram-live-store,mobx-miniprogram,mobx-miniprogram-bindings', `Build npm: ${packages.join(', ')}, ${result.warnList.length} warning(s)`)
-  check(fs.existsSync(path.join(npmDir, 'miniprogram-live-store', 'fmt.wxs')), 'Build npm keeps the package\'s fmt.wxs (miniprogram_npm/miniprogram-live-store/fmt.wxs)')
+  check(
+    result.warnList.length === 0 && packages.join(',') === 'miniprogram-live-store,mobx-miniprogram,mobx-miniprogram-bindings',
+    `Build npm: ${packages.join(', ')}, ${result.warnList.length} warning(s)`,
+  )
+  check(fs.existsSync(path.join(npmDir, 'miniprogram-live-store', 'fmt.wxs')), "Build npm keeps the package's fmt.wxs (miniprogram_npm/miniprogram-live-store/fmt.wxs)")
   const client = dirBytes(path.join(npmDir, 'miniprogram-live-store'))
   const total = packages.reduce((sum, name) => sum + dirBytes(path.join(npmDir, name)), 0)
   console.log(`Build npm sizes: client ${client} B, total ${total} B`)
@@ -156,7 +162,10 @@ async function buildAndCompile(app, readme, fixSizes) {
     fs.writeFileSync(readmePath, readme.replace(marked[0], `<!-- build-sizes -->${expected}<!-- /build-sizes -->`))
     console.log(`README sizes rewritten: "${expected}"`)
   } else {
-    check(marked !== null && marked[1] === expected, `the README quotes the measured sizes: "${marked ? marked[1] : '(no <!-- build-sizes --> marks)'}" ${marked && marked[1] === expected ? '' : `should be "${expected}" (node scripts/check-first-hour.js --fix-sizes)`}`)
+    check(
+      marked !== null && marked[1] === expected,
+      `the README quotes the measured sizes: "${marked ? marked[1] : '(no <!-- build-sizes --> marks)'}" ${marked && marked[1] === expected ? '' : `should be "${expected}" (node scripts/check-first-hour.js --fix-sizes)`}`,
+    )
   }
 
   const compiler = require(path.join(toolchainDir, 'node_modules', 'miniprogram-compiler'))
@@ -177,7 +186,7 @@ function pageTest(app) {
   check(tsc.status === 0, 'tsc -p tsconfig.test.json: the page test type-checks')
   const jest = run('npx jest --ci', app)
   console.log(jest.output)
-  check(jest.status === 0 && /Tests:\s+1 passed, 1 total/.test(jest.output), 'the README\'s page test passes (jest, ts-jest, miniprogram-simulate, FakePlatform)')
+  check(jest.status === 0 && /Tests:\s+1 passed, 1 total/.test(jest.output), "the README's page test passes (jest, ts-jest, miniprogram-simulate, FakePlatform)")
 }
 
 /** Step 7: the server from its tarball, beside the client's. */
@@ -189,8 +198,16 @@ async function serverFromTarballs(dir, packed, quick) {
   const installed = run(`${install} --no-audit --no-fund`, dir)
   if (!check(installed.status === 0, `(server) ${install}`)) console.log(installed.output)
   const ls = run('npm ls --all', dir)
-  console.log(ls.output.split('\n').filter((line) => !/^[│ ]*[├└]─[┬─] (?!miniprogram)/.test(line) || /UNMET|invalid|missing/.test(line)).join('\n'))
-  check(ls.status === 0 && !/invalid|UNMET DEPENDENCY|missing/.test(ls.output.replace(/UNMET OPTIONAL DEPENDENCY/g, '')), 'npm ls: a valid tree (the server\'s dependency on the client is met by the client\'s tarball)')
+  console.log(
+    ls.output
+      .split('\n')
+      .filter((line) => !/^[│ ]*[├└]─[┬─] (?!miniprogram)/.test(line) || /UNMET|invalid|missing/.test(line))
+      .join('\n'),
+  )
+  check(
+    ls.status === 0 && !/invalid|UNMET DEPENDENCY|missing/.test(ls.output.replace(/UNMET OPTIONAL DEPENDENCY/g, '')),
+    "npm ls: a valid tree (the server's dependency on the client is met by the client's tarball)",
+  )
   const helped = run(help, dir)
   check(helped.status === 0 && helped.output.includes('--port'), `(server) ${help}: prints the options`)
 

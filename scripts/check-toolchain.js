@@ -42,7 +42,7 @@ function listFiles(dir, base = dir) {
 
 function installToolchain() {
   if (!process.env.CI && fs.existsSync(path.join(toolchainDir, 'node_modules', 'miniprogram-ci'))) return
-  console.log('installing WeChat\'s tools into .ci/toolchain (npm ci)')
+  console.log("installing WeChat's tools into .ci/toolchain (npm ci)")
   npm(['ci', '--no-audit', '--no-fund'], toolchainDir)
 }
 
@@ -136,7 +136,10 @@ async function buildNpm(app) {
   for (const [name, bytes] of sizes) console.log(`  miniprogram_npm/${name}: ${bytes} B`)
   console.log(`  total: ${total} B (budget ${MINIPROGRAM_NPM_BUDGET_BYTES} B)`)
   check(result.warnList.length === 0, `Build npm gave no warning${result.warnList.length ? `: ${JSON.stringify(result.warnList)}` : ''}`)
-  const complaints = printed.join('').split('\n').filter((line) => /fail|error|warn/i.test(line))
+  const complaints = printed
+    .join('')
+    .split('\n')
+    .filter((line) => /fail|error|warn/i.test(line))
   check(complaints.length === 0, `Build npm printed no error or warning${complaints.length ? `: ${complaints.join(' | ')}` : ''}`)
   check(JSON.stringify(packages) === JSON.stringify(['miniprogram-live-store', ...PEERS].sort()), `miniprogram_npm/ holds only the client and its two peers (${packages.join(', ')})`)
   const client = sizes.find(([name]) => name === 'miniprogram-live-store')?.[1] ?? 0
@@ -162,7 +165,9 @@ function compileTemplates(app) {
   const missing = pages.filter((p) => !wxml.includes(`cs.push("${p}.wxml:`))
   check(missing.length === 0, `wcc compiled every page's WXML (${pages.length} pages, ${wxml.length} B of JS)${missing.length ? `; missing ${missing.join(', ')}` : ''}`)
   // wxssToJs swallows wcsc's failure (it returns the Error and maps over it): call wcsc itself too.
-  const wxssFiles = listFiles(app).filter((f) => f.endsWith('.wxss') && !f.startsWith('miniprogram_npm')).map((f) => f.slice(0, -5))
+  const wxssFiles = listFiles(app)
+    .filter((f) => f.endsWith('.wxss') && !f.startsWith('miniprogram_npm'))
+    .map((f) => f.slice(0, -5))
   const styles = wcsc(app, wxssFiles)
   check(!(styles instanceof Error), `wcsc compiles every WXSS file (${wxssFiles.length} files)${styles instanceof Error ? `: ${styles.message}` : ''}`)
   const wxss = compiler.wxssToJs(app)

@@ -51,11 +51,24 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
 export const DEV_ROOM = 'demo'
 
 /** The flags; those that are server options have the options' types. */
-export interface CliArgs
-  extends Pick<
-    ServerOptions,
-    'rateLimit' | 'messageRateLimit' | 'roomCreation' | 'idleRoomMs' | 'maxConnectionsPerUser' | 'maxRoomsPerUser' | 'maxConnectionsPerAddress' | 'trustProxy' | 'reports' | 'crowdedRoomSize' | 'presenceWindowMs' | 'dedupTtlMs' | 'batchMs' | 'compression' | 'refuseUpgrades'
-  > {
+export interface CliArgs extends Pick<
+  ServerOptions,
+  | 'rateLimit'
+  | 'messageRateLimit'
+  | 'roomCreation'
+  | 'idleRoomMs'
+  | 'maxConnectionsPerUser'
+  | 'maxRoomsPerUser'
+  | 'maxConnectionsPerAddress'
+  | 'trustProxy'
+  | 'reports'
+  | 'crowdedRoomSize'
+  | 'presenceWindowMs'
+  | 'dedupTtlMs'
+  | 'batchMs'
+  | 'compression'
+  | 'refuseUpgrades'
+> {
   /** false: no HTTP fallback. */
   http?: false
   port: number
@@ -109,48 +122,118 @@ export function parseArgs(argv: string[]): CliArgs {
     const [flag, inline] = argv[i].split('=', 2)
     const value = (): string | undefined => inline ?? argv[++i]
     switch (flag) {
-      case '--port': args.port = number(flag, value(), 0, 65535); break
-      case '--host': args.host = text(flag, value()); break
-      case '--secret': args.secret = text(flag, value()); break
-      case '--heartbeat-ms': args.heartbeatMs = number(flag, value(), 1000, 600000); break
-      case '--history': args.history = number(flag, value(), 1, 1000000); break
+      case '--port':
+        args.port = number(flag, value(), 0, 65535)
+        break
+      case '--host':
+        args.host = text(flag, value())
+        break
+      case '--secret':
+        args.secret = text(flag, value())
+        break
+      case '--heartbeat-ms':
+        args.heartbeatMs = number(flag, value(), 1000, 600000)
+        break
+      case '--history':
+        args.history = number(flag, value(), 1, 1000000)
+        break
       // Room for an auth frame with a 4,096-character token, at the least.
-      case '--max-frame-bytes': args.maxFrameBytes = number(flag, value(), 8192, 16 * 1024 * 1024); break
-      case '--data-dir': args.dataDir = text(flag, value()); break
-      case '--rooms': args.roomsFile = text(flag, value()); break
-      case '--rate-limit': args.rateLimit = rate(flag, value()); break
-      case '--message-rate-limit': args.messageRateLimit = rate(flag, value()); break
-      case '--redis': args.redis = text(flag, value()); break
-      case '--redis-prefix': args.redisPrefix = text(flag, value()); break
-      case '--lease-ms': args.leaseMs = number(flag, value(), 300, 600000); break
+      case '--max-frame-bytes':
+        args.maxFrameBytes = number(flag, value(), 8192, 16 * 1024 * 1024)
+        break
+      case '--data-dir':
+        args.dataDir = text(flag, value())
+        break
+      case '--rooms':
+        args.roomsFile = text(flag, value())
+        break
+      case '--rate-limit':
+        args.rateLimit = rate(flag, value())
+        break
+      case '--message-rate-limit':
+        args.messageRateLimit = rate(flag, value())
+        break
+      case '--redis':
+        args.redis = text(flag, value())
+        break
+      case '--redis-prefix':
+        args.redisPrefix = text(flag, value())
+        break
+      case '--lease-ms':
+        args.leaseMs = number(flag, value(), 300, 600000)
+        break
       case '--room-creation': {
         const mode = value()
         if (mode !== 'anyone' && mode !== 'anchors' && mode !== 'fixed') throw new Error(`--room-creation must be anyone, anchors or fixed (got ${JSON.stringify(mode ?? '')})`)
         args.roomCreation = mode
         break
       }
-      case '--idle-room-ms': args.idleRoomMs = number(flag, value(), 1000, 7 * 24 * 3600 * 1000); break
-      case '--max-connections-per-user': args.maxConnectionsPerUser = number(flag, value(), 1, 1000); break
-      case '--max-rooms-per-user': args.maxRoomsPerUser = number(flag, value(), 1, 100000); break
-      case '--max-connections-per-address': args.maxConnectionsPerAddress = number(flag, value(), 1, 1000000); break
-      case '--trust-proxy': args.trustProxy = text(flag, value()); break
-      case '--reports-max-bytes': args.reports = { ...args.reports, maxFileBytes: number(flag, value(), 1024, 1024 ** 4) }; break
-      case '--reports-keep': args.reports = { ...args.reports, keepFiles: number(flag, value(), 0, 1000) }; break
-      case '--crowded-room-size': args.crowdedRoomSize = number(flag, value(), 1, 1000000); break
-      case '--presence-window-ms': args.presenceWindowMs = number(flag, value(), 10, 60000); break
-      case '--dedup-ttl-ms': args.dedupTtlMs = number(flag, value(), 1000, 24 * 3600 * 1000); break
-      case '--batch-ms': args.batchMs = number(flag, value(), 0, 1000); break
-      case '--compression-threshold': args.compression = { threshold: number(flag, value(), 0, 16 * 1024 * 1024) }; break
-      case '--no-compression': args.compression = false; break
-      case '--no-http': args.http = false; break
-      case '--jwt-public-key': args.jwtPublicKeyFile = text(flag, value()); break
-      case '--jwks': args.jwksFile = text(flag, value()); break
-      case '--jwt-issuer': args.jwtIssuer = text(flag, value()); break
-      case '--jwt-audience': args.jwtAudience = text(flag, value()); break
-      case '--refuse-upgrades': args.refuseUpgrades = true; break
-      case '--dev': args.dev = true; break
-      case '--help': case '-h': args.help = true; break
-      default: throw new Error(`unknown flag ${argv[i]} (see --help)`)
+      case '--idle-room-ms':
+        args.idleRoomMs = number(flag, value(), 1000, 7 * 24 * 3600 * 1000)
+        break
+      case '--max-connections-per-user':
+        args.maxConnectionsPerUser = number(flag, value(), 1, 1000)
+        break
+      case '--max-rooms-per-user':
+        args.maxRoomsPerUser = number(flag, value(), 1, 100000)
+        break
+      case '--max-connections-per-address':
+        args.maxConnectionsPerAddress = number(flag, value(), 1, 1000000)
+        break
+      case '--trust-proxy':
+        args.trustProxy = text(flag, value())
+        break
+      case '--reports-max-bytes':
+        args.reports = { ...args.reports, maxFileBytes: number(flag, value(), 1024, 1024 ** 4) }
+        break
+      case '--reports-keep':
+        args.reports = { ...args.reports, keepFiles: number(flag, value(), 0, 1000) }
+        break
+      case '--crowded-room-size':
+        args.crowdedRoomSize = number(flag, value(), 1, 1000000)
+        break
+      case '--presence-window-ms':
+        args.presenceWindowMs = number(flag, value(), 10, 60000)
+        break
+      case '--dedup-ttl-ms':
+        args.dedupTtlMs = number(flag, value(), 1000, 24 * 3600 * 1000)
+        break
+      case '--batch-ms':
+        args.batchMs = number(flag, value(), 0, 1000)
+        break
+      case '--compression-threshold':
+        args.compression = { threshold: number(flag, value(), 0, 16 * 1024 * 1024) }
+        break
+      case '--no-compression':
+        args.compression = false
+        break
+      case '--no-http':
+        args.http = false
+        break
+      case '--jwt-public-key':
+        args.jwtPublicKeyFile = text(flag, value())
+        break
+      case '--jwks':
+        args.jwksFile = text(flag, value())
+        break
+      case '--jwt-issuer':
+        args.jwtIssuer = text(flag, value())
+        break
+      case '--jwt-audience':
+        args.jwtAudience = text(flag, value())
+        break
+      case '--refuse-upgrades':
+        args.refuseUpgrades = true
+        break
+      case '--dev':
+        args.dev = true
+        break
+      case '--help':
+      case '-h':
+        args.help = true
+        break
+      default:
+        throw new Error(`unknown flag ${argv[i]} (see --help)`)
     }
   }
   return args

@@ -153,13 +153,19 @@ async function report(ctx: ConnectionContext, actor: CommandActor, user: TokenPa
   const allowed = REPORT_WRITE_FACTOR * bytes.received - bytes.written
   if (written > allowed) {
     ctx.metrics.reportsRefused.inc({ reason: 'amplification' })
-    return no(ErrorCode.tooLarge, `this report would write ${written} bytes; this connection may write ${allowed} more (${REPORT_WRITE_FACTOR}x the bytes its reports sent): send more logs per report, or send cache_fields again`)
+    return no(
+      ErrorCode.tooLarge,
+      `this report would write ${written} bytes; this connection may write ${allowed} more (${REPORT_WRITE_FACTOR}x the bytes its reports sent): send more logs per report, or send cache_fields again`,
+    )
   }
   // And per user, whatever the transport: report bytes on disk a minute.
   if (!ctx.budgets.take('reportBytes', user.uid, written)) {
     ctx.metrics.reportsRefused.inc({ reason: 'user_budget' })
     const rate = ctx.budgets.limits.reportBytes
-    return no(ErrorCode.rateLimited, `too many report bytes: a user may write ${Math.round(rate.perSecond * 60)} bytes a minute (bursts of ${rate.burst}); try again in ${ctx.budgets.retryAfter('reportBytes', user.uid, written)} s`)
+    return no(
+      ErrorCode.rateLimited,
+      `too many report bytes: a user may write ${Math.round(rate.perSecond * 60)} bytes a minute (bursts of ${rate.burst}); try again in ${ctx.budgets.retryAfter('reportBytes', user.uid, written)} s`,
+    )
   }
   actor.cacheFields = cache
   bytes.written += written

@@ -369,18 +369,21 @@ export class LiveConnection {
     }
     // Commands of one connection run in order: acks and broadcasts follow the order sent.
     const frameBytes = data.length
-    const queued: Promise<void> = this.queue.then(() => this.handle(frame, frameBytes)).catch((error: unknown) => {
-      const msgId = 'msg_id' in frame ? frame.msg_id : undefined
-      if (error instanceof EngineUnavailableError) {
-        this.refuse(msgId, ErrorCode.internal, unavailableReason(error))
-        return
-      }
-      this.ctx.log(`connection ${this.id}: ${error instanceof Error ? error.stack : String(error)}`)
-      this.refuse(msgId, ErrorCode.internal, 'internal error')
-    }).then(() => {
-      // Idle again: the settled chain is let go (a promise per connection otherwise, for nothing).
-      if (this.queue === queued) this.queue = RESOLVED
-    })
+    const queued: Promise<void> = this.queue
+      .then(() => this.handle(frame, frameBytes))
+      .catch((error: unknown) => {
+        const msgId = 'msg_id' in frame ? frame.msg_id : undefined
+        if (error instanceof EngineUnavailableError) {
+          this.refuse(msgId, ErrorCode.internal, unavailableReason(error))
+          return
+        }
+        this.ctx.log(`connection ${this.id}: ${error instanceof Error ? error.stack : String(error)}`)
+        this.refuse(msgId, ErrorCode.internal, 'internal error')
+      })
+      .then(() => {
+        // Idle again: the settled chain is let go (a promise per connection otherwise, for nothing).
+        if (this.queue === queued) this.queue = RESOLVED
+      })
     this.queue = queued
   }
 
@@ -452,8 +455,7 @@ export class LiveConnection {
     this.setMembership(membership)
     if (existing === undefined) this.ctx.userRooms.enter(user.uid, roomId)
     this.ctx.fanouts.join(roomId, membership)
-    const recovery =
-      frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
+    const recovery = frame.since_seq !== undefined && frame.epoch !== undefined ? await engine.recover(roomId, frame.since_seq, frame.epoch) : null
     // History sent again is paid by its bytes: while the user's budget is in debt, only a join
     // that recovers nothing missed gets through (it costs nothing); the others are refused, out
     // of the room, and the client tries again later.
@@ -517,7 +519,11 @@ export class LiveConnection {
     const rooms = this.rooms
     if (rooms === undefined || (!(rooms instanceof Map) && rooms.roomId === membership.roomId)) this.rooms = membership
     else if (rooms instanceof Map) rooms.set(membership.roomId, membership)
-    else this.rooms = new Map([[rooms.roomId, rooms], [membership.roomId, membership]])
+    else
+      this.rooms = new Map([
+        [rooms.roomId, rooms],
+        [membership.roomId, membership],
+      ])
   }
 
   private deleteMembership(roomId: string): void {

@@ -128,20 +128,22 @@ export class HttpApi {
     this.byAddress.add(address)
     res.once('close', () => this.byAddress.remove(address))
     // Anything `run` throws, even before its first await, is answered, never a crash of the server.
-    Promise.resolve().then(run).then(
-      (body) => send(res, 200, body),
-      (error: unknown) => {
-        if (error instanceof HttpError) refuse(req, res, error.status, { code: error.code, reason: error.message })
-        else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: unavailableReason(error) })
-        else if (req.destroyed || ABORTED.has((error as { code?: string }).code ?? '') || (error as Error).message === 'aborted') {
-          // The client went away mid-request: counted, not an error of the server's.
-          this.ctx.metrics.httpRefused.inc({ reason: 'client_aborted' })
-        } else {
-          this.ctx.log(`http ${url.pathname}: ${error instanceof Error ? error.stack : String(error)}`)
-          send(res, 500, { code: ErrorCode.internal, reason: 'internal error' })
-        }
-      },
-    )
+    Promise.resolve()
+      .then(run)
+      .then(
+        (body) => send(res, 200, body),
+        (error: unknown) => {
+          if (error instanceof HttpError) refuse(req, res, error.status, { code: error.code, reason: error.message })
+          else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: unavailableReason(error) })
+          else if (req.destroyed || ABORTED.has((error as { code?: string }).code ?? '') || (error as Error).message === 'aborted') {
+            // The client went away mid-request: counted, not an error of the server's.
+            this.ctx.metrics.httpRefused.inc({ reason: 'client_aborted' })
+          } else {
+            this.ctx.log(`http ${url.pathname}: ${error instanceof Error ? error.stack : String(error)}`)
+            send(res, 500, { code: ErrorCode.internal, reason: 'internal error' })
+          }
+        },
+      )
     return true
   }
 
@@ -251,7 +253,11 @@ export class HttpApi {
       // While the budget is in debt, only an answer of new events goes out.
       const spent = again.length > 0 ? overHistoryBudget(this.ctx, user) : undefined
       if (spent !== undefined) throw new HttpError(429, spent.code, spent.reason)
-      chargeHistory(this.ctx, user, again.reduce((sum, frame) => sum + Buffer.byteLength(JSON.stringify(frame)), 0))
+      chargeHistory(
+        this.ctx,
+        user,
+        again.reduce((sum, frame) => sum + Buffer.byteLength(JSON.stringify(frame)), 0),
+      )
       lease.delivered = Math.max(lease.delivered ?? 0, reply.seq)
       return reply
     } finally {

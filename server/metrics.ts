@@ -99,12 +99,12 @@ export class ServerMetrics {
   })
   readonly historyBytes = new Counter({
     name: 'live_history_bytes_total',
-    help: 'Bytes of room history sent again to users (snapshots, recovered events, events a poll read twice): paid from each user\'s historyBytes budget',
+    help: "Bytes of room history sent again to users (snapshots, recovered events, events a poll read twice): paid from each user's historyBytes budget",
     registers: [this.registry],
   })
   readonly historyRefused = new Counter({
     name: 'live_history_refused_total',
-    help: 'Joins (4029) and polls (429) refused because the user\'s historyBytes budget was spent',
+    help: "Joins (4029) and polls (429) refused because the user's historyBytes budget was spent",
     registers: [this.registry],
   })
   readonly reportsRefused = new Counter({

@@ -41,7 +41,10 @@ export class ReportSink {
     const write = this.chain
       .then(() => this.dirReady)
       .then(async () => {
-        this.size ??= await fs.stat(this.file).then((s) => s.size, () => 0)
+        this.size ??= await fs.stat(this.file).then(
+          (s) => s.size,
+          () => 0,
+        )
         if (this.size > 0 && this.size + bytes > this.maxFileBytes) await this.rotate()
         await fs.appendFile(this.file, text)
         this.size += bytes

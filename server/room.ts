@@ -53,7 +53,10 @@ export class RoomModel {
   messages: MessageEvent[] = []
   readonly catalogue: Goods[]
 
-  constructor(readonly id: string, config?: RoomConfig) {
+  constructor(
+    readonly id: string,
+    config?: RoomConfig,
+  ) {
     this.title = config?.title ?? id
     this.anchor = config?.anchor ?? { uid: '', name: '' }
     this.catalogue = config?.goods ?? []

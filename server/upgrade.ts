@@ -46,12 +46,8 @@ export class UpgradeGate {
         maxPayload: ctx.maxFrameBytes,
         // No context takeover on the server's side: every message stands alone, so a room's frame
         // compressed once is valid on every socket (RFC 7692 7.1.1.1).
-        perMessageDeflate:
-          options.compression === false || !deflate
-            ? false
-            : { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: options.compression.threshold ?? 1024 },
-        handleProtocols: (protocols) =>
-          options.batchMs > 0 && protocols.has(BATCH_PROTOCOL_NAME) ? BATCH_PROTOCOL_NAME : protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false,
+        perMessageDeflate: options.compression === false || !deflate ? false : { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: options.compression.threshold ?? 1024 },
+        handleProtocols: (protocols) => (options.batchMs > 0 && protocols.has(BATCH_PROTOCOL_NAME) ? BATCH_PROTOCOL_NAME : protocols.has(PROTOCOL_NAME) ? PROTOCOL_NAME : false),
       })
     this.withDeflate = socketServer(true)
     this.withoutDeflate = socketServer(false)

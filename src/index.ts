@@ -4,17 +4,7 @@
  * `miniprogram-live-store/server`.
  */
 export { createLiveClient, tokenClaims, tokenExpiry } from './connection/client'
-export type {
-  CommandInput,
-  HttpFallbackOptions,
-  LiveClient,
-  LiveClientError,
-  LiveClientOptions,
-  LiveClientStats,
-  TokenSource,
-  UrlAttempt,
-  UrlSource,
-} from './connection/client'
+export type { CommandInput, HttpFallbackOptions, LiveClient, LiveClientError, LiveClientOptions, LiveClientStats, TokenSource, UrlAttempt, UrlSource } from './connection/client'
 export type { ConnectionState, ConnectionStatus } from './connection/state'
 export type { ConnectionLogEvent, ConnectionSummary } from './connection/connectionLog'
 export { DEFAULT_REPORTS } from './connection/reporter'
@@ -39,17 +29,7 @@ export { isValidCloseCode, MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_SOCKETS, MAX_
 export * from './protocol/frames'
 export { CloseCode, ErrorCode, closePolicy } from './protocol/codes'
 export type { CloseAction, ConnectionPhase, ErrorCodeValue } from './protocol/codes'
-export {
-  checkServerFrame,
-  decodeFrame,
-  DEFAULT_MAX_FRAME_BYTES,
-  MAX_CONTENT_LENGTH,
-  normalizeContent,
-  parseClientFrame,
-  parseHttpReply,
-  parseServerFrame,
-  utf8ByteLength,
-} from './protocol/parse'
+export { checkServerFrame, decodeFrame, DEFAULT_MAX_FRAME_BYTES, MAX_CONTENT_LENGTH, normalizeContent, parseClientFrame, parseHttpReply, parseServerFrame, utf8ByteLength } from './protocol/parse'
 export type { ContentResult, FrameError, ParseOptions, ParseResult } from './protocol/parse'
 export { createLiveRoom } from './stores/liveRoom'
 export type { LiveRoom, LiveRoomOptions } from './stores/liveRoom'

@@ -24,7 +24,12 @@ const binding = (limit: number): { patch: (items: Item[], generation: number) =>
 describe('ListBinding', () => {
   it('sends a new generation whole, then each new item as one path key, and a changed item by field', () => {
     const b = binding(3)
-    expect(b.patch([item('a'), item('b')], 1)).toEqual({ list: [{ id: 'a', text: 'ta', k: 0 }, { id: 'b', text: 'tb', k: 1 }] })
+    expect(b.patch([item('a'), item('b')], 1)).toEqual({
+      list: [
+        { id: 'a', text: 'ta', k: 0 },
+        { id: 'b', text: 'tb', k: 1 },
+      ],
+    })
     expect(b.added()).toBe(2)
     expect(b.patch([item('a'), item('b'), item('c', 'pending')], 1)).toEqual({ 'list[2]': { id: 'c', text: 'tc', status: 'pending', k: 2 } })
     expect(b.added()).toBe(1)

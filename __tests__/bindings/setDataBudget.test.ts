@@ -21,7 +21,12 @@ describe('SetDataBudget: one budget for a page and its components', () => {
       }
       scheduler.schedule(() => (total = { ...budget.stats }), 6000)
     })
-    expect(maxInWindow(sent.map((s) => s.at), 1000)).toBeLessThanOrEqual(20)
+    expect(
+      maxInWindow(
+        sent.map((s) => s.at),
+        1000,
+      ),
+    ).toBeLessThanOrEqual(20)
     // Round robin: nobody starves while the window is full.
     for (const who of ['page', 'child-a', 'child-b']) {
       const mine = sent.filter((s) => s.who === who)

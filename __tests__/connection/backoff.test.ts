@@ -5,9 +5,7 @@ describe('backoffDelayMs', () => {
   const o = { minMs: 500, maxMs: 30000 }
 
   it('doubles the ceiling per attempt up to maxMs', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((a) => backoffDelayMs(a, o, () => 1))).toEqual([
-      500, 1000, 2000, 4000, 8000, 16000, 30000, 30000,
-    ])
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((a) => backoffDelayMs(a, o, () => 1))).toEqual([500, 1000, 2000, 4000, 8000, 16000, 30000, 30000])
   })
 
   it('applies full jitter: random() x ceiling', () => {

@@ -175,9 +175,13 @@ describe('connection pipeline (virtual time)', () => {
       const { platform, client } = setup(scheduler, { heartbeatMs: undefined })
       platform.scripts = [{ init: { msg_type: 'init', client_id: 'c', epoch: 'e', heartbeat_ms: 20 } }]
       client.frames$.subscribe()
-      expectObservable(platform.sent$.pipe(filter((f) => f.msg_type === 'ping'), map(() => 'p')), '^ 45ms !').toBe(
-        '21ms p 19ms p',
-      )
+      expectObservable(
+        platform.sent$.pipe(
+          filter((f) => f.msg_type === 'ping'),
+          map(() => 'p'),
+        ),
+        '^ 45ms !',
+      ).toBe('21ms p 19ms p')
     })
   })
 
@@ -264,9 +268,13 @@ describe('connection pipeline (virtual time)', () => {
       client.frames$.subscribe()
       scheduler.schedule(() => platform.hide(), 100)
       scheduler.schedule(() => platform.show(), 120)
-      expectObservable(platform.sent$.pipe(filter((f) => f.msg_type === 'ping'), map(() => 'p')), '^ 200ms !').toBe(
-        '120ms p',
-      )
+      expectObservable(
+        platform.sent$.pipe(
+          filter((f) => f.msg_type === 'ping'),
+          map(() => 'p'),
+        ),
+        '^ 200ms !',
+      ).toBe('120ms p')
       scheduler.schedule(() => expect(platform.tasks).toHaveLength(1), 199)
     })
   })
@@ -304,7 +312,6 @@ describe('connection pipeline (virtual time)', () => {
       const order = platform.tasks[0].sent.filter((f) => f.msg_type !== 'ping').map((f) => `${f.msg_type}${'content' in f ? ':' + f.content : ''}`)
       // The report needs no room: it goes right after auth. The room's commands wait for the join, in order.
       expect(order).toEqual(['auth', 'join', 'report', 'message:one', 'message:two'])
-
     })
   })
 
@@ -544,9 +551,13 @@ describe('connection pipeline (virtual time)', () => {
             joins++
             task.deliver({ msg_type: 'ack', msg_id: frame.msg_id, ok: true, room_id: 'r1', epoch: 'e1', seq: 3, recovered: false })
             const snapshot = {
-              msg_type: 'snapshot', room_id: 'r1', epoch: 'e1', seq: 3,
+              msg_type: 'snapshot',
+              room_id: 'r1',
+              epoch: 'e1',
+              seq: 3,
               room: { title: 't', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 1, like_num: 0, subscribe_num: 0 },
-              message_list: [], shelf: [],
+              message_list: [],
+              shelf: [],
             }
             // The first snapshot is unreadable (a count of the wrong type): dropped as a bad frame.
             task.deliver(joins === 1 ? { ...snapshot, room: { ...snapshot.room, online_num: 'one' } } : snapshot)

@@ -148,7 +148,12 @@ describe('client edges (issue 10)', () => {
         expect(platform.tasks).toHaveLength(2)
         expect(client.state.status).toBe('open')
         // Both rooms are joined on the new link.
-        expect(platform.last.sent.filter((f) => f.msg_type === 'join').map((f) => (f as { room_id: string }).room_id).sort()).toEqual(['r1', 'r2'])
+        expect(
+          platform.last.sent
+            .filter((f) => f.msg_type === 'join')
+            .map((f) => (f as { room_id: string }).room_id)
+            .sort(),
+        ).toEqual(['r1', 'r2'])
       }, 5100)
       scheduler.flush()
     })
@@ -256,7 +261,7 @@ describe('client edges (issue 10)', () => {
     })
   })
 
-  it('6. keeps two users\' commands apart on one storage, and after a restart each resends only its own', () => {
+  it("6. keeps two users' commands apart on one storage, and after a restart each resends only its own", () => {
     const scheduler = newScheduler()
     scheduler.run(() => {
       const platform = new FakePlatform()
@@ -283,7 +288,8 @@ describe('client edges (issue 10)', () => {
       scheduler.schedule(() => {
         platform.scripts = [{ reply: asUser }]
         const restarted = [setup(scheduler, { ...options, token: () => 'viewer' }, platform).client, setup(scheduler, { ...options, token: () => 'anchor' }, platform).client]
-        for (const c of restarted) c.restored$.subscribe((command) => resent.push({ token: c === restarted[0] ? 'viewer' : 'anchor', who: (command as unknown as { logs: Array<{ who: unknown }> }).logs[0].who }))
+        for (const c of restarted)
+          c.restored$.subscribe((command) => resent.push({ token: c === restarted[0] ? 'viewer' : 'anchor', who: (command as unknown as { logs: Array<{ who: unknown }> }).logs[0].who }))
         restarted.forEach((c) => c.room('r1').subscribe())
       }, 200)
       scheduler.flush()

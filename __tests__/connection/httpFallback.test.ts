@@ -131,7 +131,15 @@ describe.each(['memory', 'redis'] as const)('HTTP fallback endpoints (%s engine)
     // A malformed escape in the room id is a bad request, not a crash of the server.
     expect(await api(server, 'GET', '/api/rooms/%E0%A4%A/events', { token: a })).toMatchObject({ status: 400, body: { code: 4000, reason: 'malformed room id in the path' } })
     expect((await api(server, 'POST', '/api/commands', { token: a, body: { commands: [] } })).status).toBe(200)
-    const bad = await api(server, 'POST', '/api/commands', { token: a, body: { commands: [{ msg_type: 'like', msg_id: 'k', room_id: 'r', count: 1000 }, { msg_type: 'join', msg_id: 'j', room_id: 'r' }] } })
+    const bad = await api(server, 'POST', '/api/commands', {
+      token: a,
+      body: {
+        commands: [
+          { msg_type: 'like', msg_id: 'k', room_id: 'r', count: 1000 },
+          { msg_type: 'join', msg_id: 'j', room_id: 'r' },
+        ],
+      },
+    })
     expect((bad.body.acks as Array<Record<string, unknown>>).map((x) => [x.msg_id, x.ok, x.code])).toEqual([
       ['k', false, 4000],
       ['j', false, 4000],
@@ -233,13 +241,23 @@ describe('client on the HTTP fallback', () => {
     expect(platform.requests.every((r) => !r.url.includes('token') && !r.url.includes(tokenFor('viewer').slice(0, 20)))).toBe(true)
     room.dispose()
     // For the note: what went over HTTP, and how long the move back took.
-    process.stdout.write(`http fallback: ${overHttp} events over HTTP, ${platform.requests.length} requests, gaps ${client.stats.gapsDetected}, duplicates ${client.stats.duplicatesDropped}, back on the socket in ${backMs} ms\n`)
+    process.stdout.write(
+      `http fallback: ${overHttp} events over HTTP, ${platform.requests.length} requests, gaps ${client.stats.gapsDetected}, duplicates ${client.stats.duplicatesDropped}, back on the socket in ${backMs} ms\n`,
+    )
   })
 
   it('moves to HTTP when the app asks, and stays on the socket when the fallback is off', async () => {
     server = await boot('memory')
     platform = createNodePlatform()
-    client = createLiveClient({ url: server.url, platform, token: () => tokenFor('v2'), backoff: { minMs: 5, maxMs: 40 }, lingerMs: 20, outbox: { storageKey: false }, httpFallback: { probeDelayMs: () => 60000 } })
+    client = createLiveClient({
+      url: server.url,
+      platform,
+      token: () => tokenFor('v2'),
+      backoff: { minMs: 5, maxMs: 40 },
+      lingerMs: 20,
+      outbox: { storageKey: false },
+      httpFallback: { probeDelayMs: () => 60000 },
+    })
     client.room('r').subscribe()
     await until(() => client!.state.status === 'open', 'open', 5000)
     expect(client.state.transport).toBe('socket')
@@ -249,7 +267,15 @@ describe('client on the HTTP fallback', () => {
     expect(ack.ok).toBe(true)
     client.close()
 
-    const off = createLiveClient({ url: server.url, platform, token: () => tokenFor('v3'), backoff: { minMs: 5, maxMs: 10, maxAttempts: 4 }, lingerMs: 20, outbox: { storageKey: false }, httpFallback: false })
+    const off = createLiveClient({
+      url: server.url,
+      platform,
+      token: () => tokenFor('v3'),
+      backoff: { minMs: 5, maxMs: 10, maxAttempts: 4 },
+      lingerMs: 20,
+      outbox: { storageKey: false },
+      httpFallback: false,
+    })
     server.refuseUpgrades(true)
     off.room('r').subscribe()
     await until(() => off.state.status === 'failed', 'failed without a fallback', 5000)

@@ -27,7 +27,17 @@ const pollOk = (seq: number, events: unknown[] = [], recovered = true): Reply =>
     events,
     ...(recovered
       ? {}
-      : { snapshot: { msg_type: 'snapshot', room_id: 'r1', epoch: 'e1', seq, room: { title: 't', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 1, like_num: 0, subscribe_num: 0 }, message_list: [], shelf: [] } }),
+      : {
+          snapshot: {
+            msg_type: 'snapshot',
+            room_id: 'r1',
+            epoch: 'e1',
+            seq,
+            room: { title: 't', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 1, like_num: 0, subscribe_num: 0 },
+            message_list: [],
+            shelf: [],
+          },
+        }),
   }),
 })
 const refused = (statusCode: number, code: number, reason: string): Reply => ({ statusCode, data: JSON.stringify({ code, reason }) })

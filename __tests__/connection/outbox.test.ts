@@ -12,7 +12,18 @@ function inVirtualTime(body: (scheduler: TestScheduler, make: (extra?: Partial<L
     scheduler.maxFrames = 60000
     const made: LiveClient[] = []
     body(scheduler, (extra = {}, platform = new FakePlatform()) => {
-      const client = createLiveClient({ url: 'ws://fake/ws', platform, token: 'u1', scheduler, random: () => 1, backoff: { minMs: 100, maxMs: 800 }, heartbeatMs: 5000, ackTimeoutMs: 1000, outbox: { storageKey: false }, ...extra })
+      const client = createLiveClient({
+        url: 'ws://fake/ws',
+        platform,
+        token: 'u1',
+        scheduler,
+        random: () => 1,
+        backoff: { minMs: 100, maxMs: 800 },
+        heartbeatMs: 5000,
+        ackTimeoutMs: 1000,
+        outbox: { storageKey: false },
+        ...extra,
+      })
       made.push(client)
       return { client, platform }
     })

@@ -33,7 +33,9 @@ class SeedBackend {
     this.wss.on('connection', (ws, req) => {
       this.offered.push(String(req.headers['sec-websocket-protocol'] ?? ''))
       // The uid and name from the token, as such backends do: "Bearer uid:name".
-      const [uid, name] = String(req.headers.authorization ?? '').replace('Bearer ', '').split(':')
+      const [uid, name] = String(req.headers.authorization ?? '')
+        .replace('Bearer ', '')
+        .split(':')
       const viewer: Viewer = { ws, uid, name, rooms: new Set() }
       this.viewers.add(viewer)
       ws.send(JSON.stringify({ msg_type: 'init', client_id: `c${++this.nextId}` }))
@@ -120,12 +122,21 @@ describe('a backend of the seed articles (codec: plain)', () => {
     await backend.close()
   })
 
-  it('fills the stores: the join reply\'s message_list in commentStore, counts, notices, shelf, own comments once; a rejoin replaces, never doubles', async () => {
+  it("fills the stores: the join reply's message_list in commentStore, counts, notices, shelf, own comments once; a rejoin replaces, never doubles", async () => {
     backend.history.set('r', [
       { msg_type: 'message', room_id: 'r', from_uid: 'old1', from_name: 'Old One', content: 'first!' },
       { msg_type: 'message', room_id: 'r', from_uid: 'old2', from_name: 'Old Two', content: 'hello' },
     ])
-    client = createLiveClient({ url: backend.url, platform, token: 'u1:Ann', codec: 'plain', plainUser: { uid: 'u1', name: 'Ann', role: 'viewer' }, backoff: { minMs: 5, maxMs: 20 }, lingerMs: 20, outbox: { storageKey: false } })
+    client = createLiveClient({
+      url: backend.url,
+      platform,
+      token: 'u1:Ann',
+      codec: 'plain',
+      plainUser: { uid: 'u1', name: 'Ann', role: 'viewer' },
+      backoff: { minMs: 5, maxMs: 20 },
+      lingerMs: 20,
+      outbox: { storageKey: false },
+    })
     const room = createLiveRoom(client, 'r', { flushMs: 5 })
     await until(() => room.commentStore.comments.length === 2, 'the message_list in commentStore')
     expect(room.commentStore.comments.map((c) => [c.name, c.content])).toEqual([
@@ -146,7 +157,15 @@ describe('a backend of the seed articles (codec: plain)', () => {
 
     // Someone else: join notice and count, a comment, a follow, a like, a purchase; the shelf.
     const other = createNodePlatform()
-    const bob = createLiveClient({ url: backend.url, platform: other, token: 'u2:Bob', codec: 'plain', plainUser: { uid: 'u2', name: 'Bob', role: 'viewer' }, lingerMs: 20, outbox: { storageKey: false } })
+    const bob = createLiveClient({
+      url: backend.url,
+      platform: other,
+      token: 'u2:Bob',
+      codec: 'plain',
+      plainUser: { uid: 'u2', name: 'Bob', role: 'viewer' },
+      lingerMs: 20,
+      outbox: { storageKey: false },
+    })
     others.push(bob, other)
     bob.room('r').subscribe()
     await until(() => room.roomStore.onlineNum === 2, 'Bob counted')
@@ -158,7 +177,13 @@ describe('a backend of the seed articles (codec: plain)', () => {
     await until(() => room.roomStore.subscribeNum === 1 && room.shelfStore.goods.length === 1 && room.commentStore.comments.length === 5, 'follow, shelf, comment')
     await until(() => room.roomStore.likeNum >= 3, 'likes')
     expect(room.commentStore.comments[4]).toMatchObject({ uid: 'u2', name: 'Bob', content: 'hi from Bob', own: false })
-    expect(room.roomStore.notices.map((n) => [n.kind, n.user.name])).toEqual(expect.arrayContaining([['join', 'Bob'], ['subscribe', 'Bob'], ['buy', 'Bob']]))
+    expect(room.roomStore.notices.map((n) => [n.kind, n.user.name])).toEqual(
+      expect.arrayContaining([
+        ['join', 'Bob'],
+        ['subscribe', 'Bob'],
+        ['buy', 'Bob'],
+      ]),
+    )
     bob.close()
     await until(() => room.roomStore.onlineNum === 1, 'Bob left')
 

@@ -1,16 +1,7 @@
 // Every public error class, reached the way an app meets it and matched by its class as
 // exported from the package entry (not by message text), in virtual time on the fake platform.
 import { TestScheduler } from 'rxjs/testing'
-import {
-  AckTimeoutError,
-  ClientClosedError,
-  CommandRejectedError,
-  CommandTooLargeError,
-  ConnectionFailedError,
-  getLiveClient,
-  OutboxFullError,
-  provideLiveClient,
-} from '../../src/index'
+import { AckTimeoutError, ClientClosedError, CommandRejectedError, CommandTooLargeError, ConnectionFailedError, getLiveClient, OutboxFullError, provideLiveClient } from '../../src/index'
 import { FakePlatform } from '../../src/testing'
 import { fakeClient } from '../helpers/fakeClient'
 

@@ -91,7 +91,9 @@ describe('client over real sockets, against the reference server', () => {
     expect(client.stats.gapsDetected).toBe(0)
     // Recovery, not snapshots, filled every hole: the history held everything.
     expect(snapshots).toBe(1)
-    console.log(`[real-socket] kills=${kills} like-events=${seqs.length} room-events=${allSeqs.length} duplicates=0 gaps=0 reconnects=${client.stats.reconnects} duplicatesDropped=${client.stats.duplicatesDropped}`)
+    console.log(
+      `[real-socket] kills=${kills} like-events=${seqs.length} room-events=${allSeqs.length} duplicates=0 gaps=0 reconnects=${client.stats.reconnects} duplicatesDropped=${client.stats.duplicatesDropped}`,
+    )
   })
 
   it('acks 100 commands sent across reconnects exactly once each', async () => {
@@ -349,7 +351,10 @@ describe('client against a scripted peer (what the reference server never sends)
     const hostile = fc.sample(
       fc.oneof(
         fc.string().map((s) => `{${s}`), // malformed JSON
-        fc.jsonValue().filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)), // not an object
+        fc
+          .jsonValue()
+          .filter((v) => typeof v !== 'object' || v === null || Array.isArray(v))
+          .map((v) => JSON.stringify(v)), // not an object
         fc.constantFrom('{"msg_type":"like","room_id":"r1","like_num":"9"}', '{"msg_type":"join","room_id":"r1","user":null,"online_num":1}'),
         fc.string({ minLength: 1, maxLength: 20 }).map((t) => JSON.stringify({ msg_type: `x_${t}`, room_id: 'r1' })), // unknown type
         fc.constant('{"msg_type":"like","room_id":"r1","like_num":1,"__proto__":{"polluted":true}}'),

@@ -18,8 +18,7 @@ import { until } from '../helpers/wait'
 
 const END_MS = 60000
 
-const setup = (scheduler: TestScheduler, extra: Partial<LiveClientOptions> = {}): ReturnType<typeof fakeClient> =>
-  fakeClient(scheduler, END_MS, { heartbeatMs: 1000, pongTimeoutMs: 50, ...extra })
+const setup = (scheduler: TestScheduler, extra: Partial<LiveClientOptions> = {}): ReturnType<typeof fakeClient> => fakeClient(scheduler, END_MS, { heartbeatMs: 1000, pongTimeoutMs: 50, ...extra })
 
 const reportsOf = (frames: ClientFrame[]): ReportCommand[] => frames.filter((f): f is ReportCommand => f.msg_type === 'report')
 const bytesOf = (frame: unknown): number => Buffer.byteLength(JSON.stringify(frame))
@@ -229,7 +228,11 @@ describe('client.report against the real server', () => {
     client.flushReports()
     await until(() => client!.pendingCommands === 0, 'all reports acked', 10000)
     await server.close()
-    const lines = fs.readFileSync(path.join(dataDir, 'reports.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const lines = fs
+      .readFileSync(path.join(dataDir, 'reports.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
     expect(lines.map((l) => l.i).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 100 }, (_, i) => i))
     // Every log carries the fields, on each connection and over HTTP (each request its own).
     expect(lines.every((l) => l.app === '9.9.9')).toBe(true)

@@ -191,7 +191,15 @@ describe('what a room store subscribes and lets go (marbles, expectSubscriptions
     scheduler.run(({ cold, expectSubscriptions, flush }) => {
       const { client } = setup(scheduler)
       // The room as the server would give it: joined, a snapshot, then an event every 10 ms.
-      const snapshot = { msg_type: 'snapshot', room_id: 'r1', epoch: 'e1', seq: 0, room: { title: 'T', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 3, like_num: 0, subscribe_num: 0 }, message_list: [], shelf: [] } as const
+      const snapshot = {
+        msg_type: 'snapshot',
+        room_id: 'r1',
+        epoch: 'e1',
+        seq: 0,
+        room: { title: 'T', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 3, like_num: 0, subscribe_num: 0 },
+        message_list: [],
+        shelf: [],
+      } as const
       const updates = {
         j: { type: 'joined', roomId: 'r1', epoch: 'e1', seq: 0, recovered: false },
         s: { type: 'snapshot', roomId: 'r1', snapshot },

@@ -14,9 +14,7 @@ export class RawClient {
   readonly opened: Promise<void>
   protocol = ''
 
-  constructor(
-    readonly ws: WebSocket,
-  ) {
+  constructor(readonly ws: WebSocket) {
     this.opened = new Promise((resolve, reject) => {
       ws.once('open', () => {
         this.protocol = ws.protocol

@@ -8,10 +8,7 @@ import * as net from 'net'
 export function maskedFrame(payload: Buffer, opcode = 0x1): Buffer {
   const mask = Buffer.from([1, 2, 3, 4])
   const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))
-  const header =
-    payload.length < 126
-      ? Buffer.from([0x80 | opcode, 0x80 | payload.length])
-      : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
+  const header = payload.length < 126 ? Buffer.from([0x80 | opcode, 0x80 | payload.length]) : Buffer.from([0x80 | opcode, 0x80 | 126, payload.length >> 8, payload.length & 0xff])
   return Buffer.concat([header, mask, masked])
 }
 

@@ -51,11 +51,9 @@ export function freePort(): Promise<number> {
 export async function startRedis(port?: number): Promise<TestRedis> {
   const binary = findRedisServer()
   const chosen = port ?? (await freePort())
-  const child = spawn(
-    binary,
-    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const child = spawn(binary, ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))

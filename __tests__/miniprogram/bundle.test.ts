@@ -38,7 +38,7 @@ describe('miniprogram_dist bundle', () => {
     expect(bundle.raw).toBeLessThan(150 * 1024)
     console.log(`[bundle] ${bundle.raw} B raw, ${bundle.gzip} B gzip`)
 
-    simulate.sleep(0) // miniprogram-simulate is loaded: Behavior and Component exist, as in WeChat
+    void simulate.sleep(0) // miniprogram-simulate is loaded: Behavior and Component exist, as in WeChat
     const platform = createNodePlatform()
     Object.assign((global as unknown as { wx: object }).wx, createNodeWx(platform))
     const server = await createServer({ port: 0, secret: 's', dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'mp-dist-')) })

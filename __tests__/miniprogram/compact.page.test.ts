@@ -28,6 +28,8 @@ describe('Page() pages with liveRoomBehavior', () => {
   let server: LiveServer
   let platform: NodePlatform
   let client: Library.LiveClient
+  // Loaded once the shim's Page() exists: a require, not an import (imports are hoisted).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const compact = registerPage(() => require('../../miniprogram/pages/compact/compact'))
 
   beforeEach(async () => {
@@ -65,7 +67,7 @@ describe('Page() pages with liveRoomBehavior', () => {
 
     opened.unload()
     expect(lib.heldLiveRooms()).toEqual({})
-    await until(() => server.connectionCount === 1, 'the page\'s socket closed after unload (the raw client stays)', 3000)
+    await until(() => server.connectionCount === 1, "the page's socket closed after unload (the raw client stays)", 3000)
     other.close()
   })
 
@@ -86,7 +88,11 @@ describe('Page() pages with liveRoomBehavior', () => {
 
     opened.show()
     expect(opened.setDataCalls).toBe(callsWhileHidden + 1)
-    expect(comments(opened).map((c) => c.content).sort()).toEqual(['while hidden 1', 'while hidden 2', 'while hidden 3'])
+    expect(
+      comments(opened)
+        .map((c) => c.content)
+        .sort(),
+    ).toEqual(['while hidden 1', 'while hidden 2', 'while hidden 3'])
     opened.unload()
     other.close()
   })

@@ -25,7 +25,6 @@ const exp = (): number => Math.floor(Date.now() / 1000) + 3600
 const viewerToken = signToken({ uid: 'viewer-1', name: 'Vic', role: 'viewer', exp: exp() }, SECRET)
 const anchorToken = signToken({ uid: 'anchor-1', name: 'Ann', role: 'anchor', rooms: ['r1'], exp: exp() }, SECRET)
 
-
 // miniprogram-simulate types render() of a path id as a plain Component; it is a RootComponent.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Page = RootComponent<any, any, any> & { triggerPageLifeTime(name: string, ...args: unknown[]): void }
@@ -118,7 +117,7 @@ describe('sample mini-program pages', () => {
     page.attach(document.createElement('parent-wrapper'))
     await until(() => text(page, '.online') === '2', 'joined')
     await anchor.shelfStore.putOn({ goods_id: 'g1', goods_name: 'Tea', goods_price: 1999, default_image: 'https://img.example.com/t.png' })
-    await until(() => text(page, '.current-name') === 'Tea', 'the anchor\'s goods on the viewer page')
+    await until(() => text(page, '.current-name') === 'Tea', "the anchor's goods on the viewer page")
     expect(text(page, '.current-price')).toBe('¥19.99')
 
     // The like button is a component of its own, sharing the page's room stores.

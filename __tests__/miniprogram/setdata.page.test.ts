@@ -23,7 +23,6 @@ const SECRET = 'setdata-secret'
 const root = path.join(__dirname, '..', '..', 'miniprogram')
 const viewerToken = signToken({ uid: 'viewer-1', name: 'Vic', role: 'viewer', exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET)
 
-
 interface Call {
   bytes: number
   keys: string[]
@@ -128,7 +127,9 @@ describe('room page setData budget', () => {
     const full = await appendCost('full', 200)
     // The whole-list way (mobx-miniprogram-bindings' toJS of the field) for comparison.
     const wholeList = utf8ByteLength(
-      JSON.stringify({ comments: Array.from({ length: 200 }, (_, i) => ({ id: `x${i}`, name: `viewer ${i % 97}`, content: `comment number ${i}, a typical length`, status: 'sent', own: false, k: i })) }),
+      JSON.stringify({
+        comments: Array.from({ length: 200 }, (_, i) => ({ id: `x${i}`, name: `viewer ${i % 97}`, content: `comment number ${i}, a typical length`, status: 'sent', own: false, k: i })),
+      }),
     )
     console.log(`[setData] one append: ${small.bytes} B at ${small.rendered} items, ${full.bytes} B at ${full.rendered} items (whole-list setData would be ${wholeList} B)`)
     expect(small.rendered).toBe(11)

@@ -103,7 +103,10 @@ describe('room page setData budget (virtual time)', () => {
       scheduler.flush()
     })
     const during = calls.filter((c) => c.at >= 100)
-    const maxPerWindow = maxInWindow(during.map((c) => c.at), 1000)
+    const maxPerWindow = maxInWindow(
+      during.map((c) => c.at),
+      1000,
+    )
     const largest = Math.max(...during.map((c) => c.bytes))
     const total = calls.reduce((sum, c) => sum + c.bytes, 0)
     // What the viewer was shown: every comment sent to the page, as {id, name, content}.
@@ -157,8 +160,7 @@ describe('room page auto-scroll (virtual time)', () => {
         commentsAtBottom(): void
       }
       let seq = 0
-      const comment = (text: string): void =>
-        platform.last.deliver({ msg_type: 'message', room_id: 'r1', seq: ++seq, ts: 0, msg_id: `m${seq}`, from_uid: 'u9', from_name: 'Nine', content: text })
+      const comment = (text: string): void => platform.last.deliver({ msg_type: 'message', room_id: 'r1', seq: ++seq, ts: 0, msg_id: `m${seq}`, from_uid: 'u9', from_name: 'Nine', content: text })
       const look = (): void => {
         const { commentsFollow, commentsUnseen, comments } = instance.data
         const target = commentsFollow ? wxs.newest(comments) : ''
@@ -206,8 +208,7 @@ describe('room page "new comments" pill (real timers)', () => {
     const instance = page.instance as unknown as { data: { commentsFollow: boolean; joined: boolean }; commentsScrolled(e: unknown): void }
     await until(() => instance.data.joined === true, 'joined')
     let seq = 0
-    const comment = (text: string): void =>
-      platform.last.deliver({ msg_type: 'message', room_id: 'r1', seq: ++seq, ts: 0, msg_id: `m${seq}`, from_uid: 'u9', from_name: 'Nine', content: text })
+    const comment = (text: string): void => platform.last.deliver({ msg_type: 'message', room_id: 'r1', seq: ++seq, ts: 0, msg_id: `m${seq}`, from_uid: 'u9', from_name: 'Nine', content: text })
     comment('one')
     instance.commentsScrolled({ detail: { scrollTop: 400 } })
     instance.commentsScrolled({ detail: { scrollTop: 100 } })

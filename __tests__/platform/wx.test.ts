@@ -65,7 +65,7 @@ describe('createWxPlatform', () => {
     expect(listeners.network).toHaveLength(0)
   })
 
-  it('maps WeChat storage\'s empty string for a missing key to undefined', () => {
+  it("maps WeChat storage's empty string for a missing key to undefined", () => {
     const { wx } = recordingWx()
     const platform = createWxPlatform(wx)
     expect(platform.getStorageSync('nope')).toBeUndefined()
@@ -85,7 +85,9 @@ describe('connectSocket options and the base library version', () => {
     }
     if (sdk !== undefined) wx[via] = () => ({ SDKVersion: sdk })
     createWxPlatform(wx).connectSocket(options)
-    return Object.keys(seen ?? {}).filter((k) => k !== 'url').sort()
+    return Object.keys(seen ?? {})
+      .filter((k) => k !== 'url')
+      .sort()
   }
 
   it('hands each option only to a base library that knows it (protocols 1.4.0, tcpNoDelay 2.4.0, perMessageDeflate 2.8.0, timeout 2.10.0)', () => {

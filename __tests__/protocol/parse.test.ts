@@ -10,7 +10,10 @@ describe('parseServerFrame', () => {
       { msg_type: 'ack', msg_id: 'm', ok: false, code: 4029, reason: 'slow down' },
       { msg_type: 'error', code: 4000, reason: 'malformed JSON' },
       {
-        msg_type: 'snapshot', room_id: 'r', epoch: 'e', seq: 3,
+        msg_type: 'snapshot',
+        room_id: 'r',
+        epoch: 'e',
+        seq: 3,
         room: { title: 't', status: 'live', anchor: { uid: 'a', name: 'A' }, online_num: 1, like_num: 2, subscribe_num: 3 },
         message_list: [{ msg_type: 'message', room_id: 'r', seq: 2, ts: 1, from_uid: 'u', from_name: 'U', content: 'hi' }],
         shelf: [{ goods_id: 'g', goods_name: 'G', goods_price: 990, default_image: 'https://x/y.png', status: 'on' }],
@@ -122,12 +125,20 @@ describe('parseServerFrame', () => {
 
   it('never throws and never pollutes Object.prototype, whatever the input (property)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.json(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.anything()), (input) => {
-        const r = parseServerFrame(input)
-        expect(typeof r.ok).toBe('boolean')
-        const c = parseClientFrame(input)
-        expect(typeof c.ok).toBe('boolean')
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.json(),
+          fc.jsonValue().map((v) => JSON.stringify(v)),
+          fc.anything(),
+        ),
+        (input) => {
+          const r = parseServerFrame(input)
+          expect(typeof r.ok).toBe('boolean')
+          const c = parseClientFrame(input)
+          expect(typeof c.ok).toBe('boolean')
+        },
+      ),
       { numRuns: 2000 },
     )
     expect(Object.prototype).toEqual({})

@@ -37,7 +37,12 @@ describe('live-store-server CLI', () => {
     expect(
       parseArgs(['--port', '0', '--host=0.0.0.0', '--secret', 's', '--heartbeat-ms', '1000', '--history', '2000', '--max-frame-bytes', '8192', '--data-dir', '/tmp/x', '--rooms', 'r.json', '--dev']),
     ).toEqual({ port: 0, host: '0.0.0.0', secret: 's', heartbeatMs: 1000, history: 2000, maxFrameBytes: 8192, dataDir: '/tmp/x', roomsFile: 'r.json', dev: true, help: false })
-    expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000', '--max-connections-per-user', '4', '--max-rooms-per-user', '3'])).toMatchObject({ roomCreation: 'anchors', idleRoomMs: 60000, maxConnectionsPerUser: 4, maxRoomsPerUser: 3 })
+    expect(parseArgs(['--room-creation', 'anchors', '--idle-room-ms', '60000', '--max-connections-per-user', '4', '--max-rooms-per-user', '3'])).toMatchObject({
+      roomCreation: 'anchors',
+      idleRoomMs: 60000,
+      maxConnectionsPerUser: 4,
+      maxRoomsPerUser: 3,
+    })
     expect(parseArgs(['--batch-ms', '0', '--no-compression'])).toMatchObject({ batchMs: 0, compression: false })
     expect(parseArgs(['--no-http', '--refuse-upgrades'])).toMatchObject({ http: false, refuseUpgrades: true })
     expect(parseArgs(['--jwt-public-key', 'live.pub', '--jwks', 'jwks.json', '--jwt-issuer', 'https://auth', '--jwt-audience', 'live'])).toMatchObject({
@@ -48,9 +53,7 @@ describe('live-store-server CLI', () => {
     })
     expect(parseArgs(['--batch-ms', '40', '--compression-threshold', '512'])).toMatchObject({ batchMs: 40, compression: { threshold: 512 } })
     expect(() => parseArgs(['--batch-ms', '5000'])).toThrow(/--batch-ms must be a whole number from 0 to 1000/)
-    expect(
-      parseArgs(['--redis', 'redis://127.0.0.1:6390', '--redis-prefix', 'p1', '--lease-ms', '2000', '--rate-limit', '50:100', '--message-rate-limit', '7']),
-    ).toMatchObject({
+    expect(parseArgs(['--redis', 'redis://127.0.0.1:6390', '--redis-prefix', 'p1', '--lease-ms', '2000', '--rate-limit', '50:100', '--message-rate-limit', '7'])).toMatchObject({
       redis: 'redis://127.0.0.1:6390',
       redisPrefix: 'p1',
       leaseMs: 2000,

@@ -417,13 +417,23 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         expect(first).toMatchObject({ ok: true, accepted: 2 })
         const file = path.join(dataDir, 'reports.jsonl')
         // The ack came after the write: the lines are there now.
-        expect(fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+        expect(
+          fs
+            .readFileSync(file, 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l)),
+        ).toEqual([
           { app: '1.2.0', os: 'ios', event: 'view' },
           { app: '1.2.0', os: 'android', event: 'tap' },
         ])
         // Cached fields travel once per connection: later reports get them too.
         await a.command({ msg_type: 'report', msg_id: 'r2', logs: [{ event: 'leave' }] })
-        const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+        const lines = fs
+          .readFileSync(file, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
         expect(lines[2]).toEqual({ app: '1.2.0', os: 'ios', event: 'leave' })
         // A repeat is not logged twice.
         expect(await a.command({ msg_type: 'report', msg_id: 'r2', logs: [{ event: 'leave' }] })).toMatchObject({ dup: true })

@@ -18,8 +18,7 @@ const BATCH = ['live.v1.batch', 'live.v1']
 const PerMessageDeflate = require(path.join(path.dirname((require as unknown as NodeJS.Require).resolve('ws')), 'lib', 'permessage-deflate.js')) as { prototype: { compress: () => void } }
 
 /** Every room event a client received, alone or in batches, in arrival order. */
-const eventsOf = (c: RawClient): Frame[] =>
-  c.frames.flatMap((f) => (f.msg_type === 'batch' ? (f.events as Frame[]) : ['message', 'join', 'leave', 'like'].includes(f.msg_type) ? [f] : []))
+const eventsOf = (c: RawClient): Frame[] => c.frames.flatMap((f) => (f.msg_type === 'batch' ? (f.events as Frame[]) : ['message', 'join', 'leave', 'like'].includes(f.msg_type) ? [f] : []))
 
 describe('fan-out: frame once, batch per tick, compress once', () => {
   let server: LiveServer
@@ -96,7 +95,10 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     expect((batch.events as Frame[]).map((e) => e.content)).toEqual(['burst 0', 'burst 1', 'burst 2', 'burst 3', 'burst 4'])
     // Exactly the same events, in the same order, for both kinds of viewer; seqs contiguous.
     await until(() => plain.all('message').length === 6, 'the plain viewer has all six')
-    const seqs = (c: RawClient): number[] => eventsOf(c).filter((e) => e.msg_type === 'message').map((e) => Number(e.seq))
+    const seqs = (c: RawClient): number[] =>
+      eventsOf(c)
+        .filter((e) => e.msg_type === 'message')
+        .map((e) => Number(e.seq))
     expect(seqs(b)).toEqual(seqs(plain))
     expect(seqs(b)).toEqual(Array.from({ length: 6 }, (_, i) => seqs(b)[0] + i))
     expect((await metric(server, 'live_frames_out_total', { type: 'batch' })) - batchFramesBefore).toBe(1)
@@ -128,11 +130,14 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     // The batch frame alone on the wire: 40 similar comments compress to well under half their JSON.
     const wire = bytesRead(viewers[0]) - readBefore[0]
     expect(wire).toBeLessThan(batchJson.length / 2)
-    const messages = (c: RawClient): unknown[] => eventsOf(c).filter((e) => e.msg_type === 'message').map((e) => [e.seq, e.content])
+    const messages = (c: RawClient): unknown[] =>
+      eventsOf(c)
+        .filter((e) => e.msg_type === 'message')
+        .map((e) => [e.seq, e.content])
     for (const v of viewers) expect(messages(v)).toEqual(messages(viewers[0]))
   })
 
-  it('one connection in three rooms gets each room\'s events; leaving one or closing leaves exactly those', async () => {
+  it("one connection in three rooms gets each room's events; leaving one or closing leaves exactly those", async () => {
     await boot()
     const multi = await RawClient.connect(server.url, { token: token('multi') })
     const watcher = await RawClient.connect(server.url, { token: token('watcher') })
@@ -147,21 +152,39 @@ describe('fan-out: frame once, batch per tick, compress once', () => {
     const say = (room: string, content: string): Promise<unknown> => server.engine.apply(room, { type: 'message', msgId: mid('e'), user: { uid: 'sys', name: 'sys' }, content })
     for (const room of ['a', 'b', 'c']) await say(room, `to ${room}`)
     await until(() => multi.all('message').length === 3, 'multi has one message per room')
-    expect(multi.all('message').map((f) => [f.room_id, f.content])).toEqual([['a', 'to a'], ['b', 'to b'], ['c', 'to c']])
+    expect(multi.all('message').map((f) => [f.room_id, f.content])).toEqual([
+      ['a', 'to a'],
+      ['b', 'to b'],
+      ['c', 'to c'],
+    ])
     expect((await multi.command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'b' })).ok).toBe(true)
     for (const room of ['a', 'b', 'c']) await say(room, `again ${room}`)
     await until(() => watcher.all('message').length === 6, 'the watcher has all six')
     await until(() => multi.all('message').length === 5, 'multi has a and c again')
-    expect(multi.all('message').slice(3).map((f) => f.room_id)).toEqual(['a', 'c'])
+    expect(
+      multi
+        .all('message')
+        .slice(3)
+        .map((f) => f.room_id),
+    ).toEqual(['a', 'c'])
     // A command for the room it left is refused; the two it is in still take them.
     expect((await multi.command({ msg_type: 'like', msg_id: mid('k'), room_id: 'b', count: 1 })).ok).toBe(false)
     expect((await multi.command({ msg_type: 'like', msg_id: mid('k'), room_id: 'c', count: 1 })).ok).toBe(true)
     multi.ws.terminate()
     await until(() => watcher.all('leave').filter((f) => (f.user as Frame).uid === 'multi').length === 3, 'multi left b, then a and c on close')
-    expect(watcher.all('leave').filter((f) => (f.user as Frame).uid === 'multi').map((f) => [f.room_id, f.online_num])).toEqual([['b', 1], ['a', 1], ['c', 1]])
+    expect(
+      watcher
+        .all('leave')
+        .filter((f) => (f.user as Frame).uid === 'multi')
+        .map((f) => [f.room_id, f.online_num]),
+    ).toEqual([
+      ['b', 1],
+      ['a', 1],
+      ['c', 1],
+    ])
   })
 
-  it('compresses a socket\'s own large frames (its snapshot) itself: ws keeps no zlib stream per socket', async () => {
+  it("compresses a socket's own large frames (its snapshot) itself: ws keeps no zlib stream per socket", async () => {
     await boot({ batchMs: 50 })
     for (let i = 0; i < 30; i++) await server.engine.apply('r', { type: 'message', msgId: mid('h'), user: { uid: 'sys', name: 'sys' }, content: `history comment number ${i}, long enough to matter` })
     // ws's per-socket compressor: each socket that used it keeps a zlib stream (~26 KB native) for its life.

@@ -85,7 +85,11 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         // An ordinary report goes through, the cached fields merged into each log.
         const ok = await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ event: 'enter_room', ms: 120 }, { event: 'like' }], cache_fields: { app: '1.2.0', os: 'iOS 17' } })
         expect(ok).toMatchObject({ ok: true, accepted: 2 })
-        const lines = fs.readFileSync(path.join(dataDir, 'reports.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+        const lines = fs
+          .readFileSync(path.join(dataDir, 'reports.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
         expect(lines).toEqual([
           { app: '1.2.0', os: 'iOS 17', event: 'enter_room', ms: 120 },
           { app: '1.2.0', os: 'iOS 17', event: 'like' },
@@ -115,7 +119,7 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         ...Array.from({ length: n }, () => ({ msg_type: 'report', msg_id: mid('r'), logs: [{}] })),
       ]
 
-      it('bounds what cached fields write over a connection\'s life: at most REPORT_WRITE_FACTOR x the bytes its reports sent, on a socket (round two, problem 3)', async () => {
+      it("bounds what cached fields write over a connection's life: at most REPORT_WRITE_FACTOR x the bytes its reports sent, on a socket (round two, problem 3)", async () => {
         const c = await connect()
         let sent = 0
         const acks: Frame[] = []
@@ -161,7 +165,11 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         const acks: Frame[] = []
         for (let i = 0; i < 3; i++) acks.push(await a.command({ msg_type: 'report', msg_id: mid('r'), logs }))
         for (let i = 0; i < 3; i++) acks.push(await b.command({ msg_type: 'report', msg_id: mid('r'), logs }))
-        const http = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('writer')}` }, body: JSON.stringify({ commands: [{ msg_type: 'report', msg_id: mid('r'), logs }] }) })
+        const http = await fetch(`${base}/api/commands`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token('writer')}` },
+          body: JSON.stringify({ commands: [{ msg_type: 'report', msg_id: mid('r'), logs }] }),
+        })
         acks.push(...((await http.json()) as { acks: Frame[] }).acks)
         // About 1 KB a report: five fit the 6,000-byte burst, the rest are refused 4029 wherever they came from.
         expect(acks.map((ack) => ack.ok)).toEqual([true, true, true, true, true, false, false])
@@ -176,7 +184,7 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(await metric(server, 'live_reports_refused_total', { reason: 'user_budget' })).toBe(2)
       })
 
-      it('puts a user\'s commands on every socket and over HTTP under one budget (round two, problem 3)', async () => {
+      it("puts a user's commands on every socket and over HTTP under one budget (round two, problem 3)", async () => {
         await boot({ rateLimit: { perSecond: 1000, burst: 1000 }, accountLimits: { commands: { perSecond: 20, burst: 40 } } })
         const base = server.url.replace(/^ws/, 'http').replace(/\/ws$/, '')
         const c = await joined('liker', 'likes')
@@ -207,12 +215,20 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         for (let i = 0; i < 40; i++) {
           expect(await c.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ event: 'tap', n: i, note: 'n'.repeat(100) }] })).toMatchObject({ ok: true })
         }
-        const files = fs.readdirSync(dataDir).filter((f) => f.startsWith('reports.jsonl')).sort()
+        const files = fs
+          .readdirSync(dataDir)
+          .filter((f) => f.startsWith('reports.jsonl'))
+          .sort()
         expect(files).toEqual(['reports.jsonl', 'reports.jsonl.1', 'reports.jsonl.2'])
         const sizes = files.map((f) => fs.statSync(path.join(dataDir, f)).size)
         for (const size of sizes) expect(size).toBeLessThanOrEqual(2000)
         // Nothing lost from what is kept: the newest file ends with the last report, the files follow each other.
-        const lines = (f: string): number[] => fs.readFileSync(path.join(dataDir, f), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { n: number }).n)
+        const lines = (f: string): number[] =>
+          fs
+            .readFileSync(path.join(dataDir, f), 'utf8')
+            .trim()
+            .split('\n')
+            .map((l) => (JSON.parse(l) as { n: number }).n)
         const kept = [...lines('reports.jsonl.2'), ...lines('reports.jsonl.1'), ...lines('reports.jsonl')]
         expect(kept[kept.length - 1]).toBe(39)
         expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => 40 - kept.length + i))
@@ -301,7 +317,16 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       it('limits purchases per user like comments (point 7)', async () => {
         const anchor = await connect(signToken({ uid: 'a1', name: 'A', role: 'anchor', rooms: ['r1'], exp: Math.floor(Date.now() / 1000) + 3600 }, SECRET))
         await anchor.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'r1' })
-        await anchor.command({ msg_type: 'on_off_shelf', msg_id: mid('s'), room_id: 'r1', goods_id: 'g1', goods_name: 'Tea', goods_price: 100, default_image: 'https://i.example.com/t.png', status: 'on' })
+        await anchor.command({
+          msg_type: 'on_off_shelf',
+          msg_id: mid('s'),
+          room_id: 'r1',
+          goods_id: 'g1',
+          goods_name: 'Tea',
+          goods_price: 100,
+          default_image: 'https://i.example.com/t.png',
+          status: 'on',
+        })
         const buyer = await joined('buyer', 'r1')
         const acks: Frame[] = []
         for (let i = 0; i < 20; i++) acks.push(await buyer.command({ msg_type: 'buy', msg_id: mid('b'), room_id: 'r1', goods_id: 'g1' }))
@@ -450,7 +475,7 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(await good.command({ msg_type: 'report', msg_id: mid('r'), logs: [{ blob: 'y'.repeat(20 * 1024) }] })).toMatchObject({ ok: true })
       })
 
-      it('refuses upgrades past maxConnectionsPerAddress with 429, and counts the trusted proxy\'s address when configured', async () => {
+      it("refuses upgrades past maxConnectionsPerAddress with 429, and counts the trusted proxy's address when configured", async () => {
         await boot({ maxConnectionsPerAddress: 3 })
         const held = await Promise.all([1, 2, 3].map(() => upgrade({})))
         expect(held.map((h) => h.ws !== undefined)).toEqual([true, true, true])
@@ -561,7 +586,7 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       }
       const burst = (): number => server.accountLimits.historyBytes.burst
 
-      it('re-joins on a socket: snapshots stop at the user\'s history budget (4029), a join that recovers nothing still goes through, and the budget refills', async () => {
+      it("re-joins on a socket: snapshots stop at the user's history budget (4029), a join that recovers nothing still goes through, and the budget refills", async () => {
         await longRoom()
         const c = await connect(token('rejoiner'))
         let received = 0
@@ -582,7 +607,9 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
           head = { seq: snapshot.seq as number, epoch: snapshot.epoch as string }
         }
         const one = snapshotBytes / (40 - refused)
-        console.log(`[hardening ${engineName}] 40 socket re-joins of a room of 50 long comments: ${received} B received, ${snapshotBytes} B of snapshots sent (${(snapshotBytes / received).toFixed(0)}x; ${40 - refused} snapshots of ${one.toFixed(0)} B, ${refused} refused 4029) for a budget of ${burst()} B`)
+        console.log(
+          `[hardening ${engineName}] 40 socket re-joins of a room of 50 long comments: ${received} B received, ${snapshotBytes} B of snapshots sent (${(snapshotBytes / received).toFixed(0)}x; ${40 - refused} snapshots of ${one.toFixed(0)} B, ${refused} refused 4029) for a budget of ${burst()} B`,
+        )
         expect(refused).toBeGreaterThan(0)
         // The budget, and at most the one snapshot that took it into debt.
         expect(snapshotBytes).toBeLessThanOrEqual(burst() + one)
@@ -648,7 +675,11 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         await eventually(async () => server.connectionCount === 3, 'the first socket closed')
         expect((await server.engine.snapshot('count')).room.online_num).toBe(2)
         // The HTTP lease and the last socket go: now they left.
-        const leave = await fetch(`${base}/api/commands`, { method: 'POST', headers: { Authorization: `Bearer ${token('many')}` }, body: JSON.stringify({ commands: [{ msg_type: 'leave', msg_id: mid('l'), room_id: 'count' }] }) })
+        const leave = await fetch(`${base}/api/commands`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token('many')}` },
+          body: JSON.stringify({ commands: [{ msg_type: 'leave', msg_id: mid('l'), room_id: 'count' }] }),
+        })
         expect(leave.status).toBe(200)
         expect((await server.engine.snapshot('count')).room.online_num).toBe(2)
         expect(await sockets[2].command({ msg_type: 'leave', msg_id: mid('l'), room_id: 'count' })).toMatchObject({ ok: true })
@@ -656,7 +687,10 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(left).toMatchObject({ user: { uid: 'many' }, online_num: 1 })
         // What the watcher saw: one join and one leave of that user, whatever their connections did.
         await watcher.roundTrip()
-        expect(watcher.all('join').map((e) => [(e.user as { uid: string }).uid, e.online_num])).toEqual([['watcher', 1], ['many', 2]])
+        expect(watcher.all('join').map((e) => [(e.user as { uid: string }).uid, e.online_num])).toEqual([
+          ['watcher', 1],
+          ['many', 2],
+        ])
         expect(watcher.all('leave').map((e) => [(e.user as { uid: string }).uid, e.online_num])).toEqual([['many', 1]])
       })
     })
@@ -731,7 +765,16 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
       it('with a fixed room list, a shelf change cannot create an unlisted room', async () => {
         await boot({ rooms: [{ id: 'listed', title: 'Listed' }] })
         const anchor = await connect(anchorFor(['listed', 'unlisted']))
-        const ack = await anchor.command({ msg_type: 'on_off_shelf', msg_id: mid('s'), room_id: 'unlisted', goods_id: 'g', goods_name: 'G', goods_price: 1, default_image: 'https://i.example.com/g.png', status: 'on' })
+        const ack = await anchor.command({
+          msg_type: 'on_off_shelf',
+          msg_id: mid('s'),
+          room_id: 'unlisted',
+          goods_id: 'g',
+          goods_name: 'G',
+          goods_price: 1,
+          default_image: 'https://i.example.com/g.png',
+          status: 'on',
+        })
         expect(ack).toMatchObject({ ok: false, code: 4004 })
         expect(await server.engine.isOpen('unlisted')).toBe(false)
       })
@@ -776,7 +819,7 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
     describe('connections per user (problem 6)', () => {
       beforeEach(() => boot({ maxConnectionsPerUser: 3 }))
 
-      it('closes a user\'s connection past the limit with 1008, by header or by auth frame, and frees a place on close', async () => {
+      it("closes a user's connection past the limit with 1008, by header or by auth frame, and frees a place on close", async () => {
         const held = [await connect(token('many')), await connect(token('many')), await connect(token('many'))]
         const fourth = await RawClient.connect(server.url, { token: token('many') })
         clients.push(fourth)
@@ -804,7 +847,7 @@ export function hardeningSuite(engineName: string, start: StartServer): void {
         expect(await c.closed).toMatchObject({ code: 4001 })
       })
 
-      it('takes a fresh token of the same user on an authenticated connection, refuses another user\'s, and closes on garbage', async () => {
+      it("takes a fresh token of the same user on an authenticated connection, refuses another user's, and closes on garbage", async () => {
         const c = await connect(token('same'))
         expect(await c.command({ msg_type: 'auth', msg_id: 'a1', token: token('same') })).toMatchObject({ ok: true, user: { uid: 'same' } })
         expect(await c.command({ msg_type: 'auth', msg_id: 'a2', token: token('other') })).toMatchObject({ ok: false, code: 4003 })
@@ -895,7 +938,14 @@ export function idleRoomSuite(start: StartServer): void {
     it('frees rooms nobody owns 10 s after everyone left, the others once idle, and a freed room comes back under an epoch of its own', async () => {
       const clock = new VirtualClock()
       // The rate limiter runs on the same frozen clock: give it room.
-      const server = await start({ dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')), clock, idleRoomMs: 60000, heartbeatMs: 3600000, rateLimit: { perSecond: 1000, burst: 1000 }, roomCreationRate: { perMinute: 1000, burst: 1000 } })
+      const server = await start({
+        dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'live-idle-')),
+        clock,
+        idleRoomMs: 60000,
+        heartbeatMs: 3600000,
+        rateLimit: { perSecond: 1000, burst: 1000 },
+        roomCreationRate: { perMinute: 1000, burst: 1000 },
+      })
       try {
         const c = await RawClient.connect(server.url, { token: token('wanderer') })
         await c.type('init')

@@ -56,10 +56,9 @@ describe('JWT verification (TokenVerifier)', () => {
   beforeAll(async () => {
     verifier = new TokenVerifier({ secret: SECRET, publicKey: pem(rsa.publicKey), issuer: ISSUER, audience: AUDIENCE })
   })
-  const check = (token: string, at = Date.now()): Promise<{ ok: boolean; reason?: string }> =>
-    verifier.verify(token, at).then((c) => (c.ok ? { ok: true } : { ok: false, reason: c.reason }))
+  const check = (token: string, at = Date.now()): Promise<{ ok: boolean; reason?: string }> => verifier.verify(token, at).then((c) => (c.ok ? { ok: true } : { ok: false, reason: c.reason }))
 
-  it('accepts HS256 with the secret and RS256 with the public key, and the project\'s own tokens', async () => {
+  it("accepts HS256 with the secret and RS256 with the public key, and the project's own tokens", async () => {
     expect(await verifier.verify(await mint('HS256'), Date.now())).toMatchObject({ ok: true, payload: { uid: 'u1', name: 'Ann', role: 'viewer' } })
     expect(await verifier.verify(await mint('RS256', { role: 'anchor', rooms: ['r1'] }), Date.now())).toMatchObject({ ok: true, payload: { uid: 'u1', role: 'anchor', rooms: ['r1'] } })
     expect(await check(signToken({ uid: 'u2', name: 'B', role: 'viewer', exp: nowS() + 60, iss: ISSUER, aud: [AUDIENCE, 'other'] }, SECRET))).toEqual({ ok: true })
@@ -108,7 +107,7 @@ describe('JWT verification (TokenVerifier)', () => {
     expect(await check('a.b.c.d')).toEqual({ ok: false, reason: 'malformed token' })
   })
 
-  it('with public keys only, holds no secret: the project\'s own tokens and HS256 are refused; a JWKS picks the key by kid and is re-read when rotated', async () => {
+  it("with public keys only, holds no secret: the project's own tokens and HS256 are refused; a JWKS picks the key by kid and is re-read when rotated", async () => {
     const file = await jwksFile([ec.publicKey])
     const keysOnly = new TokenVerifier({ jwks: file })
     expect(keysOnly.hasSecret).toBe(false)
@@ -116,7 +115,11 @@ describe('JWT verification (TokenVerifier)', () => {
     expect(await keysOnly.verify(await mint('HS256'), Date.now())).toEqual({ ok: false, reason: 'HS256 tokens need a secret this server does not have' })
     expect((await keysOnly.verify(signToken({ uid: 'u', name: 'U', role: 'viewer', exp: nowS() + 60 }, SECRET), Date.now())).ok).toBe(false)
     // A token of a key the set does not hold yet.
-    const next = await new SignJWT({ name: 'Ann', role: 'viewer' }).setProtectedHeader({ alg: 'ES256', kid: 'ec-2' }).setSubject('u1').setExpirationTime(nowS() + 600).sign(otherEc.privateKey)
+    const next = await new SignJWT({ name: 'Ann', role: 'viewer' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'ec-2' })
+      .setSubject('u1')
+      .setExpirationTime(nowS() + 600)
+      .sign(otherEc.privateKey)
     expect(await keysOnly.verify(next, Date.now())).toEqual({ ok: false, reason: 'no key for this token (kid)' })
     // Rotation: the new key is added to the file; after the re-read interval, its tokens pass.
     const rotated = JSON.parse(fs.readFileSync(await jwksFile([ec.publicKey, otherEc.publicKey]), 'utf8')) as unknown
@@ -148,7 +151,12 @@ describe('JWTs against the server', () => {
       platform,
       token: async () => {
         const exp = Math.floor(serverNow() / 1000) + lifeS
-        const token = await new SignJWT({ name: 'Viewer', role: 'viewer' }).setProtectedHeader({ alg: 'RS256' }).setSubject(sub).setIssuedAt(Math.floor(serverNow() / 1000)).setExpirationTime(exp).sign(rsa.privateKey)
+        const token = await new SignJWT({ name: 'Viewer', role: 'viewer' })
+          .setProtectedHeader({ alg: 'RS256' })
+          .setSubject(sub)
+          .setIssuedAt(Math.floor(serverNow() / 1000))
+          .setExpirationTime(exp)
+          .sign(rsa.privateKey)
         onMint({ token, exp })
         return token
       },
@@ -163,32 +171,35 @@ describe('JWTs against the server', () => {
     return { log, seqs }
   }
 
-  it.each(['memory', 'redis'] as const)('takes a JWT in the handshake header or an auth frame; refuses none, the key confusion, iss, aud, expired, not yet valid and over-long with 4001 and closes (%s engine)', async (engine) => {
-    await boot({ secret: SECRET, jwt: { publicKey: pem(rsa.publicKey), issuer: ISSUER, audience: AUDIENCE }, ...(engine === 'redis' ? { redis: { url: redis.url, prefix: 'jwt:' } } : {}) })
-    const good = await RawClient.connect(server!.url, { token: await mint('RS256', { sub: 'hdr', name: 'Header' }) })
-    expect(await good.type('init')).toMatchObject({ user: { uid: 'hdr', name: 'Header', role: 'viewer' } })
-    good.ws.terminate()
-    const framed = await RawClient.connect(server!.url)
-    await framed.type('init')
-    expect(await framed.command({ msg_type: 'auth', msg_id: 'a1', token: await mint('HS256', { sub: 'frm' }) })).toMatchObject({ ok: true, user: { uid: 'frm' } })
-    framed.ws.terminate()
-    const payload = { sub: 'x', name: 'x', role: 'viewer', exp: nowS() + 600, iss: ISSUER, aud: AUDIENCE }
-    const refused = [
-      `${b64({ alg: 'none' })}.${b64(payload)}.`,
-      await new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(pem(rsa.publicKey))),
-      await mint('RS256', { iss: 'https://evil.example.com' }),
-      await mint('RS256', { aud: 'other' }),
-      await mint('HS256', { exp: nowS() - 5, iat: nowS() - 100 }),
-      await mint('RS256', { nbf: nowS() + 3600 }),
-      await mint('RS256', { padding: 'x'.repeat(MAX_TOKEN_LENGTH) }),
-    ]
-    for (const bad of refused) {
-      const c = await RawClient.connect(server!.url)
-      await c.type('init')
-      expect(await c.command({ msg_type: 'auth', msg_id: 'a2', token: bad })).toMatchObject({ ok: false, code: 4001 })
-      expect((await c.closed).code).toBe(4001)
-    }
-  })
+  it.each(['memory', 'redis'] as const)(
+    'takes a JWT in the handshake header or an auth frame; refuses none, the key confusion, iss, aud, expired, not yet valid and over-long with 4001 and closes (%s engine)',
+    async (engine) => {
+      await boot({ secret: SECRET, jwt: { publicKey: pem(rsa.publicKey), issuer: ISSUER, audience: AUDIENCE }, ...(engine === 'redis' ? { redis: { url: redis.url, prefix: 'jwt:' } } : {}) })
+      const good = await RawClient.connect(server!.url, { token: await mint('RS256', { sub: 'hdr', name: 'Header' }) })
+      expect(await good.type('init')).toMatchObject({ user: { uid: 'hdr', name: 'Header', role: 'viewer' } })
+      good.ws.terminate()
+      const framed = await RawClient.connect(server!.url)
+      await framed.type('init')
+      expect(await framed.command({ msg_type: 'auth', msg_id: 'a1', token: await mint('HS256', { sub: 'frm' }) })).toMatchObject({ ok: true, user: { uid: 'frm' } })
+      framed.ws.terminate()
+      const payload = { sub: 'x', name: 'x', role: 'viewer', exp: nowS() + 600, iss: ISSUER, aud: AUDIENCE }
+      const refused = [
+        `${b64({ alg: 'none' })}.${b64(payload)}.`,
+        await new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(pem(rsa.publicKey))),
+        await mint('RS256', { iss: 'https://evil.example.com' }),
+        await mint('RS256', { aud: 'other' }),
+        await mint('HS256', { exp: nowS() - 5, iat: nowS() - 100 }),
+        await mint('RS256', { nbf: nowS() + 3600 }),
+        await mint('RS256', { padding: 'x'.repeat(MAX_TOKEN_LENGTH) }),
+      ]
+      for (const bad of refused) {
+        const c = await RawClient.connect(server!.url)
+        await c.type('init')
+        expect(await c.command({ msg_type: 'auth', msg_id: 'a2', token: bad })).toMatchObject({ ok: false, code: 4001 })
+        expect((await c.closed).code).toBe(4001)
+      }
+    },
+  )
 
   it('closes a connection when its JWT expires (4001, within a second); the client comes back with a fresh token and no gap', async () => {
     let offsetMs = 0
@@ -220,7 +231,9 @@ describe('JWTs against the server', () => {
     const rejoins = log.filter((e): e is Extract<ConnectionLogEvent, { type: 'rejoin' }> => e.type === 'rejoin')
     expect(rejoins).toEqual([expect.objectContaining({ recovered: true })])
     expect(rejoins[0].missed).toBeGreaterThanOrEqual(20)
-    process.stdout.write(`jwt expiry: closed 4001 ${closedAfterMs} ms after exp, back open ${backAfterMs} ms after exp with token #${minted.length}; ${seqs.length} events, gaps 0, duplicates 0, ${rejoins[0].missed} recovered\n`)
+    process.stdout.write(
+      `jwt expiry: closed 4001 ${closedAfterMs} ms after exp, back open ${backAfterMs} ms after exp with token #${minted.length}; ${seqs.length} events, gaps 0, duplicates 0, ${rejoins[0].missed} recovered\n`,
+    )
   })
 
   it('refreshes the token on the open socket before it expires: the room is never left, the server keeps the link past the old exp', async () => {

@@ -43,14 +43,22 @@ async function startProcesses(n: number): Promise<ServerProcess[]> {
   const started = await Promise.all(
     Array.from({ length: n }, () =>
       startServerProcess([
-        '--secret', SECRET,
-        '--redis', redis.url,
-        '--redis-prefix', prefix,
-        '--lease-ms', '1000',
-        '--history', '5000',
-        '--rate-limit', '2000:4000',
-        '--message-rate-limit', '2000:4000',
-        '--data-dir', fs.mkdtempSync(path.join(os.tmpdir(), 'live-mp-')),
+        '--secret',
+        SECRET,
+        '--redis',
+        redis.url,
+        '--redis-prefix',
+        prefix,
+        '--lease-ms',
+        '1000',
+        '--history',
+        '5000',
+        '--rate-limit',
+        '2000:4000',
+        '--message-rate-limit',
+        '2000:4000',
+        '--data-dir',
+        fs.mkdtempSync(path.join(os.tmpdir(), 'live-mp-')),
       ]),
     ),
   )
@@ -90,9 +98,7 @@ function viewer(urls: string[], first: number, uid: string): Viewer {
 async function sendMessages(v: Viewer, tag: string, count: number, window = 25): Promise<AckFrame[]> {
   const acks: AckFrame[] = []
   for (let i = 0; i < count; i += window) {
-    const batch = Array.from({ length: Math.min(window, count - i) }, (_, k) =>
-      v.client.send({ msg_type: 'message', msg_id: `${tag}-${i + k}`, room_id: ROOM, content: `${tag} ${i + k}` }),
-    )
+    const batch = Array.from({ length: Math.min(window, count - i) }, (_, k) => v.client.send({ msg_type: 'message', msg_id: `${tag}-${i + k}`, room_id: ROOM, content: `${tag} ${i + k}` }))
     acks.push(...(await Promise.all(batch)))
   }
   return acks
@@ -143,7 +149,10 @@ describe('several server processes sharing rooms through Redis', () => {
     const seconds = (Date.now() - started) / 1000
     expectExactlyOnce(viewers, ids)
     // The seqs of the acks are the seqs the viewers saw: one sequence across both processes.
-    const ackSeqs = acks.flat().map((a) => a.seq as number).sort((a, b) => a - b)
+    const ackSeqs = acks
+      .flat()
+      .map((a) => a.seq as number)
+      .sort((a, b) => a - b)
     expect(new Set(ackSeqs).size).toBe(EVENTS)
     console.log(`[multi-process] 2 processes, ${viewers.length} clients: ${EVENTS} events to each in ${seconds.toFixed(1)} s, 0 gaps, 0 duplicates`)
   })

@@ -46,9 +46,7 @@ function closedEvent(task: SocketTask): Promise<SocketCloseEvent> {
 }
 
 function sendResult(task: SocketTask, data: string): Promise<{ ok: boolean; errMsg: string }> {
-  return new Promise((resolve) =>
-    task.send({ data, success: (r) => resolve({ ok: true, errMsg: r.errMsg }), fail: (r) => resolve({ ok: false, errMsg: r.errMsg }) }),
-  )
+  return new Promise((resolve) => task.send({ data, success: (r) => resolve({ ok: true, errMsg: r.errMsg }), fail: (r) => resolve({ ok: false, errMsg: r.errMsg }) }))
 }
 
 function callResult(call: (cb: { success: (r: PlatformResult) => void; fail: (r: PlatformResult) => void }) => void): Promise<{ ok: boolean; errMsg: string }> {

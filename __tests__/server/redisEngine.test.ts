@@ -40,7 +40,12 @@ const goodsIds = ['g1', 'g2', 'g3']
 const action: fc.Arbitrary<RoomAction> = fc.oneof(
   fc.record({ type: fc.constant('join' as const), connId: fc.constantFrom('c1', 'c2', 'c3', 'c4'), user: fc.constantFrom(...users) }),
   fc.record({ type: fc.constant('leave' as const), connId: fc.constantFrom('c1', 'c2', 'c3', 'c4'), user: fc.constantFrom(...users) }),
-  fc.record({ type: fc.constant('message' as const), msgId: fc.string({ minLength: 1, maxLength: 8 }), user: fc.constantFrom(...users), content: fc.string({ minLength: 1, maxLength: 20, unit: 'grapheme' }) }),
+  fc.record({
+    type: fc.constant('message' as const),
+    msgId: fc.string({ minLength: 1, maxLength: 8 }),
+    user: fc.constantFrom(...users),
+    content: fc.string({ minLength: 1, maxLength: 20, unit: 'grapheme' }),
+  }),
   fc.record({ type: fc.constant('like' as const), delta: fc.integer({ min: 1, max: 100 }) }),
   fc.record({ type: fc.constant('subscribe' as const), user: fc.constantFrom(...users) }),
   fc.record({ type: fc.constant('buy' as const), user: fc.constantFrom(...users), goodsId: fc.constantFrom(...goodsIds) }),
@@ -379,7 +384,7 @@ describe('Redis engine', () => {
       expect(Number(await metricValue(a, 'live_engine_swept_connections_total')) + Number(await metricValue(b, 'live_engine_swept_connections_total'))).toBe(0)
     })
 
-    it('lets an empty room\'s keys expire, keeps a room with members, and gives a room created again an epoch of its own (issue 11, problem 2)', async () => {
+    it("lets an empty room's keys expire, keeps a room with members, and gives a room created again an epoch of its own (issue 11, problem 2)", async () => {
       const server = await boot(redis.url, { idleRoomMs: 400 })
       const raw = new Redis(redis.url)
       try {
@@ -426,7 +431,13 @@ describe('Redis engine', () => {
       await Promise.all([a.close(), b.close()])
       const lines = dirs.flatMap((dir) => {
         const file = path.join(dir, 'reports.jsonl')
-        return fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter((l) => l !== '') : []
+        return fs.existsSync(file)
+          ? fs
+              .readFileSync(file, 'utf8')
+              .trim()
+              .split('\n')
+              .filter((l) => l !== '')
+          : []
       })
       expect(lines).toHaveLength(pairs)
       expect(new Set(lines).size).toBe(pairs)

@@ -27,7 +27,7 @@ const action: fc.Arbitrary<RoomAction> = fc.oneof(
 )
 
 describe('room state under any sequence of actions (property)', () => {
-  it('keeps seq contiguous, every count exactly the model\'s, and the shelf consistent with buys', async () => {
+  it("keeps seq contiguous, every count exactly the model's, and the shelf consistent with buys", async () => {
     let longest = 0
     await fc.assert(
       fc.asyncProperty(fc.array(action, { maxLength: 150, size: 'max' }), async (actions) => {
@@ -48,11 +48,22 @@ describe('room state under any sequence of actions (property)', () => {
           const result = await engine.apply('r', a)
           // A model of the rules, kept by the test, says what must happen.
           switch (a.type) {
-            case 'join': if (!members.has(a.connId)) members.set(a.connId, a.user.uid); break
-            case 'leave': members.delete(a.connId); break
-            case 'like': likes += a.delta; break
-            case 'subscribe': followers.add(a.user.uid); break
-            case 'buy': expect(result.ok).toBe(shelf.has(a.goodsId)); if (result.ok === false) expect(result.code).toBe(4004); break
+            case 'join':
+              if (!members.has(a.connId)) members.set(a.connId, a.user.uid)
+              break
+            case 'leave':
+              members.delete(a.connId)
+              break
+            case 'like':
+              likes += a.delta
+              break
+            case 'subscribe':
+              followers.add(a.user.uid)
+              break
+            case 'buy':
+              expect(result.ok).toBe(shelf.has(a.goodsId))
+              if (result.ok === false) expect(result.code).toBe(4004)
+              break
             case 'shelf':
               if (a.item.status === 'on') shelf.set(a.item.goods_id, a.item.goods_name)
               else {

@@ -92,7 +92,10 @@ describe('createLiveRoom', () => {
     scheduler.run(() => {
       const { platform, room } = setup(scheduler)
       let reactions = 0
-      reaction(() => [room.roomStore.likeNum, room.commentStore.comments, room.roomStore.onlineNum], () => reactions++)
+      reaction(
+        () => [room.roomStore.likeNum, room.commentStore.comments, room.roomStore.onlineNum],
+        () => reactions++,
+      )
       scheduler.schedule(() => {
         const t = platform.last
         for (let i = 1; i <= 500; i++) {
@@ -127,7 +130,7 @@ describe('createLiveRoom', () => {
           if (i === 250) t.deliver(message(++seq, 'u1', 'my own'))
         }
         t.deliver({ msg_type: 'on_off_shelf', room_id: 'r1', seq: ++seq, ts: 1, goods_id: 'g9', goods_name: 'Hat', goods_price: 900, default_image: 'https://i/h.png', status: 'on' })
-        t.deliver({ msg_type: 'room_state', room_id: 'r1', seq: ++seq, ts: 1, status: 'live', title: 'Hot' })
+        t.deliver({ msg_type: 'room_state', room_id: 'r1', seq: seq + 1, ts: 1, status: 'live', title: 'Hot' })
       }, 100)
       scheduler.schedule(() => {
         const { commentStore, roomStore, shelfStore } = room
@@ -268,7 +271,15 @@ describe('createLiveRoom', () => {
       scheduler.schedule(() => room.roomStore.like(3), 400)
       scheduler.schedule(() => room.roomStore.like(), 900)
       scheduler.schedule(() => room.roomStore.like(), 2500)
-      scheduler.schedule(() => expect(likesSent).toEqual([[100, 5], [1100, 4], [2500, 1]]), 3000)
+      scheduler.schedule(
+        () =>
+          expect(likesSent).toEqual([
+            [100, 5],
+            [1100, 4],
+            [2500, 1],
+          ]),
+        3000,
+      )
     })
   })
 
@@ -319,7 +330,17 @@ describe('createLiveRoom', () => {
                     lastOnline.push(step.n)
                     break
                   case 'shelf':
-                    task.deliver({ msg_type: 'on_off_shelf', room_id: 'r1', seq: ++seq, ts: 1, goods_id: step.id, goods_name: step.id, goods_price: 1, default_image: 'https://i/x', status: step.on ? 'on' : 'off' })
+                    task.deliver({
+                      msg_type: 'on_off_shelf',
+                      room_id: 'r1',
+                      seq: ++seq,
+                      ts: 1,
+                      goods_id: step.id,
+                      goods_name: step.id,
+                      goods_price: 1,
+                      default_image: 'https://i/x',
+                      status: step.on ? 'on' : 'off',
+                    })
                     shelf.set(step.id, step.on)
                     break
                   case 'snapshot':
@@ -344,7 +365,12 @@ describe('createLiveRoom', () => {
               expect(roomStore.onlineNum).toBe(lastOnline.length ? lastOnline[lastOnline.length - 1] : 3)
               expect(roomStore.likeNum).toBe(lastLikes.length ? lastLikes[lastLikes.length - 1] : 40)
               expect(roomStore.seq).toBe(seq)
-              expect(shelfStore.goods.map((g) => g.goods_id).sort()).toEqual([...shelf.entries()].filter(([, on]) => on).map(([id]) => id).sort())
+              expect(shelfStore.goods.map((g) => g.goods_id).sort()).toEqual(
+                [...shelf.entries()]
+                  .filter(([, on]) => on)
+                  .map(([id]) => id)
+                  .sort(),
+              )
               const { received, shown, dropped } = commentStore.stats
               expect(received).toBeGreaterThanOrEqual(shown + dropped)
             }, t + 100)

@@ -4,15 +4,7 @@ import type { AckFrame, MessageEvent, RoomEvent, ShelfItem, SnapshotFrame, UserR
 import { MAX_SHELF_GOODS, type RoomAction, type RoomConfig, SNAPSHOT_MESSAGES } from '../room'
 import { LEASE_SCRIPT, ROOM_SCRIPT } from './redis.lua'
 import { type Clock, type ClockTimer, systemClock } from '../clock'
-import {
-  type ApplyResult,
-  type CommandKey,
-  type Engine,
-  type EngineMetrics,
-  EngineUnavailableError,
-  type Recovery,
-  type RoomListener,
-} from './types'
+import { type ApplyResult, type CommandKey, type Engine, type EngineMetrics, EngineUnavailableError, type Recovery, type RoomListener } from './types'
 
 export interface RedisEngineOptions {
   /** `redis://host:port/db`, or ioredis options. */
@@ -147,8 +139,7 @@ export class RedisEngine implements Engine {
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: true,
     }
-    const make = (): Redis =>
-      typeof options.redis === 'string' ? new Redis(options.redis, base) : new Redis({ ...options.redis, ...base })
+    const make = (): Redis => (typeof options.redis === 'string' ? new Redis(options.redis, base) : new Redis({ ...options.redis, ...base }))
     this.cmd = make() as RedisWithScripts
     // The subscriber may queue its SUBSCRIBEs until it is connected.
     // (No command timeout on the subscriber: SUBSCRIBE waits for its connection by design.)
@@ -192,6 +183,7 @@ export class RedisEngine implements Engine {
     } catch (error) {
       engine.cmd.disconnect()
       engine.sub.disconnect()
+      // eslint-disable-next-line preserve-caught-error -- lib ES2020 (no Error cause): the message carries it
       throw new Error(`RedisEngine: cannot use Redis at ${target}: ${error instanceof Error ? error.message : String(error)}`)
     }
     engine.leaseTimer = setInterval(() => void engine.renewLease().catch(() => undefined), Math.max(50, Math.floor(engine.leaseMs / 3)))
@@ -249,7 +241,14 @@ export class RedisEngine implements Engine {
         let members = this.members.get(roomId)
         if (members === undefined) this.members.set(roomId, (members = new Map()))
         members.set(action.connId, action.user)
-        args = [action.connId, user, action.anchor ? '1' : '0', `{"msg_type":"join","user":${user}`, `,"msg_content":${jsonString(`${action.user.name} joined`)}`, action.quietAbove === undefined ? '' : String(action.quietAbove)]
+        args = [
+          action.connId,
+          user,
+          action.anchor ? '1' : '0',
+          `{"msg_type":"join","user":${user}`,
+          `,"msg_content":${jsonString(`${action.user.name} joined`)}`,
+          action.quietAbove === undefined ? '' : String(action.quietAbove),
+        ]
         break
       }
       case 'leave':
@@ -305,7 +304,13 @@ export class RedisEngine implements Engine {
     if (epoch !== this.currentEpoch && !epoch.startsWith(`${this.currentEpoch}.`)) return null
     const keys = this.keys(roomId)
     const results = await this.guard(
-      this.cmd.multi().get(keys.epoch).hget(keys.meta, 'seq').xrange(keys.hist, `${sinceSeq + 1}-0`, '+').hget(keys.meta, 'epoch').exec(),
+      this.cmd
+        .multi()
+        .get(keys.epoch)
+        .hget(keys.meta, 'seq')
+        .xrange(keys.hist, `${sinceSeq + 1}-0`, '+')
+        .hget(keys.meta, 'epoch')
+        .exec(),
     )
     if (results === null) throw new EngineUnavailableError('recovery read was aborted')
     const [[, storedEpoch], [, seqText], [, entries], [, roomEpoch]] = results as [[unknown, string | null], [unknown, string | null], [unknown, Array<[string, string[]]>], [unknown, string | null]]
@@ -328,16 +333,7 @@ export class RedisEngine implements Engine {
     await this.local(roomId)?.ready
     const keys = this.keys(roomId)
     const results = await this.guard(
-      this.cmd
-        .multi()
-        .get(keys.epoch)
-        .hgetall(keys.meta)
-        .get(keys.online)
-        .scard(keys.subs)
-        .lrange(keys.msgs, -SNAPSHOT_MESSAGES, -1)
-        .zrange(keys.shelfOrder, '0', '-1')
-        .hgetall(keys.shelf)
-        .exec(),
+      this.cmd.multi().get(keys.epoch).hgetall(keys.meta).get(keys.online).scard(keys.subs).lrange(keys.msgs, -SNAPSHOT_MESSAGES, -1).zrange(keys.shelfOrder, '0', '-1').hgetall(keys.shelf).exec(),
     )
     if (results === null) throw new EngineUnavailableError('snapshot read was aborted')
     const [epoch, meta, online, subs, msgs, order, shelf] = results.map(([, value]) => value) as [
@@ -426,8 +422,7 @@ export class RedisEngine implements Engine {
     this.rooms.clear()
     this.byChannel.clear()
     // QUIT only where there is a connection to say it on; a queued QUIT would wait forever.
-    const quit = (client: Redis): Promise<unknown> =>
-      client.status === 'ready' ? withTimeout(client.quit(), 1000, 'QUIT took too long').catch(() => undefined) : Promise.resolve()
+    const quit = (client: Redis): Promise<unknown> => (client.status === 'ready' ? withTimeout(client.quit(), 1000, 'QUIT took too long').catch(() => undefined) : Promise.resolve())
     await Promise.all([quit(this.cmd), quit(this.sub)])
     this.cmd.disconnect()
     this.sub.disconnect()
@@ -772,7 +767,7 @@ export class RedisEngine implements Engine {
 /** The seq of a published event, read without parsing the whole text. */
 function seqOf(data: string): number {
   const match = /,"seq":(\d+),"ts":\d+\}$/.exec(data)
-  return match ? Number(match[1]) : (JSON.parse(data) as RoomEvent).seq ?? 0
+  return match ? Number(match[1]) : ((JSON.parse(data) as RoomEvent).seq ?? 0)
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

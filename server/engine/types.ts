@@ -15,9 +15,7 @@ export interface Recovery {
  */
 export type ApplyResult =
   /** `quiet`: a membership change applied without a notice (a crowded room): a later `presence` tells the count. */
-  | { ok: true; event?: RoomEvent; quiet?: true }
-  | { ok: false; code: number; reason: string }
-  | { ok?: undefined; repeat: AckFrame }
+  { ok: true; event?: RoomEvent; quiet?: true } | { ok: false; code: number; reason: string } | { ok?: undefined; repeat: AckFrame }
 
 /** A client command's identity: an engine that shares state applies it at most once. */
 export interface CommandKey {

@@ -16,7 +16,10 @@ export interface NodeWx extends WxLike {
 export function createNodeWx(platform: NodePlatform): NodeWx {
   const listeners = new Map<unknown, () => void>()
   const on = (register: (l: () => void) => () => void) => (listener: (value: never) => void) => {
-    listeners.set(listener, register(() => listener(undefined as never)))
+    listeners.set(
+      listener,
+      register(() => listener(undefined as never)),
+    )
   }
   const off = (listener: unknown): void => {
     listeners.get(listener)?.()
@@ -29,7 +32,10 @@ export function createNodeWx(platform: NodePlatform): NodeWx {
       void platform.getNetworkType().then((s) => success?.({ networkType: s.networkType }))
     },
     onNetworkStatusChange: (listener) => {
-      listeners.set(listener, platform.onNetworkStatusChange((s) => listener(s)))
+      listeners.set(
+        listener,
+        platform.onNetworkStatusChange((s) => listener(s)),
+      )
     },
     offNetworkStatusChange: off,
     onAppShow: on((l) => platform.onAppShow(l)),

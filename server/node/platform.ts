@@ -204,9 +204,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       this.ws = ws
       let responseHeaders: Record<string, string> = {}
       ws.on('upgrade', (res) => {
-        responseHeaders = Object.fromEntries(
-          Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
-        )
+        responseHeaders = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
       })
       ws.on('open', () => this.openListeners.emit({ header: responseHeaders }))
       ws.on('message', (data, isBinary) => {
@@ -224,10 +222,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
         if (this.silent) return
         // ws reports 1005 when a close frame had no code; WeChat reports what was asked for.
         const reason = reasonBuffer.toString('utf8')
-        const event =
-          code === 1005 && this.requestedClose
-            ? this.requestedClose
-            : { code: code === 1005 ? 1000 : code, reason: reason || CLOSE_REASONS[code] || '' }
+        const event = code === 1005 && this.requestedClose ? this.requestedClose : { code: code === 1005 ? 1000 : code, reason: reason || CLOSE_REASONS[code] || '' }
         this.finish(event, errorMessage)
       })
     }
@@ -268,11 +263,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       const code = o.code ?? 1000
       const reason = o.reason ?? ''
       if (!isValidCloseCode(code)) {
-        result(
-          `closeSocket:fail The code must be either 1000, or between 3000 and 4999. ${code} is neither.`,
-          o.fail,
-          o.complete,
-        )
+        result(`closeSocket:fail The code must be either 1000, or between 3000 and 4999. ${code} is neither.`, o.fail, o.complete)
         return
       }
       if (utf8ByteLength(reason) > 123) {
@@ -419,11 +410,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       result('connectSocket:ok', o.success, o.complete)
       alive.add(task)
       peak = Math.max(peak, alive.size)
-      const refuse = !network.isConnected
-        ? 'connectSocket:fail network is down'
-        : cutOff
-          ? 'connectSocket:fail the app is in the background'
-          : undefined
+      const refuse = !network.isConnected ? 'connectSocket:fail network is down' : cutOff ? 'connectSocket:fail the app is in the background' : undefined
       task.start(o, refuse)
       return task
     },

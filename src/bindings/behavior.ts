@@ -6,17 +6,7 @@ import type { CommentItem } from '../stores/types'
 import { acquireLiveRoom, DEFAULT_SCOPE, getLiveClient, type LiveRoomHandle, releaseLiveRoom } from './injection'
 import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
-import type {
-  AnyFieldReaders,
-  CommentKeyOf,
-  CommentsOption,
-  FieldReaders,
-  LiveRoomBehaviorId,
-  LiveRoomBehaviorOptions,
-  LiveRoomData,
-  LiveTapEvent,
-  PageQuery,
-} from './liveRoomTypes'
+import type { AnyFieldReaders, CommentKeyOf, CommentsOption, FieldReaders, LiveRoomBehaviorId, LiveRoomBehaviorOptions, LiveRoomData, LiveTapEvent, PageQuery } from './liveRoomTypes'
 import { DEFAULT_ROOM_FIELDS, DEFAULT_THROTTLED_FIELDS, type DefaultRoomData, type RenderedComment } from './roomFields'
 import { SetDataBudget, type SetDataStats } from './setDataBudget'
 
@@ -158,10 +148,13 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
     if (commentOptions) Object.assign(initial, { [followKey]: true, [unseenKey]: false })
     batcher.merge(initial)
     // Fields through mobx-miniprogram-bindings, into the batcher rather than straight to setData.
-    const fields = bindings.createStoreBindings({ setData: (data: Record<string, unknown>) => batcher.merge(data) }, {
-      store: room,
-      fields: Object.fromEntries(Object.entries(fieldReaders).map(([key, read]) => [key, () => read(room)])),
-    })
+    const fields = bindings.createStoreBindings(
+      { setData: (data: Record<string, unknown>) => batcher.merge(data) },
+      {
+        store: room,
+        fields: Object.fromEntries(Object.entries(fieldReaders).map(([key, read]) => [key, () => read(room)])),
+      },
+    )
     fields.updateStoreBindings()
     batcher.beforeFlush = () => fields.updateStoreBindings()
     const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList: () => undefined, following: true, unseen: false, lastScrollTop: 0 }
@@ -283,11 +276,16 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
         room(this)?.roomStore.like(Number.isInteger(count) && count > 0 ? count : 1)
       },
       subscribe(this: Instance) {
-        room(this)?.roomStore.subscribe().catch(() => undefined)
+        room(this)
+          ?.roomStore.subscribe()
+          .catch(() => undefined)
       },
       buy(this: Instance, event?: TapEvent) {
         const goodsId = dataset(event).goodsId
-        if (typeof goodsId === 'string') room(this)?.shelfStore.buy(goodsId).catch(() => undefined)
+        if (typeof goodsId === 'string')
+          room(this)
+            ?.shelfStore.buy(goodsId)
+            .catch(() => undefined)
       },
       sendComment(this: Instance, event?: TapEvent) {
         const value = event?.detail?.value
@@ -306,11 +304,16 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
           goods_price: Number(d.goodsPrice ?? 0),
           default_image: String(d.defaultImage ?? ''),
         }
-        room(this)?.shelfStore.putOn(goods).catch(() => undefined)
+        room(this)
+          ?.shelfStore.putOn(goods)
+          .catch(() => undefined)
       },
       takeOff(this: Instance, event?: TapEvent) {
         const goodsId = dataset(event).goodsId
-        if (typeof goodsId === 'string') room(this)?.shelfStore.takeOff(goodsId).catch(() => undefined)
+        if (typeof goodsId === 'string')
+          room(this)
+            ?.shelfStore.takeOff(goodsId)
+            .catch(() => undefined)
       },
       /** Flips a UI flag (a drawer, a panel): `data-key="shelfOpen"` toggles `ui.shelfOpen`. */
       toggle(this: Instance, event?: TapEvent) {

@@ -44,7 +44,7 @@ export type LivePageOptions<D extends DataOption, TData extends DataOption, TCus
  *   },
  * })
  */
-export function livePage<D extends DataOption, TData extends DataOption = {}, TCustom extends CustomOption = {}>(
+export function livePage<D extends DataOption, TData extends DataOption = Record<never, never>, TCustom extends CustomOption = Record<never, never>>(
   behavior: LiveRoomBehaviorId<D>,
   options: LivePageOptions<D, TData, TCustom>,
 ): void {

@@ -100,11 +100,7 @@ export type LiveRoomMethods = {
  * behavior's data, properties and methods, so `Component({ behaviors: [...] })` knows
  * `this.data.onlineNum` is a number and `this.liveRoom()` exists; `livePage` does the same for `Page()`.
  */
-export type LiveRoomBehaviorId<D extends WechatMiniprogram.Component.DataOption = LiveRoomData> = WechatMiniprogram.Behavior.Identifier<
-  D,
-  LiveRoomProperties,
-  LiveRoomMethods
->
+export type LiveRoomBehaviorId<D extends WechatMiniprogram.Component.DataOption = LiveRoomData> = WechatMiniprogram.Behavior.Identifier<D, LiveRoomProperties, LiveRoomMethods>
 
 /** Options of `liveRoomBehavior`, with the fields' data `V` and the comments option `C`. */
 export interface LiveRoomBehaviorOptions<V = DefaultRoomData, C extends CommentsOption = CommentsOption> {

@@ -83,11 +83,14 @@ export class SetDataBudget {
     this.cancel()
     this.scheduledAt = at
     // A macrotask even when due now: after the MobX action that caused the change has ended.
-    this.scheduled = this.scheduler.schedule(() => {
-      this.scheduled = undefined
-      this.scheduledAt = Infinity
-      this.round()
-    }, Math.max(0, at - this.scheduler.now()))
+    this.scheduled = this.scheduler.schedule(
+      () => {
+        this.scheduled = undefined
+        this.scheduledAt = Infinity
+        this.round()
+      },
+      Math.max(0, at - this.scheduler.now()),
+    )
   }
 
   private cancel(): void {

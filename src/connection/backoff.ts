@@ -17,11 +17,7 @@ export const DEFAULT_BACKOFF: BackoffOptions = { minMs: 500, maxMs: 30000, maxAt
  * @example
  * backoffDelayMs(3, { minMs: 500, maxMs: 30000 }, () => 1) // 2000: the ceiling of the third try
  */
-export function backoffDelayMs(
-  attempt: number,
-  options: Pick<BackoffOptions, 'minMs' | 'maxMs'>,
-  random: () => number,
-): number {
+export function backoffDelayMs(attempt: number, options: Pick<BackoffOptions, 'minMs' | 'maxMs'>, random: () => number): number {
   const exponent = Math.max(0, attempt - 1)
   // 2 ** 1024 is Infinity: clamp the exponent so a long outage cannot make NaN.
   const ceiling = Math.min(options.maxMs, options.minMs * 2 ** Math.min(exponent, 52))

@@ -192,11 +192,7 @@ export type LiveClientError =
   | { kind: 'callback'; callback: 'token' | 'url' | 'random' | 'reconnectAfterMs'; reason: string }
 
 /** A command as the caller gives it: the client adds `msg_id` when missing. */
-export type CommandInput = ClientCommand extends infer C
-  ? C extends ClientCommand
-    ? Omit<C, 'msg_id'> & { msg_id?: string }
-    : never
-  : never
+export type CommandInput = ClientCommand extends infer C ? (C extends ClientCommand ? Omit<C, 'msg_id'> & { msg_id?: string } : never) : never
 
 export interface LiveClient {
   /** The URL of the current (or last) connection. */
@@ -394,7 +390,13 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     return fallback()
   }
   const userRandom = options.random ?? Math.random
-  const random = (): number => guarded('random', userRandom, (r) => typeof r === 'number' && r >= 0 && r <= 1, () => 0.5)
+  const random = (): number =>
+    guarded(
+      'random',
+      userRandom,
+      (r) => typeof r === 'number' && r >= 0 && r <= 1,
+      () => 0.5,
+    )
   const jittered = (attempt: number, slow: boolean): number =>
     // Flooding closes (1008) start at the maximum: the server asked us to slow down.
     slow ? Math.round(random() * backoff.maxMs) : backoffDelayMs(attempt, backoff, random)
@@ -402,7 +404,12 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
   const delayMs = (attempt: number, slow: boolean): number =>
     reconnectAfterMs === undefined
       ? jittered(attempt, slow)
-      : guarded('reconnectAfterMs', () => reconnectAfterMs(attempt, slow), (ms) => typeof ms === 'number' && ms >= 0 && Number.isFinite(ms), () => jittered(attempt, slow))
+      : guarded(
+          'reconnectAfterMs',
+          () => reconnectAfterMs(attempt, slow),
+          (ms) => typeof ms === 'number' && ms >= 0 && Number.isFinite(ms),
+          () => jittered(attempt, slow),
+        )
   const policy = {
     maxAttempts: backoff.maxAttempts,
     canRefreshToken: typeof options.token === 'function',
@@ -477,7 +484,10 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
     return url
   }
 
-  const idPrefix = Math.floor(random() * 36 ** 6).toString(36).padStart(6, '0') + scheduler.now().toString(36).slice(-4)
+  const idPrefix =
+    Math.floor(random() * 36 ** 6)
+      .toString(36)
+      .padStart(6, '0') + scheduler.now().toString(36).slice(-4)
   let idCounter = 0
   const nextMsgId = (): string => `${idPrefix}-${(++idCounter).toString(36)}`
 
@@ -649,9 +659,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       return closingSockets$.pipe(
         filter((n) => n === 0),
         take(1),
-        switchMap(() =>
-          tokenValue(options.token).pipe(catchError((error: unknown) => callbackFailed('token', error))),
-        ),
+        switchMap(() => tokenValue(options.token).pipe(catchError((error: unknown) => callbackFailed('token', error)))),
         switchMap((value) => {
           if (value !== undefined && value === rejectedToken) {
             return throwError(() => new SessionEnd(ErrorCode.unauthorized, 'the token source returned the rejected token again'))

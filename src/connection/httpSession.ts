@@ -1,16 +1,6 @@
 import { Observable, type SchedulerLike, Subscription, timer } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
-import {
-  type AckFrame,
-  type ClientFrame,
-  type CommandsReply,
-  HTTP_COMMANDS_PATH,
-  HTTP_EVENTS_PATH,
-  type HttpReply,
-  MAX_HTTP_COMMANDS,
-  type PollReply,
-  type ServerFrame,
-} from '../protocol/frames'
+import { type AckFrame, type ClientFrame, type CommandsReply, HTTP_COMMANDS_PATH, HTTP_EVENTS_PATH, type HttpReply, MAX_HTTP_COMMANDS, type PollReply, type ServerFrame } from '../protocol/frames'
 import { type FrameError, parseHttpReply } from '../protocol/parse'
 import type { Platform, RequestTask, SocketTask } from '../platform/types'
 import { SessionEnd } from './errors'

@@ -362,11 +362,5 @@ function isPersistedEntry(value: unknown): value is PersistedEntry {
   if (typeof value !== 'object' || value === null) return false
   const v = value as { command?: unknown; createdAt?: unknown }
   const command = v.command as { msg_type?: unknown; msg_id?: unknown } | undefined
-  return (
-    typeof v.createdAt === 'number' &&
-    typeof command === 'object' &&
-    command !== null &&
-    typeof command.msg_type === 'string' &&
-    typeof command.msg_id === 'string'
-  )
+  return typeof v.createdAt === 'number' && typeof command === 'object' && command !== null && typeof command.msg_type === 'string' && typeof command.msg_id === 'string'
 }

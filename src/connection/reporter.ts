@@ -1,14 +1,5 @@
 import { type SchedulerLike, type Subscription, timer } from 'rxjs'
-import {
-  type AckFrame,
-  type ClientCommand,
-  MAX_CACHE_FIELDS_BYTES,
-  MAX_CACHE_FIELDS_KEYS,
-  MAX_REPORT_LOGS,
-  REPORT_WRITE_FACTOR,
-  type ReportCommand,
-  type ReportLog,
-} from '../protocol/frames'
+import { type AckFrame, type ClientCommand, MAX_CACHE_FIELDS_BYTES, MAX_CACHE_FIELDS_KEYS, MAX_REPORT_LOGS, REPORT_WRITE_FACTOR, type ReportCommand, type ReportLog } from '../protocol/frames'
 import { utf8ByteLength } from '../protocol/utf8'
 import type { Link } from './session'
 

@@ -275,9 +275,7 @@ export class RoomRegistry {
       })
     }
     link.send(
-      resume
-        ? { msg_type: 'join', msg_id: msgId, room_id: channel.roomId, since_seq: channel.lastSeq, epoch: channel.epoch }
-        : { msg_type: 'join', msg_id: msgId, room_id: channel.roomId },
+      resume ? { msg_type: 'join', msg_id: msgId, room_id: channel.roomId, since_seq: channel.lastSeq, epoch: channel.epoch } : { msg_type: 'join', msg_id: msgId, room_id: channel.roomId },
       (accepted) => {
         // Plain peers never ack: a join the socket took is a join.
         if (accepted && link.plain && channel.joinMsgId === msgId && this.link === link) {

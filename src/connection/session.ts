@@ -31,9 +31,7 @@ export interface Link {
   close(code: number, reason: string): void
 }
 
-export type SessionEvent =
-  | { type: 'authenticating'; init: InitFrame }
-  | { type: 'open'; link: Link; init: InitFrame; user?: AuthUser }
+export type SessionEvent = { type: 'authenticating'; init: InitFrame } | { type: 'open'; link: Link; init: InitFrame; user?: AuthUser }
 
 export interface SessionConfig {
   id: number
@@ -180,9 +178,7 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       send({ msg_type: 'auth', msg_id: authMsgId, token: config.token })
     }
 
-    const deadline = timer(config.connectTimeoutMs, scheduler).subscribe(() =>
-      end(new SessionEnd(CloseCode.abnormal, `not open within ${config.connectTimeoutMs} ms`), 4000),
-    )
+    const deadline = timer(config.connectTimeoutMs, scheduler).subscribe(() => end(new SessionEnd(CloseCode.abnormal, `not open within ${config.connectTimeoutMs} ms`), 4000))
     subscriptions.add(deadline)
 
     task.onOpen(() => {

@@ -1,14 +1,6 @@
 import { BehaviorSubject, type Observable } from 'rxjs'
 
-export type ConnectionStatus =
-  | 'idle'
-  | 'connecting'
-  | 'authenticating'
-  | 'open'
-  | 'reconnecting'
-  | 'offline'
-  | 'closed'
-  | 'failed'
+export type ConnectionStatus = 'idle' | 'connecting' | 'authenticating' | 'open' | 'reconnecting' | 'offline' | 'closed' | 'failed'
 
 /** What a page shows in its connection banner, e.g. "reconnecting in 3 s, attempt 2". */
 export interface ConnectionState {
@@ -25,14 +17,7 @@ export interface ConnectionState {
 }
 
 function sameState(a: ConnectionState, b: ConnectionState): boolean {
-  return (
-    a.status === b.status &&
-    a.attempt === b.attempt &&
-    a.retryInMs === b.retryInMs &&
-    a.code === b.code &&
-    a.reason === b.reason &&
-    a.transport === b.transport
-  )
+  return a.status === b.status && a.attempt === b.attempt && a.retryInMs === b.retryInMs && a.code === b.code && a.reason === b.reason && a.transport === b.transport
 }
 
 /** The connection state as an observable value: `set` emits only on a real change. */

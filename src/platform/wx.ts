@@ -12,10 +12,7 @@ export interface WxLike {
   /** The base library's version (`SDKVersion`), from `wx.getAppBaseInfo` (2.25.3+) or `wx.getSystemInfoSync`. */
   getAppBaseInfo?(): { SDKVersion?: string }
   getSystemInfoSync?(): { SDKVersion?: string }
-  getNetworkType(options: {
-    success?: (res: { networkType: string }) => void
-    fail?: (res: { errMsg: string }) => void
-  }): void
+  getNetworkType(options: { success?: (res: { networkType: string }) => void; fail?: (res: { errMsg: string }) => void }): void
   onNetworkStatusChange(listener: Listener<{ isConnected: boolean; networkType: string }>): void
   offNetworkStatusChange?(listener: Listener<{ isConnected: boolean; networkType: string }>): void
   onAppShow(listener: Listener<unknown>): void
@@ -104,8 +101,7 @@ export function createWxPlatform(wx: WxLike): Platform {
         })
       }),
     onNetworkStatusChange: (listener) => {
-      const wrapped = (res: { isConnected: boolean; networkType: string }): void =>
-        listener({ isConnected: res.isConnected, networkType: toNetworkType(res.networkType) })
+      const wrapped = (res: { isConnected: boolean; networkType: string }): void => listener({ isConnected: res.isConnected, networkType: toNetworkType(res.networkType) })
       wx.onNetworkStatusChange(wrapped)
       return () => wx.offNetworkStatusChange?.(wrapped)
     },

@@ -138,15 +138,7 @@ export interface RoomStateEvent extends RoomEventBase {
   title: string
 }
 
-export type RoomEvent =
-  | JoinEvent
-  | LeaveEvent
-  | MessageEvent
-  | LikeEvent
-  | SubscribeEvent
-  | BuyEvent
-  | ShelfEvent
-  | RoomStateEvent
+export type RoomEvent = JoinEvent | LeaveEvent | MessageEvent | LikeEvent | SubscribeEvent | BuyEvent | ShelfEvent | RoomStateEvent
 
 export type RoomEventType = RoomEvent['msg_type']
 
@@ -300,16 +292,7 @@ export interface ReportCommand {
   cache_fields?: ReportLog
 }
 
-export type ClientCommand =
-  | AuthCommand
-  | JoinCommand
-  | LeaveCommand
-  | MessageCommand
-  | LikeCommand
-  | SubscribeCommand
-  | BuyCommand
-  | ShelfCommand
-  | ReportCommand
+export type ClientCommand = AuthCommand | JoinCommand | LeaveCommand | MessageCommand | LikeCommand | SubscribeCommand | BuyCommand | ShelfCommand | ReportCommand
 
 export type ClientFrame = PingCommand | ClientCommand
 
@@ -322,16 +305,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export type RoomCommand = Extract<ClientCommand, { room_id: string }>
 
 /** Commands whose messages are room events and carry `seq`. */
-export const ROOM_EVENT_TYPES: readonly RoomEventType[] = [
-  'join',
-  'leave',
-  'message',
-  'like',
-  'subscribe',
-  'buy',
-  'on_off_shelf',
-  'room_state',
-]
+export const ROOM_EVENT_TYPES: readonly RoomEventType[] = ['join', 'leave', 'message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'room_state']
 
 /** Room events carry `seq`; the type guard keeps `snapshot`, `ack` ... apart. */
 const ROOM_EVENT_TYPE_SET: ReadonlySet<string> = new Set(ROOM_EVENT_TYPES)

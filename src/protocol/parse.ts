@@ -45,6 +45,7 @@ const msgId = str(1, MAX_MSG_ID_LENGTH)
  * `< > " ' & \ / { }` (markup, paths, and the braces of a Redis hash tag). One rule for every
  * transport: the socket's frames and the HTTP fallback's path.
  */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 export const ROOM_ID_PATTERN = /^[^\s\u0000-\u001f\u007f-\u009f<>"'&\\/{}]{1,128}$/
 /** Why `value` is not a room id, or null when it is one. */
 export function roomIdProblem(value: unknown): string | null {
@@ -125,9 +126,7 @@ const SINGLE_SERVER_FRAMES: Readonly<Record<string, Check>> = {
   room_state: obj({ ...eventBase, status: oneOf('live', 'ended'), title: str() }),
 }
 
-const ROOM_EVENT_CHECKS: Readonly<Record<string, Check>> = Object.fromEntries(
-  ROOM_EVENT_TYPES.map((type) => [type, SINGLE_SERVER_FRAMES[type]]),
-)
+const ROOM_EVENT_CHECKS: Readonly<Record<string, Check>> = Object.fromEntries(ROOM_EVENT_TYPES.map((type) => [type, SINGLE_SERVER_FRAMES[type]]))
 
 /** A room event inside a batch: one of the room event types, checked as if it came alone. */
 const roomEvent: Check = (v) => {
@@ -281,6 +280,7 @@ export function parseClientFrame(data: unknown, options?: ParseOptions): ParseRe
 }
 
 // Control characters (C0, DEL, C1) and the invisible bidi overrides that make chat text lie.
+// eslint-disable-next-line no-control-regex -- control characters are what it strips
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g
 
 export type ContentResult = { ok: true; content: string } | { ok: false; reason: string }

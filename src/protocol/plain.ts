@@ -92,7 +92,14 @@ export class PlainDecoder {
         // The reply to a join: the room's recent comments, as a snapshot (a rejoin replaces, it does not add twice).
         const messages: MessageEvent[] = raw.message_list
           .filter((m): m is Record<string, unknown> => typeof m === 'object' && m !== null)
-          .map((m) => ({ msg_type: 'message', room_id: roomId, from_uid: str(m.from_uid), from_name: str(m.from_name), content: str(m.content), ...(typeof m.msg_id === 'string' ? { msg_id: m.msg_id } : {}) }))
+          .map((m) => ({
+            msg_type: 'message',
+            room_id: roomId,
+            from_uid: str(m.from_uid),
+            from_name: str(m.from_name),
+            content: str(m.content),
+            ...(typeof m.msg_id === 'string' ? { msg_id: m.msg_id } : {}),
+          }))
         const snapshot = {
           msg_type: 'snapshot',
           room_id: roomId,
@@ -105,7 +112,16 @@ export class PlainDecoder {
         return [snapshot, event]
       }
       case 'message':
-        return [{ msg_type: 'message', room_id: roomId, from_uid: str(raw.from_uid), from_name: str(raw.from_name), content: str(raw.content), ...(typeof raw.msg_id === 'string' ? { msg_id: raw.msg_id } : {}) }]
+        return [
+          {
+            msg_type: 'message',
+            room_id: roomId,
+            from_uid: str(raw.from_uid),
+            from_name: str(raw.from_name),
+            content: str(raw.content),
+            ...(typeof raw.msg_id === 'string' ? { msg_id: raw.msg_id } : {}),
+          },
+        ]
       case 'subscribe': {
         const counts = this.counts(roomId)
         counts.subscribes = count(raw.subscribe_num) ?? counts.subscribes + 1

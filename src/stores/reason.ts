@@ -4,4 +4,3 @@ export function reasonOf(error: unknown): string {
   if (typeof reason === 'string' && reason.length > 0) return reason
   return error instanceof Error ? error.message : String(error)
 }
-

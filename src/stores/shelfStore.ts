@@ -64,29 +64,37 @@ export class ShelfStore {
     if (!Number.isInteger(goods.goods_price) || goods.goods_price < 0) {
       throw new TypeError('putOn: goods_price must be a whole number of cents')
     }
-    return this.track('changes', goods.goods_id, this.client.send({
-      msg_type: 'on_off_shelf',
-      room_id: this.roomId,
-      goods_id: goods.goods_id,
-      goods_name: goods.goods_name,
-      goods_price: goods.goods_price,
-      default_image: goods.default_image,
-      status: 'on',
-    }))
+    return this.track(
+      'changes',
+      goods.goods_id,
+      this.client.send({
+        msg_type: 'on_off_shelf',
+        room_id: this.roomId,
+        goods_id: goods.goods_id,
+        goods_name: goods.goods_name,
+        goods_price: goods.goods_price,
+        default_image: goods.default_image,
+        status: 'on',
+      }),
+    )
   }
 
   /** Anchor only: takes goods off the shelf. */
   takeOff(goodsId: string): Promise<AckFrame> {
     const goods = this.byId(goodsId)
-    return this.track('changes', goodsId, this.client.send({
-      msg_type: 'on_off_shelf',
-      room_id: this.roomId,
-      goods_id: goodsId,
-      goods_name: goods?.goods_name ?? '',
-      goods_price: goods?.goods_price ?? 0,
-      default_image: goods?.default_image ?? 'https://invalid.invalid/',
-      status: 'off',
-    }))
+    return this.track(
+      'changes',
+      goodsId,
+      this.client.send({
+        msg_type: 'on_off_shelf',
+        room_id: this.roomId,
+        goods_id: goodsId,
+        goods_name: goods?.goods_name ?? '',
+        goods_price: goods?.goods_price ?? 0,
+        default_image: goods?.default_image ?? 'https://invalid.invalid/',
+        status: 'off',
+      }),
+    )
   }
 
   /** @internal A snapshot: the shelf as the server has it. */

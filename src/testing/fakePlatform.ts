@@ -4,17 +4,7 @@
  * This fakes the platform seam only; real-socket tests use the Node platform.
  */
 import { asyncScheduler, Subject } from 'rxjs'
-import type {
-  ConnectSocketOptions,
-  NetworkStatus,
-  Platform,
-  PlatformResult,
-  SocketCloseEvent,
-  SocketMessageEvent,
-  SocketOpenEvent,
-  SocketSendOptions,
-  SocketTask,
-} from '../platform/types'
+import type { ConnectSocketOptions, NetworkStatus, Platform, PlatformResult, SocketCloseEvent, SocketMessageEvent, SocketOpenEvent, SocketSendOptions, SocketTask } from '../platform/types'
 import type { ClientFrame, ServerFrame } from '../protocol/frames'
 
 export interface FakeServerScript {

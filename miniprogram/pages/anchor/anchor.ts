@@ -9,7 +9,11 @@ Component({
       fields: {
         ...DEFAULT_ROOM_FIELDS,
         onShelf: (room) => room.shelfStore.goods.map((g) => g.goods_id),
-        purchases: (room) => room.roomStore.notices.filter((n) => n.kind === 'buy').slice(-10).reverse(),
+        purchases: (room) =>
+          room.roomStore.notices
+            .filter((n) => n.kind === 'buy')
+            .slice(-10)
+            .reverse(),
       },
     }),
   ],
