@@ -1,4 +1,5 @@
 import { TokenBucket } from './rateLimit'
+import { SERVER_DEFAULTS } from './defaults'
 
 /** A sustained rate and the burst a full bucket allows. */
 export interface Rate {
@@ -30,8 +31,8 @@ export interface AccountLimits {
 export type AccountCost = keyof AccountLimits
 
 export const DEFAULT_ACCOUNT_LIMITS: AccountLimits = {
-  commands: { perSecond: 20, burst: 40 },
-  messages: { perSecond: 5, burst: 5 },
+  commands: SERVER_DEFAULTS.rateLimit,
+  messages: SERVER_DEFAULTS.messageRateLimit,
   roomOpens: { perSecond: 10 / 60, burst: 10 },
   reportBytes: { perSecond: (1024 * 1024) / 60, burst: 1024 * 1024 },
   historyBytes: { perSecond: (1024 * 1024) / 60, burst: 1024 * 1024 },

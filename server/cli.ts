@@ -3,43 +3,44 @@ import * as fs from 'fs'
 import { createServer, type ServerOptions } from './server'
 import type { RoomConfig } from './room'
 import { signToken } from './token'
+import { ENGINE_DEFAULTS as E, SERVER_DEFAULTS as S } from './defaults'
 
 const HELP = `live-store-server: the reference live-room server (protocol live.v1)
 
-  --port N             port, 0 for a free one [0]
-  --host H             address to listen on [127.0.0.1]
+  --port N             port, 0 for a free one [${S.port}]
+  --host H             address to listen on [${S.host}]
   --secret S           token secret (or LIVE_SECRET): the project's tokens and HS256 JWTs; a random
                        one is generated without either, unless public keys are given below
   --jwt-public-key F   PEM public key file (RS256 or ES256) for JWTs minted by your backend
   --jwks F             JWKS file for JWTs (re-read when it changes: key rotation)
   --jwt-issuer S       JWTs must carry this iss
   --jwt-audience S     JWTs must carry this aud
-  --heartbeat-ms N     heartbeat the clients are told to keep [25000]
-  --history N          events kept per room for recovery [1000]
-  --max-frame-bytes N  largest frame taken from a client [65536]
+  --heartbeat-ms N     heartbeat the clients are told to keep [${S.heartbeatMs}]
+  --history N          events kept per room for recovery [${E.history}]
+  --max-frame-bytes N  largest frame taken from a client [${S.maxFrameBytes}]
   --data-dir DIR       where reports.jsonl goes [./data]
   --rooms FILE         JSON: [{ "id", "title", "anchor": { "uid", "name" }, "goods": [...] }]
-  --rate-limit N[:B]   frames per second per connection, burst B [20:40]
-  --message-rate-limit N[:B]  messages per second per user, burst B [5:5]
+  --rate-limit N[:B]   frames per second per connection, burst B [${S.rateLimit.perSecond}:${S.rateLimit.burst}]
+  --message-rate-limit N[:B]  messages per second per user, burst B [${S.messageRateLimit.perSecond}:${S.messageRateLimit.burst}]
   --redis URL          share rooms with other processes through Redis (or LIVE_REDIS_URL),
                        e.g. redis://127.0.0.1:6379; without it rooms live in this process
   --redis-prefix P     prefix of the Redis keys and channels [live]
-  --lease-ms N         a process silent this long counts as dead; its viewers leave [3000]
+  --lease-ms N         a process silent this long counts as dead; its viewers leave [${E.leaseMs}]
   --room-creation M    who may open a room not open yet: anyone, anchors (an anchor whose
                        token names it) or fixed (the --rooms list) [anyone; fixed with --rooms]
-  --idle-room-ms N     an empty room idle this long is freed from memory [600000]
-  --max-connections-per-user N  connections one user may hold in this process [10]
-  --max-rooms-per-user N  rooms one user may be in at once, sockets and HTTP together [10]
-  --max-connections-per-address N  open sockets one client address may hold; more get 429 [500]
-  --reports-max-bytes N  rotate reports.jsonl past this size [67108864]
-  --reports-keep N     rotated report files kept [5]
+  --idle-room-ms N     an empty room idle this long is freed from memory [${E.idleRoomMs}]
+  --max-connections-per-user N  connections one user may hold in this process [${S.maxConnectionsPerUser}]
+  --max-rooms-per-user N  rooms one user may be in at once, sockets and HTTP together [${S.maxRoomsPerUser}]
+  --max-connections-per-address N  open sockets one client address may hold; more get 429 [${S.maxConnectionsPerAddress}]
+  --reports-max-bytes N  rotate reports.jsonl past this size [${S.reportsMaxBytes}]
+  --reports-keep N     rotated report files kept [${S.reportsKeep}]
   --trust-proxy HEADER  the header your reverse proxy puts the client's address in (e.g. x-forwarded-for)
-  --crowded-room-size N  past this many members, join/leave notices are thinned [100]
-  --presence-window-ms N  in a crowded room, one join/leave notice per window [1000]
-  --dedup-ttl-ms N     how long a command's ack is remembered against resends [600000]
-  --batch-ms N         live.v1.batch: a room's events of one tick in one frame; 0: off [50]
+  --crowded-room-size N  past this many members, join/leave notices are thinned [${S.crowdedRoomSize}]
+  --presence-window-ms N  in a crowded room, one join/leave notice per window [${S.presenceWindowMs}]
+  --dedup-ttl-ms N     how long a command's ack is remembered against resends [${E.dedupTtlMs}]
+  --batch-ms N         live.v1.batch: a room's events of one tick in one frame; 0: off [${S.batchMs}]
   --compression-threshold N  permessage-deflate (no server context takeover), room frames
-                       compressed once; frames under N bytes go plain [1024]
+                       compressed once; frames under N bytes go plain [${S.deflateThreshold}]
   --no-compression     no permessage-deflate
   --no-http            no HTTP long-poll fallback (POST /api/commands, GET /api/rooms/:id/events)
   --refuse-upgrades    answer every WebSocket upgrade with 503 (a drill of the HTTP fallback)

@@ -13,16 +13,15 @@ import {
   REPORT_WRITE_FACTOR,
   type ReportCommand,
   type ReportLog,
-  type UserRef,
 } from 'miniprogram-live-store/protocol'
-import type { ConnectionContext } from './connection'
+import { isFinal, refusal } from './acks'
+import type { ServerContext } from './context'
+import { isAnchorOf, mayOpen } from './roomAccess'
 import type { RoomAction } from './room'
-import type { TokenPayload } from './token'
+import { type TokenPayload, userRef } from './token'
 
 /** Commands that change something: deduplicated per user by `msg_id`. */
 export const APPLYING: ReadonlySet<string> = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
-
-export { MAX_CACHE_FIELDS_BYTES, MAX_CACHE_FIELDS_KEYS, REPORT_WRITE_FACTOR }
 
 /** The connection a command came on, as the command path needs to know it. */
 export interface CommandActor {
@@ -34,16 +33,8 @@ export interface CommandActor {
   reportBytes: { received: number; written: number }
 }
 
-/** What a client is told when the room engine's store cannot be reached: the command was not applied. */
-export const unavailableReason = (error: Error): string => `room service unavailable, try again: ${error.message}`
-
-export const refusal = (msgId: string, code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
-
-/** An answer a resend would get again whatever happens meanwhile: an applied command, or one malformed in itself (4000). */
-export const isFinal = (ack: AckFrame): boolean => ack.ok || ack.code === ErrorCode.badRequest
-
 /** Runs a command once per user and `msg_id`: a resend gets the first one's ack, marked `dup`. */
-export async function runCommand(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
+export async function runCommand(ctx: ServerContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
   if (!APPLYING.has(frame.msg_type)) return refusal(frame.msg_id, ErrorCode.badRequest, 'unknown command')
   // A key no uid can forge: "x:y" + "z" must not meet "x" + "y:z".
   const key = JSON.stringify([user.uid, frame.msg_id])
@@ -70,7 +61,7 @@ export async function runCommand(ctx: ConnectionContext, actor: CommandActor, us
   }
 }
 
-async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
+async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload, frame: ClientCommand, frameBytes: number): Promise<AckFrame> {
   const msgId = frame.msg_id
   const command = { uid: user.uid, msgId }
   const ok: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true }
@@ -131,7 +122,7 @@ async function apply(ctx: ConnectionContext, actor: CommandActor, user: TokenPay
   return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
 }
 
-async function report(ctx: ConnectionContext, actor: CommandActor, user: TokenPayload, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
+async function report(ctx: ServerContext, actor: CommandActor, user: TokenPayload, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {
   const no = (code: number, reason: string): AckFrame => refusal(frame.msg_id, code, reason)
   let cache = actor.cacheFields
   if (frame.cache_fields) {
@@ -175,7 +166,7 @@ async function report(ctx: ConnectionContext, actor: CommandActor, user: TokenPa
 }
 
 /** The ack another process is about to record for a claimed command (polls for up to 5 s). */
-async function waitForAck(ctx: ConnectionContext, uid: string, msgId: string): Promise<AckFrame | undefined> {
+async function waitForAck(ctx: ServerContext, uid: string, msgId: string): Promise<AckFrame | undefined> {
   for (let i = 0; i < 50; i++) {
     const ack = await ctx.engine.recallAck(uid, msgId)
     if (ack !== undefined) return ack
@@ -183,78 +174,3 @@ async function waitForAck(ctx: ConnectionContext, uid: string, msgId: string): P
   }
   return undefined
 }
-
-/**
- * Charges one command to the user's budget, shared by every socket and HTTP request of the user:
- * the refusal (4029) when it is spent, else undefined. Socket frames and HTTP commands alike.
- */
-export function overCommandBudget(ctx: ConnectionContext, user: TokenPayload): RoomRefusal | undefined {
-  if (ctx.budgets.take('commands', user.uid)) return undefined
-  ctx.metrics.framesIn.inc({ type: 'user_rate_limited' })
-  const rate = ctx.budgets.limits.commands
-  return { code: ErrorCode.rateLimited, reason: `too many commands: a user may send ${rate.perSecond}/s (bursts of ${rate.burst}) over all its connections and HTTP together` }
-}
-
-/**
- * A join (or poll) while the user's history budget is in debt: the refusal (4029), else
- * undefined. A room's history sent again (snapshots, recovered events) is paid by its bytes,
- * after the send (`chargeHistory`), so re-joining a room full of long comments is not a way
- * to make the server send megabytes for a few bytes.
- */
-export function overHistoryBudget(ctx: ConnectionContext, user: TokenPayload): RoomRefusal | undefined {
-  if (!ctx.budgets.exhausted('historyBytes', user.uid)) return undefined
-  ctx.metrics.historyRefused.inc()
-  const rate = ctx.budgets.limits.historyBytes
-  return {
-    code: ErrorCode.rateLimited,
-    reason: `too many snapshots: a user may be sent ${Math.round(rate.perSecond * 60)} bytes of room history a minute (bursts of ${rate.burst}); try again in ${ctx.budgets.retryAfter('historyBytes', user.uid)} s`,
-  }
-}
-
-/** Pays for history sent to the user (a snapshot's or recovered events' bytes). */
-export function chargeHistory(ctx: ConnectionContext, user: TokenPayload, bytes: number): void {
-  if (bytes <= 0) return
-  ctx.budgets.spend('historyBytes', user.uid, bytes)
-  ctx.metrics.historyBytes.inc(bytes)
-}
-
-/** Why a user may not enter a room: the ack's (or HTTP answer's) code and reason. */
-export interface RoomRefusal {
-  code: number
-  reason: string
-}
-
-/**
- * The join gate, for both transports (and a shelf change): why this user may not open (or find)
- * the room, or undefined when they may. Opening a room that is not open yet costs the server
- * memory: a user may open `roomCreationRate` rooms (4029 past it), and the process holds
- * `maxRooms` at most (4500: try again later).
- */
-export async function mayOpen(ctx: ConnectionContext, roomId: string, user: TokenPayload): Promise<RoomRefusal | undefined> {
-  const { engine } = ctx
-  if (!(await engine.hasRoom(roomId))) return { code: ErrorCode.notFound, reason: `no room ${roomId}` }
-  if (await engine.isOpen(roomId)) return undefined
-  if (ctx.roomCreation === 'fixed' || (ctx.roomCreation === 'anchors' && !isAnchorOf(ctx, roomId, user))) {
-    return { code: ErrorCode.notFound, reason: `room ${roomId} is not open: ${ctx.roomCreation === 'anchors' ? 'its anchor opens it' : 'not on the room list'}` }
-  }
-  if (engine.roomCount >= ctx.maxRooms) {
-    ctx.metrics.roomsRefused.inc({ reason: 'server_full' })
-    return { code: ErrorCode.internal, reason: `this server holds its maximum of ${ctx.maxRooms} rooms, try again later` }
-  }
-  if (!ctx.budgets.take('roomOpens', user.uid)) {
-    ctx.metrics.roomsRefused.inc({ reason: 'user_rate' })
-    const rate = ctx.budgets.limits.roomOpens
-    return { code: ErrorCode.rateLimited, reason: `too many new rooms: a user may open ${rate.burst}, then ${Math.round(rate.perSecond * 60)} a minute` }
-  }
-  return undefined
-}
-
-export function isAnchorOf(ctx: ConnectionContext, roomId: string, user: TokenPayload): boolean {
-  if (user.role !== 'anchor') return false
-  if (user.rooms?.includes(roomId)) return true
-  return ctx.engine.roomConfig(roomId)?.anchor?.uid === user.uid
-}
-
-export const userRef = (user: TokenPayload): UserRef => ({ uid: user.uid, name: user.name })
-
-export const publicUser = (user: TokenPayload): { uid: string; name: string; role: TokenPayload['role'] } => ({ uid: user.uid, name: user.name, role: user.role })

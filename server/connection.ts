@@ -9,64 +9,19 @@ import {
   parseClientFrame,
   type ParseResult,
   type ReportLog,
-  type RoomEvent,
   type ServerFrame,
 } from 'miniprogram-live-store/protocol'
-import { type Engine, EngineUnavailableError } from './engine/types'
-import { type FanoutCounters, type FanoutMember, type FanoutRegistry, PreparedFrame, writePrepared } from './fanout'
-import type { ServerMetrics } from './metrics'
-import type { AccountBudgets } from './budgets'
-import type { UserRooms } from './userRooms'
+import { chargeHistory, overCommandBudget, overHistoryBudget } from './accountCharges'
+import { refusal, tooManyConnections, unavailableReason } from './acks'
+import { runCommand } from './commands'
+import type { ServerContext } from './context'
+import { EngineUnavailableError } from './engine/types'
+import { type FanoutCounters, PreparedFrame, writePrepared } from './fanout'
+import { allRooms, Membership, roomOf, type Rooms, withoutRoom, withRoom } from './membership'
+import { attachSocket, deflateWithoutContext } from './socketEvents'
 import { TokenBucket, WindowCounter } from './rateLimit'
-import { chargeHistory, isAnchorOf, mayOpen, overCommandBudget, overHistoryBudget, publicUser, runCommand, unavailableReason, userRef } from './commands'
-import type { PresenceThinner } from './presence'
-import type { ReportSink } from './reports'
-import type { TokenCheck, TokenPayload, TokenVerifier } from './token'
-import type { Clock } from './clock'
-import type { Tally } from './tally'
-
-/** Settings every connection shares; built once by `createServer`. */
-export interface ConnectionContext {
-  engine: Engine
-  /** The open connections: a connection is in it from its socket's open to its close. */
-  connections: Set<LiveConnection>
-  /** Checks tokens: the project's own, and JWTs (HS256 with the secret, RS256 / ES256 with public keys). */
-  tokens: TokenVerifier
-  metrics: ServerMetrics
-  reports: ReportSink
-  now: () => number
-  /** The server's clock: every deadline and window of a connection runs on it. */
-  clock: Clock
-  heartbeatMs: number
-  maxFrameBytes: number
-  maxBufferedBytes: number
-  /** How long a peer has to finish a close handshake the server started before its socket is cut. */
-  closeTimeoutMs: number
-  rate: { perSecond: number; burst: number }
-  /** What each account may cost (commands, messages, rooms opened, report and snapshot bytes), whatever the transport. */
-  budgets: AccountBudgets
-  /** Authenticated connections per user in this process, and the most one user may hold. */
-  userConnections: Tally
-  maxConnectionsPerUser: number
-  /** Join and leave notices, thinned in crowded rooms. */
-  presence: PresenceThinner
-  /** Frames of at least this many bytes are compressed for sockets that negotiated deflate (Infinity: never). */
-  deflateThreshold: number
-  /** The rooms' fan-outs: one engine subscription per room, frames built once. */
-  fanouts: FanoutRegistry
-  /** Who may open a room that is not open yet: anyone, only an anchor of it, or nobody (the configured list). */
-  roomCreation: 'anyone' | 'anchors' | 'fixed'
-  /** Commands being applied right now, by `uid:msg_id`: a resend waits for the first's ack. */
-  inflight: Map<string, Promise<AckFrame>>
-  /** The most rooms this process holds. */
-  maxRooms: number
-  /** The rooms each user is in now, over every socket and HTTP lease, and the most one user may be in. */
-  userRooms: UserRooms
-  /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */
-  addressConnections: Tally
-  maxConnectionsPerAddress: number
-  log: (line: string) => void
-}
+import { announceEnter, announceLeave, joinGate } from './roomAccess'
+import { publicUser, type TokenCheck, type TokenPayload } from './token'
 
 /**
  * The largest frame a socket may send before it is authenticated: an `auth` frame with a token
@@ -79,108 +34,19 @@ const FLOOD_LIMIT = 100
 const GARBAGE_LIMIT = 20
 const ABUSE_WINDOW_MS = 10000
 
-export { MAX_CACHE_FIELDS_BYTES, MAX_CACHE_FIELDS_KEYS, REPORT_WRITE_FACTOR } from './commands'
-
-/**
- * permessage-deflate negotiated with server_no_context_takeover (the server asks for it, see
- * createServer): each message stands alone, so a frame compressed once is valid on this socket.
- */
-function deflateWithoutContext(ws: WebSocket): boolean {
-  const extension = (ws as unknown as { _extensions?: Record<string, { params?: Record<string, unknown> } | undefined> })._extensions?.['permessage-deflate']
-  return extension?.params?.server_no_context_takeover === true
-}
-
 const RESOLVED = Promise.resolve()
 /** Written as is: ws compresses nothing itself (see `sendData`). */
 const PLAIN = { compress: false }
 /** A socket's own frames are not the fan-out's: its counters count room frames. */
 const UNCOUNTED: FanoutCounters = { framed: () => undefined, deflated: () => undefined }
 
-/** ws's errors for peers that break WebSocket's own rules, and the close code ws sends for each. */
-const WS_ERROR_CLOSE_CODES: Readonly<Record<string, number>> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.tooBig,
-  WS_ERR_INVALID_UTF8: 1007,
-  WS_ERR_INVALID_CLOSE_CODE: 1002,
-  WS_ERR_INVALID_OPCODE: 1002,
-  WS_ERR_UNEXPECTED_MASK: 1002,
-  WS_ERR_EXPECTED_MASK: 1002,
-  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
-  WS_ERR_UNEXPECTED_RSV_1: 1002,
-  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
-  WS_ERR_EXPECTED_FIN: 1002,
-}
-
-/**
- * The socket's listeners are the same three functions for every connection (ws calls them with
- * the socket as `this`), not three closures each: a connection is mostly its socket, and at
- * 10,000 viewers a room's server should hold little else.
- */
-const CONNECTION = Symbol('liveConnection')
-type ConnectedSocket = WebSocket & { [CONNECTION]: LiveConnection }
-
-const connectionOf = (ws: WebSocket): LiveConnection => (ws as ConnectedSocket)[CONNECTION]
-
-function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  connectionOf(this).onMessage(data, isBinary)
-}
-
-/** ws closes by itself when a peer breaks the framing rules; the code it sent is counted, not the 1006 it then sees. */
-function onSocketError(this: WebSocket, error: Error & { code?: string }): void {
-  const code = WS_ERROR_CLOSE_CODES[error.code ?? '']
-  if (code !== undefined) connectionOf(this).closingWith(code)
-}
-
-function onSocketClose(this: WebSocket, code: number): void {
-  const connection = connectionOf(this)
-  connection.ctx.connections.delete(connection)
-  connection.ctx.addressConnections.remove(connection.address)
-  void connection.closedByPeer(code)
-}
-
-/** A connection's place in one room: its member of the room's fan-out. */
-class Membership implements FanoutMember {
-  /** Live events that arrived while the join was reading its snapshot or history. */
-  buffer: Array<[RoomEvent, string]> | undefined = []
-  /** The last seq this connection has (its snapshot's, then the last event sent to it). */
-  head = 0
-
-  constructor(
-    readonly roomId: string,
-    private readonly connection: LiveConnection,
-  ) {}
-
-  /** Takes this member out of its room's fan-out (again is harmless). */
-  unsubscribe(): void {
-    this.connection.ctx.fanouts.leave(this.roomId, this)
-  }
-
-  get batch(): boolean {
-    return this.connection.batch
-  }
-  get joining(): boolean {
-    return this.buffer !== undefined
-  }
-  hold(event: RoomEvent, data: string): void {
-    this.buffer?.push([event, data])
-  }
-  sendPrepared(frame: PreparedFrame): void {
-    this.connection.sendPrepared(frame)
-  }
-  sendText(text: string, type: string): void {
-    this.connection.sendData(text, type)
-  }
-}
-
 /** One client's WebSocket, from `init` to close: every rule of the protocol that is per connection. */
 export class LiveConnection {
   user: TokenPayload | undefined
   lastFrameAt: number
   readonly openedAt: number
-  /**
-   * The rooms this connection is in: most viewers are in one, held as is; a Map only from the
-   * second (a Map and its table cost ~300 B, a tenth of a connection).
-   */
-  private rooms: Membership | Map<string, Membership> | undefined
+  /** The rooms this connection is in (see `Rooms`). */
+  private rooms: Rooms
   private readonly bucket: TokenBucket
   private floods: WindowCounter | undefined
   private garbage: WindowCounter | undefined
@@ -197,7 +63,7 @@ export class LiveConnection {
   constructor(
     readonly id: string,
     private readonly ws: WebSocket,
-    readonly ctx: ConnectionContext,
+    readonly ctx: ServerContext,
     /** The upgrade's token, checked before the upgrade (it decided whether the socket may compress). */
     headerCheck: TokenCheck | undefined,
     /** The client's address, as counted against `maxConnectionsPerAddress`. */
@@ -208,14 +74,11 @@ export class LiveConnection {
     this.deflateOnce = deflateWithoutContext(ws)
     this.bucket = new TokenBucket(ctx.rate.perSecond, ctx.rate.burst, ctx.now)
     ctx.connections.add(this)
-    ;(ws as ConnectedSocket)[CONNECTION] = this
-    ws.on('message', onSocketMessage)
-    ws.on('error', onSocketError)
-    ws.on('close', onSocketClose)
+    attachSocket(ws, this)
     ctx.addressConnections.add(address)
     const overLimit = headerCheck?.ok === true && !this.claim(headerCheck.payload)
     this.hello()
-    if (overLimit) this.close(CloseCode.policyViolation, `more than ${ctx.maxConnectionsPerUser} connections for this user`)
+    if (overLimit) this.close(CloseCode.policyViolation, tooManyConnections(ctx.maxConnectionsPerUser).reason)
   }
 
   /** `init`: with `user` when the handshake's token was good. */
@@ -275,12 +138,12 @@ export class LiveConnection {
     this.closed = true
     const user = this.user
     this.unclaim()
-    const rooms = this.rooms instanceof Map ? [...this.rooms.values()] : this.rooms !== undefined ? [this.rooms] : []
+    const rooms = allRooms(this.rooms)
     this.rooms = undefined
     for (const membership of rooms) {
       membership.unsubscribe()
       if (user) this.ctx.userRooms.leave(user.uid, membership.roomId)
-      if (user) await this.ctx.presence.change(membership.roomId, { type: 'leave', connId: this.id, user: userRef(user) }).catch(() => undefined)
+      if (user) await announceLeave(this.ctx, membership.roomId, this.id, user).catch(() => undefined)
     }
   }
 
@@ -323,7 +186,7 @@ export class LiveConnection {
   }
 
   private refuse(msgId: string | undefined, code: number, reason: string): void {
-    if (msgId !== undefined) this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
+    if (msgId !== undefined) this.ack(refusal(msgId, code, reason))
     else this.send({ msg_type: 'error', code, reason })
   }
 
@@ -416,19 +279,19 @@ export class LiveConnection {
     const check = await this.ctx.tokens.verify(token, this.ctx.now())
     if (this.closed) return
     if (!check.ok) {
-      this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.unauthorized, reason: check.reason })
+      this.refuse(msgId, ErrorCode.unauthorized, check.reason)
       this.close(CloseCode.unauthorized, check.reason)
       return
     }
     if (this.user !== undefined && check.payload.uid !== this.user.uid) {
-      this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.forbidden, reason: 'this connection belongs to another user' })
+      this.refuse(msgId, ErrorCode.forbidden, 'this connection belongs to another user')
       return
     }
     if (this.user !== undefined) this.user = check.payload
     else if (!this.claim(check.payload)) {
-      const reason = `more than ${this.ctx.maxConnectionsPerUser} connections for this user`
-      this.ack({ msg_type: 'ack', msg_id: msgId, ok: false, code: ErrorCode.rateLimited, reason })
-      this.close(CloseCode.policyViolation, reason)
+      const over = tooManyConnections(this.ctx.maxConnectionsPerUser)
+      this.refuse(msgId, over.code, over.reason)
+      this.close(CloseCode.policyViolation, over.reason)
       return
     }
     this.ack({ msg_type: 'ack', msg_id: msgId, ok: true, user: publicUser(check.payload) })
@@ -442,14 +305,9 @@ export class LiveConnection {
   private async join(frame: JoinCommand, user: TokenPayload): Promise<void> {
     const { engine } = this.ctx
     const roomId = frame.room_id
-    // Rooms joined already keep being served; a new join would read a store that is not there.
-    if (!engine.healthy) return this.refuse(frame.msg_id, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
-    const refusal = await mayOpen(this.ctx, roomId, user)
-    if (refusal !== undefined) return this.refuse(frame.msg_id, refusal.code, refusal.reason)
     const existing = this.membership(roomId)
-    if (existing === undefined && !this.ctx.userRooms.mayEnter(user.uid, roomId)) {
-      return this.refuse(frame.msg_id, ErrorCode.rateLimited, `in too many rooms: a user may be in ${this.ctx.userRooms.maxPerUser} rooms at once (leave one first)`)
-    }
+    const refused = await joinGate(this.ctx, roomId, user, existing !== undefined)
+    if (refused !== undefined) return this.refuse(frame.msg_id, refused.code, refused.reason)
     existing?.unsubscribe()
     const membership = new Membership(roomId, this)
     this.setMembership(membership)
@@ -503,33 +361,22 @@ export class LiveConnection {
       return
     }
     if (existing === undefined) {
-      const ref = userRef(user)
-      await this.ctx.presence.change(roomId, { type: 'join', connId: this.id, user: ref, anchor: isAnchorOf(this.ctx, roomId, user) })
+      await announceEnter(this.ctx, roomId, this.id, user)
       // Closed while the join was being applied: the close handler's leave may have gone first.
-      if (this.closed) await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: ref })
+      if (this.closed) await announceLeave(this.ctx, roomId, this.id, user)
     }
   }
 
   private membership(roomId: string): Membership | undefined {
-    const rooms = this.rooms
-    return rooms instanceof Map ? rooms.get(roomId) : rooms?.roomId === roomId ? rooms : undefined
+    return roomOf(this.rooms, roomId)
   }
 
   private setMembership(membership: Membership): void {
-    const rooms = this.rooms
-    if (rooms === undefined || (!(rooms instanceof Map) && rooms.roomId === membership.roomId)) this.rooms = membership
-    else if (rooms instanceof Map) rooms.set(membership.roomId, membership)
-    else
-      this.rooms = new Map([
-        [rooms.roomId, rooms],
-        [membership.roomId, membership],
-      ])
+    this.rooms = withRoom(this.rooms, membership)
   }
 
   private deleteMembership(roomId: string): void {
-    const rooms = this.rooms
-    if (rooms instanceof Map) rooms.delete(roomId)
-    else if (rooms?.roomId === roomId) this.rooms = undefined
+    this.rooms = withoutRoom(this.rooms, roomId)
   }
 
   /** The socket layer saw the peer break a rule of WebSocket itself (a frame over maxPayload: 1009, bad UTF-8: 1007). */
@@ -545,6 +392,6 @@ export class LiveConnection {
     this.deleteMembership(roomId)
     membership.unsubscribe()
     this.ctx.userRooms.leave(user.uid, roomId)
-    await this.ctx.presence.change(roomId, { type: 'leave', connId: this.id, user: userRef(user) })
+    await announceLeave(this.ctx, roomId, this.id, user)
   }
 }

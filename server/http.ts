@@ -26,14 +26,17 @@ import {
   parseClientFrame,
   type PollReply,
   type RoomEvent,
-  roomIdProblem,
 } from 'miniprogram-live-store/protocol'
-import { chargeHistory, type CommandActor, isAnchorOf, mayOpen, overCommandBudget, overHistoryBudget, publicUser, refusal, runCommand, unavailableReason, userRef } from './commands'
-import type { ConnectionContext } from './connection'
+import { chargeHistory, overCommandBudget, overHistoryBudget } from './accountCharges'
+import { refusal, tooManyRooms, unavailableReason } from './acks'
+import { type CommandActor, runCommand } from './commands'
+import type { ServerContext } from './context'
 import { EngineUnavailableError } from './engine/types'
 import type { FanoutMember } from './fanout'
+import { HttpError, intParam, readBody, refuse, roomIdOf, send } from './httpMessages'
 import { takeFrom, type TokenBucket } from './rateLimit'
-import type { TokenPayload } from './token'
+import { announceEnter, announceLeave, joinGate } from './roomAccess'
+import { publicUser, type TokenPayload } from './token'
 import { type ClockTimer, sleepOn } from './clock'
 import { Tally } from './tally'
 
@@ -82,16 +85,6 @@ class Waiter implements FanoutMember {
   }
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: number,
-    reason: string,
-  ) {
-    super(reason)
-  }
-}
-
 export class HttpApi {
   /** Users polling a room: `uid \0 room` -> when the lease runs out. */
   private readonly leases = new Map<string, Lease>()
@@ -103,7 +96,7 @@ export class HttpApi {
   private readonly byUser = new Tally()
 
   constructor(
-    private readonly ctx: ConnectionContext,
+    private readonly ctx: ServerContext,
     private readonly options: HttpApiOptions,
   ) {}
 
@@ -117,12 +110,12 @@ export class HttpApi {
       if (req.method === 'GET') run = () => this.events(req, res, roomIdOf(match[1]), url.searchParams)
     }
     if (run === undefined) {
-      refuse(req, res, 405, { code: ErrorCode.badRequest, reason: `${req.method ?? ''} is not allowed here` })
+      refuse(req, res, new HttpError(ErrorCode.badRequest, `${req.method ?? ''} is not allowed here`, 405))
       return true
     }
     if (this.byAddress.get(address) >= this.options.maxRequestsPerAddress) {
       this.ctx.metrics.httpRefused.inc({ reason: 'address_in_flight' })
-      refuse(req, res, 429, { code: ErrorCode.rateLimited, reason: `at most ${this.options.maxRequestsPerAddress} requests at once from one address` })
+      refuse(req, res, new HttpError(ErrorCode.rateLimited, `at most ${this.options.maxRequestsPerAddress} requests at once from one address`))
       return true
     }
     this.byAddress.add(address)
@@ -133,8 +126,8 @@ export class HttpApi {
       .then(
         (body) => send(res, 200, body),
         (error: unknown) => {
-          if (error instanceof HttpError) refuse(req, res, error.status, { code: error.code, reason: error.message })
-          else if (error instanceof EngineUnavailableError) send(res, 503, { code: ErrorCode.internal, reason: unavailableReason(error) })
+          if (error instanceof HttpError) refuse(req, res, error)
+          else if (error instanceof EngineUnavailableError) refuse(req, res, new HttpError(ErrorCode.internal, unavailableReason(error)))
           else if (req.destroyed || ABORTED.has((error as { code?: string }).code ?? '') || (error as Error).message === 'aborted') {
             // The client went away mid-request: counted, not an error of the server's.
             this.ctx.metrics.httpRefused.inc({ reason: 'client_aborted' })
@@ -170,14 +163,14 @@ export class HttpApi {
   /** The request's user, counted in flight until its response closes. */
   private async authenticate(req: IncomingMessage, res: ServerResponse): Promise<TokenPayload> {
     const auth = req.headers.authorization
-    if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new HttpError(401, ErrorCode.unauthorized, 'a token in the Authorization header (Bearer) is required')
+    if (typeof auth !== 'string' || !auth.startsWith('Bearer ')) throw new HttpError(ErrorCode.unauthorized, 'a token in the Authorization header (Bearer) is required')
     const check = await this.ctx.tokens.verify(auth.slice(7).trim(), this.ctx.now())
-    if (!check.ok) throw new HttpError(401, ErrorCode.unauthorized, check.reason)
+    if (!check.ok) throw new HttpError(ErrorCode.unauthorized, check.reason)
     const uid = check.payload.uid
-    if (!takeFrom(this.buckets, uid, this.ctx.rate, this.ctx.now)) throw new HttpError(429, ErrorCode.rateLimited, 'too many requests')
+    if (!takeFrom(this.buckets, uid, this.ctx.rate, this.ctx.now)) throw new HttpError(ErrorCode.rateLimited, 'too many requests')
     if (this.byUser.get(uid) >= this.options.maxRequestsPerUser) {
       this.ctx.metrics.httpRefused.inc({ reason: 'user_in_flight' })
-      throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxRequestsPerUser} requests at once per user`)
+      throw new HttpError(ErrorCode.rateLimited, `at most ${this.options.maxRequestsPerUser} requests at once per user`)
     }
     this.byUser.add(uid)
     res.once('close', () => this.byUser.remove(uid))
@@ -191,11 +184,11 @@ export class HttpApi {
     try {
       body = JSON.parse(text === '' ? '{"commands":[]}' : text)
     } catch {
-      throw new HttpError(400, ErrorCode.badRequest, 'malformed JSON')
+      throw new HttpError(ErrorCode.badRequest, 'malformed JSON')
     }
     const list = (body as { commands?: unknown } | null)?.commands
-    if (!Array.isArray(list)) throw new HttpError(400, ErrorCode.badRequest, 'the body must be { "commands": [...] }')
-    if (list.length > MAX_HTTP_COMMANDS) throw new HttpError(413, ErrorCode.tooLarge, `at most ${MAX_HTTP_COMMANDS} commands per request`)
+    if (!Array.isArray(list)) throw new HttpError(ErrorCode.badRequest, 'the body must be { "commands": [...] }')
+    if (list.length > MAX_HTTP_COMMANDS) throw new HttpError(ErrorCode.tooLarge, `at most ${MAX_HTTP_COMMANDS} commands per request`)
     // The cache of `cache_fields` is per connection: a request is one.
     const actor: CommandActor = { isMember: (roomId) => this.leases.has(leaseKey(user.uid, roomId)), cacheFields: undefined, reportBytes: { received: 0, written: 0 } }
     const acks: AckFrame[] = []
@@ -234,14 +227,12 @@ export class HttpApi {
 
   private async events(req: IncomingMessage, res: ServerResponse, roomId: string, query: URLSearchParams): Promise<PollReply> {
     const user = await this.authenticate(req, res)
-    const { engine } = this.ctx
-    if (!engine.healthy) throw new HttpError(503, ErrorCode.internal, 'room service unavailable (its store is unreachable), try again')
-    const refused = await mayOpen(this.ctx, roomId, user)
-    if (refused !== undefined) throw new HttpError(refused.code === ErrorCode.notFound ? 404 : refused.code === ErrorCode.rateLimited ? 429 : 503, refused.code, refused.reason)
+    const refused = await joinGate(this.ctx, roomId, user, this.leases.has(leaseKey(user.uid, roomId)))
+    if (refused !== undefined) throw HttpError.of(refused)
     const since = intParam(query, 'since_seq')
     const epoch = query.get('epoch') ?? undefined
     const waitMs = Math.min(MAX_HTTP_WAIT_MS, intParam(query, 'wait_ms') ?? 25000)
-    if (this.polls.get(user.uid) >= this.options.maxPollsPerUser) throw new HttpError(429, ErrorCode.rateLimited, `at most ${this.options.maxPollsPerUser} polls at once per user`)
+    if (this.polls.get(user.uid) >= this.options.maxPollsPerUser) throw new HttpError(ErrorCode.rateLimited, `at most ${this.options.maxPollsPerUser} polls at once per user`)
     this.polls.add(user.uid)
     try {
       const lease = await this.touch(roomId, user, waitMs)
@@ -252,7 +243,7 @@ export class HttpApi {
       const again = reply.snapshot !== undefined ? [reply.snapshot] : reply.events.filter((event) => delivered === undefined || (event.seq ?? 0) <= delivered)
       // While the budget is in debt, only an answer of new events goes out.
       const spent = again.length > 0 ? overHistoryBudget(this.ctx, user) : undefined
-      if (spent !== undefined) throw new HttpError(429, spent.code, spent.reason)
+      if (spent !== undefined) throw new HttpError(spent.code, spent.reason)
       chargeHistory(
         this.ctx,
         user,
@@ -309,7 +300,7 @@ export class HttpApi {
   private endLease(key: string, lease: Lease): Promise<unknown> {
     this.leases.delete(key)
     this.ctx.userRooms.leave(lease.user.uid, lease.roomId)
-    return this.ctx.presence.change(lease.roomId, { type: 'leave', connId: connId(lease.user), user: userRef(lease.user) })
+    return announceLeave(this.ctx, lease.roomId, connId(lease.user), lease.user)
   }
 
   /** The user is in the room while they poll it: the first poll counts them in. */
@@ -322,13 +313,12 @@ export class HttpApi {
       lease.user = user
       return lease
     }
-    if (!this.ctx.userRooms.mayEnter(user.uid, roomId)) {
-      throw new HttpError(429, ErrorCode.rateLimited, `in too many rooms: a user may be in ${this.ctx.userRooms.maxPerUser} rooms at once (leave one first)`)
-    }
+    // The gate checked it before the poll's awaits; another poll may have entered a room since.
+    if (!this.ctx.userRooms.mayEnter(user.uid, roomId)) throw HttpError.of(tooManyRooms(this.ctx.userRooms.maxPerUser))
     const fresh: Lease = { roomId, user, until }
     this.leases.set(key, fresh)
     this.ctx.userRooms.enter(user.uid, roomId)
-    await this.ctx.presence.change(roomId, { type: 'join', connId: connId(user), user: userRef(user), anchor: isAnchorOf(this.ctx, roomId, user) })
+    await announceEnter(this.ctx, roomId, connId(user), user)
     return fresh
   }
 }
@@ -354,69 +344,3 @@ function pollReply(roomId: string, epoch: string, head: number, recovered: boole
 const leaseKey = (uid: string, roomId: string): string => `${uid}\u0000${roomId}`
 /** One presence per user and room over HTTP, however many requests. */
 const connId = (user: TokenPayload): string => `http:${user.uid}`
-
-/** The room id of an events path (percent-decoded); a malformed escape is the client's error. */
-/** The room id in a path, held to the same rule as a socket's frames (`roomIdProblem`). */
-function roomIdOf(encoded: string): string {
-  let roomId: string
-  try {
-    roomId = decodeURIComponent(encoded)
-  } catch {
-    throw new HttpError(400, ErrorCode.badRequest, 'malformed room id in the path')
-  }
-  const problem = roomIdProblem(roomId)
-  if (problem !== null) throw new HttpError(400, ErrorCode.badRequest, problem)
-  return roomId
-}
-
-function intParam(query: URLSearchParams, name: string): number | undefined {
-  const raw = query.get(name)
-  if (raw === null) return undefined
-  const value = Number(raw)
-  if (!Number.isSafeInteger(value) || value < 0) throw new HttpError(400, ErrorCode.badRequest, `${name} must be a whole number >= 0`)
-  return value
-}
-
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = (): HttpError => new HttpError(413, ErrorCode.tooLarge, `body larger than ${maxBytes} bytes`)
-    // A declared length past the bound is refused before a byte of it is read.
-    const declared = Number(req.headers['content-length'] ?? 0)
-    if (!(declared <= maxBytes)) {
-      reject(tooLarge())
-      return
-    }
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      // Past the bound: refused; the connection is closed after the answer, the rest never read.
-      if (size > maxBytes) {
-        req.pause()
-        reject(tooLarge())
-      } else chunks.push(chunk)
-    })
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
-    req.on('error', reject)
-    req.on('aborted', () => reject(new Error('aborted')))
-  })
-}
-
-/**
- * An error answer. When the request's body was not read whole (refused before or while it came),
- * the connection is closed after the answer instead of reading the rest.
- */
-function refuse(req: IncomingMessage, res: ServerResponse, status: number, body: { code: number; reason: string }): void {
-  if (!req.complete && !res.headersSent) {
-    res.setHeader('connection', 'close')
-    res.once('finish', () => req.socket.destroy())
-  }
-  send(res, status, body)
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return
-  const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
-  res.end(text)
-}

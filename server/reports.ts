@@ -1,6 +1,7 @@
 import { promises as fs } from 'fs'
 import * as path from 'path'
 import type { ReportLog } from 'miniprogram-live-store/protocol'
+import { SERVER_DEFAULTS } from './defaults'
 
 export interface ReportSinkOptions {
   /** `reports.jsonl` is rotated once it would grow past this many bytes. Default 64 MiB. */
@@ -25,8 +26,8 @@ export class ReportSink {
 
   constructor(dataDir: string, options: ReportSinkOptions = {}) {
     this.file = path.join(dataDir, 'reports.jsonl')
-    this.maxFileBytes = options.maxFileBytes ?? 64 * 1024 * 1024
-    this.keepFiles = Math.max(0, options.keepFiles ?? 5)
+    this.maxFileBytes = options.maxFileBytes ?? SERVER_DEFAULTS.reportsMaxBytes
+    this.keepFiles = Math.max(0, options.keepFiles ?? SERVER_DEFAULTS.reportsKeep)
   }
 
   append(logs: ReportLog[]): Promise<void> {

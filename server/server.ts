@@ -1,12 +1,13 @@
 import * as http from 'http'
 import type { AddressInfo } from 'net'
 import * as path from 'path'
-import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from 'miniprogram-live-store/protocol'
+import { CloseCode } from 'miniprogram-live-store/protocol'
 import { AccountBudgets, type AccountLimits, DEFAULT_ACCOUNT_LIMITS } from './budgets'
 import { type Clock, every, systemClock } from './clock'
 import { FanoutRegistry } from './fanout'
-import { HttpApi, type HttpApiOptions } from './http'
-import type { ConnectionContext, LiveConnection } from './connection'
+import { HttpApi } from './http'
+import type { LiveConnection } from './connection'
+import type { ServerContext } from './context'
 import { UpgradeGate } from './upgrade'
 import { MemoryEngine } from './engine/memory'
 import { RedisEngine } from './engine/redis'
@@ -15,135 +16,12 @@ import { ServerMetrics } from './metrics'
 import { Tally } from './tally'
 import { UserRooms } from './userRooms'
 import { PresenceThinner } from './presence'
-import { ReportSink, type ReportSinkOptions } from './reports'
-import type { RoomConfig } from './room'
-import { TokenVerifier, type TokenVerifierOptions } from './token'
+import { ReportSink } from './reports'
+import { TokenVerifier } from './token'
+import { SERVER_DEFAULTS } from './defaults'
 
-export interface ServerOptions {
-  /** 0 (default) picks a free port. */
-  port?: number
-  host?: string
-  /**
-   * HMAC secret: the project's own tokens and HS256 JWTs. Required unless `jwt` names a public
-   * key or a JWKS (then the server holds no signing secret); the CLI generates one when none is given.
-   */
-  secret?: string
-  /**
-   * Standard JWTs verified with public keys: `publicKey` (PEM, RS256 or ES256) or `jwks` (a JWKS
-   * file's path, re-read when it changes, or the set itself); `issuer` and `audience` checked
-   * when given (they apply to HS256 JWTs too).
-   */
-  jwt?: Omit<TokenVerifierOptions, 'secret'>
-  heartbeatMs?: number
-  /** Events kept per room for recovery. Default 1000. */
-  history?: number
-  maxFrameBytes?: number
-  /** Where `reports.jsonl` goes. Default ./data */
-  dataDir?: string
-  /** `reports.jsonl` rotation: `maxFileBytes` [64 MiB] a file, `keepFiles` [5] rotated files kept. */
-  reports?: ReportSinkOptions
-  rooms?: RoomConfig[]
-  /** Only the rooms in `rooms` exist (joins to others get 4004). Default: true when `rooms` is given. */
-  fixedRooms?: boolean
-  /**
-   * Who may open a room that is not open yet: `'anyone'` (default without `rooms`), `'anchors'`
-   * (only an anchor whose token names the room; viewers of a room nobody opened get 4004), or
-   * `'fixed'` (only the `rooms` list: the default with `rooms`).
-   */
-  roomCreation?: 'anyone' | 'anchors' | 'fixed'
-  /**
-   * Rooms one user may open (joins of a room not open yet, with `roomCreation: 'anyone'`): a
-   * burst, then so many a minute; past it the join gets 4029. Default 10, then 10 a minute.
-   */
-  roomCreationRate?: { perMinute: number; burst: number }
-  /**
-   * Rooms one user may be in at once, over all its sockets and HTTP leases (a user counts in each
-   * one's online_num and fan-out); a join of one more gets 4029 (HTTP 429). Default 10.
-   */
-  maxRoomsPerUser?: number
-  /** Rooms this process holds at most; a join that would open one more gets 4500 (try again later). Default 10,000. */
-  maxRooms?: number
-  /** An empty, idle room is freed from memory after this long (in-memory engine). Default 10 min. */
-  idleRoomMs?: number
-  /** An empty room nobody owns, where nothing but joins and leaves happened, is freed after this long (its Redis keys expire then). Default 10 s. */
-  emptyRoomMs?: number
-  /** Connections one user may hold in this process; more are closed with 1008. Default 10. */
-  maxConnectionsPerUser?: number
-  /** Above this many members a room's joins and leaves are thinned: one notice per `presenceWindowMs`. Default 100. */
-  crowdedRoomSize?: number
-  /** Default 1000. */
-  presenceWindowMs?: number
-  /** How long an ack is remembered for a resent `msg_id` (protocol.md: at least 10 minutes). Default 600000. */
-  dedupTtlMs?: number
-  /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
-  authTimeoutMs?: number
-  /** Per connection. Default 20 frames/s, bursts of 40. */
-  rateLimit?: { perSecond: number; burst: number }
-  /** Per user, for `message` and `buy` (the same as `accountLimits.messages`). Default 5/s, bursts of 5. */
-  messageRateLimit?: { perSecond: number; burst: number }
-  /**
-   * What one account may cost this process, per user whatever the transport: commands (every
-   * socket and HTTP together), messages, rooms opened, report bytes written, snapshot bytes
-   * sent. Past a budget a command gets 4029 (HTTP 429). Defaults: `DEFAULT_ACCOUNT_LIMITS`.
-   */
-  accountLimits?: Partial<AccountLimits>
-  /** A connection with more than this waiting to be sent is closed with 1013. Default 1 MiB. */
-  maxBufferedBytes?: number
-  /**
-   * Batched delivery (`live.v1.batch`, for clients that offer it): a room's events of one tick
-   * of this many ms in one frame. 0 turns it off (only `live.v1` is selected). Default 50.
-   */
-  batchMs?: number
-  /**
-   * permessage-deflate, with server_no_context_takeover so a room's frame is compressed once
-   * for every socket that negotiated it; frames under `threshold` bytes go plain. False turns
-   * it off. Default `{ threshold: 1024 }`.
-   */
-  compression?: false | { threshold?: number }
-  /**
-   * How long a peer has to answer a close the server started before its socket is cut (then it
-   * sees 1006; counted in `live_closes_cut_off_total`). Default 2000.
-   */
-  closeTimeoutMs?: number
-  likeWindowMs?: number
-  /** A room engine of your own; default the in-memory engine. */
-  engine?: Engine
-  /**
-   * Share rooms with other server processes through Redis (`redis://host:port`), or
-   * `{ url, prefix, leaseMs }`. Without it rooms live in this process's memory.
-   */
-  redis?: string | { url: string; prefix?: string; leaseMs?: number; dedupTtlMs?: number; commandTimeoutMs?: number }
-  /**
-   * The HTTP long-poll fallback (`POST /api/commands`, `GET /api/rooms/:room_id/events`), for
-   * clients whose socket cannot get through. On by default; false turns it off.
-   */
-  http?: false | Partial<HttpApiOptions>
-  /**
-   * Open sockets one client address may hold; more upgrades get 429. Default 500 (a carrier's
-   * NAT puts many phones behind one address).
-   */
-  maxConnectionsPerAddress?: number
-  /**
-   * Behind a reverse proxy: the header that carries the client's address (e.g. `x-forwarded-for`;
-   * its last entry, the one your proxy appended, is taken). Without it the socket's peer address counts.
-   */
-  trustProxy?: string
-  /**
-   * Deadlines for receiving a request (Node's `headersTimeout` and `requestTimeout`): its headers
-   * within `headers` ms [10000], all of it, body included, within `whole` ms [15000]; then 408 and
-   * the connection is closed. WebSocket upgrades and held polls are not cut by them.
-   */
-  requestTimeoutMs?: { headers?: number; whole?: number }
-  /** Answer every WebSocket upgrade with 503 (the socket gateway is down): for tests and drills of the HTTP fallback. */
-  refuseUpgrades?: boolean
-  log?: (line: string) => void
-  /**
-   * The server's time: every deadline, window and tick runs on it (see {@link Clock}). Default
-   * {@link systemClock}; tests pass a virtual clock. `now`, when given, overrides `clock.now`.
-   */
-  clock?: Clock
-  now?: () => number
-}
+export type { ServerOptions } from './options'
+import type { ServerOptions } from './options'
 
 export interface LiveServer {
   /** `ws://host:port/ws` */
@@ -191,9 +69,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const now = options.now ?? (() => baseClock.now())
   const clock: Clock = { now, setTimer: (fn, ms) => baseClock.setTimer(fn, ms) }
   const log = options.log ?? (() => undefined)
-  const heartbeatMs = options.heartbeatMs ?? 25000
-  const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-  const authTimeoutMs = options.authTimeoutMs ?? 10000
+  const heartbeatMs = options.heartbeatMs ?? SERVER_DEFAULTS.heartbeatMs
+  const maxFrameBytes = options.maxFrameBytes ?? SERVER_DEFAULTS.maxFrameBytes
+  const authTimeoutMs = options.authTimeoutMs ?? SERVER_DEFAULTS.authTimeoutMs
   const redis = typeof options.redis === 'string' ? { url: options.redis } : options.redis
   const engine: Engine =
     options.engine ??
@@ -206,7 +84,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
           commandTimeoutMs: redis.commandTimeoutMs,
           idleRoomMs: options.idleRoomMs,
           emptyRoomMs: options.emptyRoomMs,
-          crowdedRoomSize: options.crowdedRoomSize ?? 100,
+          crowdedRoomSize: options.crowdedRoomSize ?? SERVER_DEFAULTS.crowdedRoomSize,
           history: options.history,
           rooms: options.rooms,
           fixedRooms: options.fixedRooms ?? options.rooms !== undefined,
@@ -236,12 +114,12 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     swept: (count) => metrics.engineSwept.inc(count),
   })
   const reports = new ReportSink(path.resolve(options.dataDir ?? 'data'), options.reports)
-  const batchMs = options.batchMs ?? 50
+  const batchMs = options.batchMs ?? SERVER_DEFAULTS.batchMs
   if (!Number.isInteger(batchMs) || batchMs < 0 || batchMs > 1000) throw new TypeError('createServer: batchMs must be a whole number of ms in 0..1000')
   const compression = options.compression ?? {}
   const connections: Set<LiveConnection> = new Set()
-  const deflateThreshold = compression === false ? Infinity : (compression.threshold ?? 1024)
-  const ctx: ConnectionContext = {
+  const deflateThreshold = compression === false ? Infinity : (compression.threshold ?? SERVER_DEFAULTS.deflateThreshold)
+  const ctx: ServerContext = {
     engine,
     tokens,
     metrics,
@@ -250,9 +128,9 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     clock,
     heartbeatMs,
     maxFrameBytes,
-    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
-    closeTimeoutMs: options.closeTimeoutMs ?? 2000,
-    rate: options.rateLimit ?? { perSecond: 20, burst: 40 },
+    maxBufferedBytes: options.maxBufferedBytes ?? SERVER_DEFAULTS.maxBufferedBytes,
+    closeTimeoutMs: options.closeTimeoutMs ?? SERVER_DEFAULTS.closeTimeoutMs,
+    rate: options.rateLimit ?? SERVER_DEFAULTS.rateLimit,
     connections,
     deflateThreshold,
     budgets: new AccountBudgets(
@@ -273,14 +151,18 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       counters: metrics.fanout,
       setTimer: (fn, ms) => clock.setTimer(fn, ms),
     }),
-    presence: new PresenceThinner(engine, { crowdedRoomSize: options.crowdedRoomSize ?? 100, windowMs: options.presenceWindowMs ?? 1000, clock }),
-    maxConnectionsPerUser: options.maxConnectionsPerUser ?? 10,
+    presence: new PresenceThinner(engine, {
+      crowdedRoomSize: options.crowdedRoomSize ?? SERVER_DEFAULTS.crowdedRoomSize,
+      windowMs: options.presenceWindowMs ?? SERVER_DEFAULTS.presenceWindowMs,
+      clock,
+    }),
+    maxConnectionsPerUser: options.maxConnectionsPerUser ?? SERVER_DEFAULTS.maxConnectionsPerUser,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
     inflight: new Map(),
-    maxRooms: options.maxRooms ?? 10000,
-    userRooms: new UserRooms(options.maxRoomsPerUser ?? 10),
+    maxRooms: options.maxRooms ?? SERVER_DEFAULTS.maxRooms,
+    userRooms: new UserRooms(options.maxRoomsPerUser ?? SERVER_DEFAULTS.maxRoomsPerUser),
     addressConnections: new Tally(),
-    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 500,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? SERVER_DEFAULTS.maxConnectionsPerAddress,
     log,
   }
 
@@ -321,8 +203,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
 
   // A request's headers and body must arrive in time (a long poll's wait is the answer's, not the
   // request's): a body trickled a byte at a time is dropped with 408, not held for Node's 5 minutes.
-  httpServer.headersTimeout = options.requestTimeoutMs?.headers ?? 10000
-  httpServer.requestTimeout = options.requestTimeoutMs?.whole ?? 15000
+  httpServer.headersTimeout = options.requestTimeoutMs?.headers ?? SERVER_DEFAULTS.headersTimeoutMs
+  httpServer.requestTimeout = options.requestTimeoutMs?.whole ?? SERVER_DEFAULTS.requestTimeoutMs
   const upgrades = new UpgradeGate(ctx, { compression, batchMs, trustProxy: options.trustProxy })
   upgrades.refused = options.refuseUpgrades === true
   let closing: Promise<void> | undefined
@@ -355,7 +237,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject)
-    httpServer.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+    httpServer.listen(options.port ?? SERVER_DEFAULTS.port, options.host ?? SERVER_DEFAULTS.host, () => {
       httpServer.off('error', reject)
       resolve()
     })

@@ -7,7 +7,7 @@ type Jose = typeof import('jose')
 let joseModule: Jose | undefined
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const jose = (): Jose => (joseModule ??= require('jose') as Jose)
-import type { Role } from 'miniprogram-live-store/protocol'
+import type { Role, UserRef } from 'miniprogram-live-store/protocol'
 
 /** What a token says about its holder (protocol.md, "Identity"). */
 export interface TokenPayload {
@@ -287,3 +287,9 @@ function jwtReason(error: unknown): string {
       return `bad token (${code ?? (error instanceof Error ? error.message : 'unknown')})`
   }
 }
+
+/** The user as room events name them. */
+export const userRef = (user: TokenPayload): UserRef => ({ uid: user.uid, name: user.name })
+
+/** The user as `init` and `auth` acks tell them to the client. */
+export const publicUser = (user: TokenPayload): { uid: string; name: string; role: TokenPayload['role'] } => ({ uid: user.uid, name: user.name, role: user.role })

@@ -3,7 +3,8 @@ import type * as http from 'http'
 import type { Duplex } from 'stream'
 import { WebSocketServer } from 'ws'
 import { BATCH_PROTOCOL_NAME, PROTOCOL_NAME } from 'miniprogram-live-store/protocol'
-import { type ConnectionContext, LiveConnection } from './connection'
+import { LiveConnection } from './connection'
+import type { ServerContext } from './context'
 import type { TokenCheck } from './token'
 
 export interface UpgradeGateOptions {
@@ -35,7 +36,7 @@ export class UpgradeGate {
   private readonly idPrefix = randomBytes(3).toString('hex')
 
   constructor(
-    private readonly ctx: ConnectionContext,
+    private readonly ctx: ServerContext,
     options: UpgradeGateOptions,
   ) {
     const socketServer = (deflate: boolean): WebSocketServer =>

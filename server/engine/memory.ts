@@ -5,6 +5,7 @@ import type { AckFrame, RoomEvent, SnapshotFrame } from 'miniprogram-live-store/
 import { RoomModel, type RoomAction, type RoomConfig } from '../room'
 import type { ApplyResult, Engine, Recovery, RoomListener } from './types'
 import { type Clock, type ClockTimer, every, systemClock } from '../clock'
+import { ENGINE_DEFAULTS } from '../defaults'
 
 export interface MemoryEngineOptions {
   /** Events kept per room for recovery (protocol.md: at least 1000). */
@@ -103,14 +104,14 @@ export class MemoryEngine implements Engine {
   private created = 0
 
   constructor(private readonly options: MemoryEngineOptions = {}) {
-    this.historySize = Math.max(1, options.history ?? 1000)
-    this.likeWindowMs = options.likeWindowMs ?? 100
-    this.dedupMax = options.dedupMax ?? 10000
-    this.dedupTtlMs = options.dedupTtlMs ?? 10 * 60 * 1000
+    this.historySize = Math.max(1, options.history ?? ENGINE_DEFAULTS.history)
+    this.likeWindowMs = options.likeWindowMs ?? ENGINE_DEFAULTS.likeWindowMs
+    this.dedupMax = options.dedupMax ?? ENGINE_DEFAULTS.dedupMax
+    this.dedupTtlMs = options.dedupTtlMs ?? ENGINE_DEFAULTS.dedupTtlMs
     this.clock = options.clock ?? systemClock
     this.now = () => this.clock.now()
-    this.idleRoomMs = options.idleRoomMs ?? 10 * 60 * 1000
-    this.emptyRoomMs = Math.min(this.idleRoomMs, options.emptyRoomMs ?? 10 * 1000)
+    this.idleRoomMs = options.idleRoomMs ?? ENGINE_DEFAULTS.idleRoomMs
+    this.emptyRoomMs = Math.min(this.idleRoomMs, options.emptyRoomMs ?? ENGINE_DEFAULTS.emptyRoomMs)
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
     if (options.dedupFile !== undefined) this.loadDedup(options.dedupFile)
     this.idleSweep = every(this.clock, Math.max(1000, Math.min(60000, this.emptyRoomMs / 2)), () => {

@@ -5,6 +5,7 @@ import { MAX_SHELF_GOODS, type RoomAction, type RoomConfig, SNAPSHOT_MESSAGES } 
 import { LEASE_SCRIPT, ROOM_SCRIPT } from './redis.lua'
 import { type Clock, type ClockTimer, systemClock } from '../clock'
 import { type ApplyResult, type CommandKey, type Engine, type EngineMetrics, EngineUnavailableError, type Recovery, type RoomListener } from './types'
+import { ENGINE_DEFAULTS } from '../defaults'
 
 export interface RedisEngineOptions {
   /** `redis://host:port/db`, or ioredis options. */
@@ -122,19 +123,19 @@ export class RedisEngine implements Engine {
 
   private constructor(private readonly options: RedisEngineOptions) {
     this.prefix = options.prefix ?? 'live'
-    this.historySize = Math.max(1, options.history ?? 1000)
-    this.likeWindowMs = options.likeWindowMs ?? 100
-    const idle = options.idleRoomMs ?? 10 * 60 * 1000
-    this.emptyRoomMs = idle <= 0 ? (options.emptyRoomMs ?? 10 * 1000) : Math.min(idle, options.emptyRoomMs ?? 10 * 1000)
-    this.dedupTtlMs = options.dedupTtlMs ?? 10 * 60 * 1000
-    this.leaseMs = options.leaseMs ?? 3000
+    this.historySize = Math.max(1, options.history ?? ENGINE_DEFAULTS.history)
+    this.likeWindowMs = options.likeWindowMs ?? ENGINE_DEFAULTS.likeWindowMs
+    const idle = options.idleRoomMs ?? ENGINE_DEFAULTS.idleRoomMs
+    this.emptyRoomMs = idle <= 0 ? (options.emptyRoomMs ?? ENGINE_DEFAULTS.emptyRoomMs) : Math.min(idle, options.emptyRoomMs ?? ENGINE_DEFAULTS.emptyRoomMs)
+    this.dedupTtlMs = options.dedupTtlMs ?? ENGINE_DEFAULTS.dedupTtlMs
+    this.leaseMs = options.leaseMs ?? ENGINE_DEFAULTS.leaseMs
     this.now = options.now ?? Date.now
     this.log = options.log ?? (() => undefined)
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
     const base: RedisOptions = {
       // Fail fast while Redis is away: the socket layer refuses, the client retries.
       enableOfflineQueue: false,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
+      commandTimeout: options.commandTimeoutMs ?? ENGINE_DEFAULTS.commandTimeoutMs,
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
       lazyConnect: true,
@@ -174,7 +175,7 @@ export class RedisEngine implements Engine {
   /** Connects to Redis, takes (or creates) the epoch and starts this process's lease. */
   static async connect(options: RedisEngineOptions): Promise<RedisEngine> {
     const engine = new RedisEngine(options)
-    const timeoutMs = options.connectTimeoutMs ?? 5000
+    const timeoutMs = options.connectTimeoutMs ?? ENGINE_DEFAULTS.connectTimeoutMs
     const target = typeof options.redis === 'string' ? options.redis : `${options.redis.host ?? '127.0.0.1'}:${options.redis.port ?? 6379}`
     try {
       await withTimeout(Promise.all([engine.cmd.connect(), engine.sub.connect()]), timeoutMs, `Redis at ${target} did not answer within ${timeoutMs} ms`)
@@ -694,7 +695,7 @@ export class RedisEngine implements Engine {
           config?.title ?? roomId,
           JSON.stringify({ uid: anchor.uid, name: anchor.name }),
           anchor.uid,
-          this.options.idleRoomMs ?? 10 * 60 * 1000,
+          this.options.idleRoomMs ?? ENGINE_DEFAULTS.idleRoomMs,
           ...args,
         ),
       )

@@ -1,5 +1,5 @@
 import { Observable, type SchedulerLike, Subscription, timer } from 'rxjs'
-import { CloseCode, ErrorCode } from '../protocol/codes'
+import { CloseCode, codeOfHttpStatus, ErrorCode } from '../protocol/codes'
 import { type AckFrame, type ClientFrame, type CommandsReply, HTTP_COMMANDS_PATH, HTTP_EVENTS_PATH, type HttpReply, MAX_HTTP_COMMANDS, type PollReply, type ServerFrame } from '../protocol/frames'
 import { type FrameError, parseHttpReply } from '../protocol/parse'
 import type { Platform, RequestTask, SocketTask } from '../platform/types'
@@ -98,9 +98,10 @@ export function createHttpSession(config: HttpSessionConfig): Observable<Session
     const failed = (error: unknown): void => {
       if (ended) return
       if (error instanceof RequestFailed) {
-        if (error.status === 401) end(new SessionEnd(ErrorCode.unauthorized, error.message))
-        else if (error.status === 403) end(new SessionEnd(ErrorCode.forbidden, error.message))
-        else if (error.status === 429 || error.status === 503) end(new SessionEnd(CloseCode.tryAgainLater, error.message))
+        // The status stands for a code (the protocol's table); a socket would have been closed with:
+        const code = codeOfHttpStatus(error.status)
+        if (code === ErrorCode.unauthorized || code === ErrorCode.forbidden) end(new SessionEnd(code, error.message))
+        else if (code === ErrorCode.rateLimited || code === ErrorCode.internal) end(new SessionEnd(CloseCode.tryAgainLater, error.message))
         else end(new SessionEnd(CloseCode.abnormal, error.message))
       } else end(new SessionEnd(CloseCode.abnormal, error instanceof Error ? error.message : String(error)))
     }
@@ -206,7 +207,7 @@ export function createHttpSession(config: HttpSessionConfig): Observable<Session
         })
         .catch((error: unknown) => {
           if (poll.stopped || ended) return
-          if (first && error instanceof RequestFailed && (error.status === 404 || error.status === 403)) {
+          if (first && error instanceof RequestFailed && (codeOfHttpStatus(error.status) === ErrorCode.notFound || codeOfHttpStatus(error.status) === ErrorCode.forbidden)) {
             polls.delete(poll.roomId)
             answerJoin(poll, { ok: false, code: error.code, reason: error.message })
             return

@@ -72,3 +72,28 @@ const CLOSE_TABLE: ReadonlyMap<number, Readonly<Record<ConnectionPhase, CloseAct
 export function closePolicy(code: number, phase: ConnectionPhase = 'open'): CloseAction {
   return CLOSE_TABLE.get(code)?.[phase] ?? 'reconnect'
 }
+
+/**
+ * The HTTP fallback's statuses, one per error code: the server answers a refused request with
+ * `httpStatusOf(code)`, the client reads a failed request's status back with `codeOfHttpStatus`.
+ */
+const HTTP_STATUS: ReadonlyMap<number, number> = new Map([
+  [ErrorCode.badRequest, 400],
+  [ErrorCode.unauthorized, 401],
+  [ErrorCode.forbidden, 403],
+  [ErrorCode.notFound, 404],
+  [ErrorCode.tooLarge, 413],
+  [ErrorCode.rateLimited, 429],
+  [ErrorCode.internal, 503],
+])
+
+/** The HTTP status a refusal with `code` is answered with (400 for a code not in the table). */
+export function httpStatusOf(code: number): number {
+  return HTTP_STATUS.get(code) ?? 400
+}
+
+/** The error code an HTTP status stands for, or undefined (a status the protocol does not use, or a failed request: 0). */
+export function codeOfHttpStatus(status: number): ErrorCodeValue | undefined {
+  for (const [code, each] of HTTP_STATUS) if (each === status) return code as ErrorCodeValue
+  return undefined
+}
