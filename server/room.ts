@@ -1,4 +1,5 @@
 import { ErrorCode, type Goods, type MessageEvent, type RoomEvent, type RoomInfo, type ShelfItem, type SnapshotFrame, type UserRef } from 'miniprogram-live-store/protocol'
+import { buyNotice, followNotice, presenceNotice } from './roomNotices'
 
 /** Messages a snapshot carries (protocol.md: the last <= 50). */
 export const SNAPSHOT_MESSAGES = 50
@@ -89,7 +90,7 @@ export class RoomModel {
         if (action.quietAbove !== undefined && this.users.size > action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
-          event: { msg_type: 'join', user: action.user, online_num: this.users.size, msg_content: `${action.user.name} joined` },
+          event: { msg_type: 'join', user: action.user, online_num: this.users.size, msg_content: presenceNotice(action.user.name, 'join') },
         }
       }
       case 'leave': {
@@ -102,12 +103,12 @@ export class RoomModel {
         if (action.quietAbove !== undefined && this.users.size >= action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
-          event: { msg_type: 'leave', user, online_num: this.users.size, msg_content: `${user.name} left` },
+          event: { msg_type: 'leave', user, online_num: this.users.size, msg_content: presenceNotice(user.name, 'leave') },
         }
       }
       case 'presence': {
         const { kind, user } = action
-        return { ok: true, event: { msg_type: kind, user, online_num: this.users.size, msg_content: `${user.name} ${kind === 'join' ? 'joined' : 'left'}` } }
+        return { ok: true, event: { msg_type: kind, user, online_num: this.users.size, msg_content: presenceNotice(user.name, kind) } }
       }
       case 'message':
         return {
@@ -122,7 +123,7 @@ export class RoomModel {
         this.subscribers.add(action.user.uid)
         return {
           ok: true,
-          event: { msg_type: 'subscribe', user: action.user, subscribe_num: this.subscribers.size, msg_content: `${action.user.name} followed` },
+          event: { msg_type: 'subscribe', user: action.user, subscribe_num: this.subscribers.size, msg_content: followNotice(action.user.name) },
         }
       }
       case 'buy': {
@@ -135,7 +136,7 @@ export class RoomModel {
             user: action.user,
             goods_id: goods.goods_id,
             goods_name: goods.goods_name,
-            msg_content: `${action.user.name} bought ${goods.goods_name}`,
+            msg_content: buyNotice(action.user.name, goods.goods_name),
           },
         }
       }

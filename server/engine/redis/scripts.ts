@@ -5,61 +5,60 @@
  * fragments the caller encoded, so user data is never decoded and re-encoded by Lua
  * (cjson would round numbers to 14 digits).
  *
- * KEYS  1 epoch  2 meta  3 hist  4 online  5 members (of one process)  6 subs  7 shelf
- *       8 shelf order  9 msgs  10 rooms of that process  11 pending likes  12 like window  13 dedup
- *       14 room generation (how often the room was created; lives a day)
- *       15 users (connections in the room per uid: online_num counts users, not connections)
- * ARGV  1 op  2 epoch  3 history length  4 channel  5 now (ms)  6 ',"room_id":<json>'  7 room id
- *       8 dedup ttl ms ('0': none)  9 ok-ack head  10 empty room ms (a room nobody configured: '0' otherwise)  11 config title
- *       12 config anchor JSON  13 config anchor uid  14 idle room ms ('0': never expire)  15.. op arguments
+ * Its KEYS and fixed ARGV are named once, in redis/roomScript.ts (`ROOM_SCRIPT_KEYS`,
+ * `ROOM_SCRIPT_ARGS`): the script reads them as `K.<name>` and `A.<name>`; ARGV[15..] are the op's own.
  *
  * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'EPOCH', epoch or ''}.
  * `sweep` and `resync` reply {'OK', n} with the number of members removed.
  */
-export const ROOM_SCRIPT = `
-local epoch = redis.call('GET', KEYS[1])
-if epoch ~= ARGV[2] then return {'EPOCH', epoch or ''} end
+import { NOTICE_WORDS } from '../../roomNotices'
+import { ROOM_SCRIPT_PRELUDE } from './roomScript'
 
-local op = ARGV[1]
-local dedup = tonumber(ARGV[8]) > 0
+export const ROOM_SCRIPT = `
+${ROOM_SCRIPT_PRELUDE}
+local epoch = redis.call('GET', K.epoch)
+if epoch ~= A.epoch then return {'EPOCH', epoch or ''} end
+
+local op = A.op
+local dedup = tonumber(A.dedupTtlMs) > 0
 
 if dedup then
-  local earlier = redis.call('GET', KEYS[13])
+  local earlier = redis.call('GET', K.dedup)
   if earlier then return {'DUP', earlier} end
 end
 
-if redis.call('EXISTS', KEYS[2]) == 0 then
+if redis.call('EXISTS', K.meta) == 0 then
   -- A room created again after its keys expired gets an epoch of its own: a client that
   -- knew the old one must take a snapshot, not "recover" into a new seq.
-  local gen = redis.call('INCR', KEYS[14])
-  redis.call('PEXPIRE', KEYS[14], 86400000)
-  local roomEpoch = ARGV[2]
-  if gen > 1 then roomEpoch = ARGV[2] .. '.' .. gen end
-  redis.call('HSET', KEYS[2], 'seq', 0, 'title', ARGV[11], 'status', 'live', 'anchor', ARGV[12],
-    'anchor_uid', ARGV[13], 'like_num', 0, 'shelfn', 0, 'epoch', roomEpoch)
+  local gen = redis.call('INCR', K.generation)
+  redis.call('PEXPIRE', K.generation, 86400000)
+  local roomEpoch = A.epoch
+  if gen > 1 then roomEpoch = A.epoch .. '.' .. gen end
+  redis.call('HSET', K.meta, 'seq', 0, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
+    'anchor_uid', A.anchorUid, 'like_num', 0, 'shelfn', 0, 'epoch', roomEpoch)
 end
 
--- An empty room's keys expire after ARGV[14] ms without a change; a room with members keeps them.
+-- An empty room's keys expire after A.idleRoomMs ms without a change; a room with members keeps them.
 -- An empty room nobody owns (no anchor, not configured) where nothing but joins and leaves
--- happened ('busy' unset) expires after ARGV[10] ms: joining new ids cannot fill Redis.
+-- happened ('busy' unset) expires after A.emptyRoomMs ms: joining new ids cannot fill Redis.
 local function refresh()
-  local idle = tonumber(ARGV[14])
+  local idle = tonumber(A.idleRoomMs)
   if idle <= 0 then return end
-  local n = tonumber(redis.call('GET', KEYS[4]) or '0')
-  if n <= 0 and tonumber(ARGV[10]) > 0 then
-    local m = redis.call('HMGET', KEYS[2], 'anchor_uid', 'busy')
-    if (not m[1] or m[1] == '') and not m[2] then idle = math.min(idle, tonumber(ARGV[10])) end
+  local n = tonumber(redis.call('GET', K.online) or '0')
+  if n <= 0 and tonumber(A.emptyRoomMs) > 0 then
+    local m = redis.call('HMGET', K.meta, 'anchor_uid', 'busy')
+    if (not m[1] or m[1] == '') and not m[2] then idle = math.min(idle, tonumber(A.emptyRoomMs)) end
   end
-  for _, k in ipairs({KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[11], KEYS[15]}) do
+  for _, k in ipairs({K.meta, K.hist, K.online, K.subs, K.shelf, K.shelfOrder, K.msgs, K.likes, K.users}) do
     if n > 0 then redis.call('PERSIST', k) else redis.call('PEXPIRE', k, idle) end
   end
 end
 
 local function emit(body)
-  local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
-  local event = body .. ARGV[6] .. ',"seq":' .. seq .. ',"ts":' .. ARGV[5] .. '}'
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-1', 'e', event)
-  redis.call('PUBLISH', ARGV[4], event)
+  local seq = redis.call('HINCRBY', K.meta, 'seq', 1)
+  local event = body .. A.roomIdFragment .. ',"seq":' .. seq .. ',"ts":' .. A.now .. '}'
+  redis.call('XADD', K.hist, 'MAXLEN', '~', A.historySize, seq .. '-1', 'e', event)
+  redis.call('PUBLISH', A.channel, event)
   return event, seq
 end
 
@@ -67,9 +66,9 @@ local function ok(body)
   local event, seq = '', nil
   if body then event, seq = emit(body) end
   if dedup then
-    local ack = ARGV[9]
+    local ack = A.ackHead
     if seq then ack = ack .. ',"seq":' .. seq end
-    redis.call('SET', KEYS[13], ack .. '}', 'PX', ARGV[8])
+    redis.call('SET', K.dedup, ack .. '}', 'PX', A.dedupTtlMs)
   end
   return {'OK', event}
 end
@@ -81,9 +80,9 @@ local function no(code, reason)
 end
 
 local function online(delta)
-  local n = redis.call('INCRBY', KEYS[4], delta)
+  local n = redis.call('INCRBY', K.online, delta)
   if n < 0 then
-    redis.call('SET', KEYS[4], 0)
+    redis.call('SET', K.online, 0)
     n = 0
   end
   return n
@@ -92,19 +91,19 @@ end
 -- Adds delta to a user's connections in the room (user JSON); their count now (0: forgotten).
 local function countUser(user, delta)
   local uid = cjson.decode(user).uid
-  local n = redis.call('HINCRBY', KEYS[15], uid, delta)
-  if n <= 0 then redis.call('HDEL', KEYS[15], uid) end
+  local n = redis.call('HINCRBY', K.users, uid, delta)
+  if n <= 0 then redis.call('HDEL', K.users, uid) end
   return n
 end
 
 local function leaveBody(user)
   local name = cjson.decode(user).name
-  return '{"msg_type":"leave","user":' .. user .. ',"online_num":' .. online(-1) .. ',"msg_content":' .. cjson.encode(name .. ' left')
+  return '{"msg_type":"leave","user":' .. user .. ',"online_num":' .. online(-1) .. ',"msg_content":' .. cjson.encode(name .. ' ${NOTICE_WORDS.leave}')
 end
 
 -- A membership change without a notice (a crowded room): counted, no seq, no event.
 local function quiet()
-  if dedup then redis.call('SET', KEYS[13], ARGV[9] .. '}', 'PX', ARGV[8]) end
+  if dedup then redis.call('SET', K.dedup, A.ackHead .. '}', 'PX', A.dedupTtlMs) end
   return {'QUIET', ''}
 end
 
@@ -114,11 +113,11 @@ if op == 'open' then
   return {'OK', ''}
 elseif op == 'join' then
   -- 15 conn id, 16 user JSON, 17 '1' when an anchor of the room, 18 head, 19 tail, 20 quiet above ('' never)
-  if ARGV[17] == '1' and redis.call('HGET', KEYS[2], 'anchor_uid') == '' then
-    redis.call('HSET', KEYS[2], 'anchor', ARGV[16], 'anchor_uid', cjson.decode(ARGV[16]).uid)
+  if ARGV[17] == '1' and redis.call('HGET', K.meta, 'anchor_uid') == '' then
+    redis.call('HSET', K.meta, 'anchor', ARGV[16], 'anchor_uid', cjson.decode(ARGV[16]).uid)
   end
-  if redis.call('HSETNX', KEYS[5], ARGV[15], ARGV[16]) == 0 then return ok(nil) end
-  redis.call('SADD', KEYS[10], ARGV[7])
+  if redis.call('HSETNX', K.members, ARGV[15], ARGV[16]) == 0 then return ok(nil) end
+  redis.call('SADD', K.processRooms, A.roomId)
   -- Another connection of a user already here: nothing changed that anyone sees.
   if countUser(ARGV[16], 1) > 1 then return ok(nil) end
   local n = online(1)
@@ -126,9 +125,9 @@ elseif op == 'join' then
   return ok(ARGV[18] .. ',"online_num":' .. n .. ARGV[19])
 elseif op == 'leave' then
   -- 15 conn id, 16 quiet above ('' never)
-  local user = redis.call('HGET', KEYS[5], ARGV[15])
+  local user = redis.call('HGET', K.members, ARGV[15])
   if not user then return ok(nil) end
-  redis.call('HDEL', KEYS[5], ARGV[15])
+  redis.call('HDEL', K.members, ARGV[15])
   if countUser(user, -1) > 0 then return ok(nil) end
   if ARGV[16] ~= '' then
     local n = online(-1)
@@ -138,74 +137,74 @@ elseif op == 'leave' then
   return ok(leaveBody(user))
 elseif op == 'presence' then
   -- 15 event head (msg_type and user), 16 tail (msg_content): the count as it is now
-  local n = tonumber(redis.call('GET', KEYS[4]) or '0')
+  local n = tonumber(redis.call('GET', K.online) or '0')
   if n < 0 then n = 0 end
   return ok(ARGV[15] .. ',"online_num":' .. n .. ARGV[16])
 elseif op == 'message' then
   -- 15 event body
   local r = ok(ARGV[15])
-  redis.call('RPUSH', KEYS[9], r[2])
-  redis.call('LTRIM', KEYS[9], -50, -1)
+  redis.call('RPUSH', K.msgs, r[2])
+  redis.call('LTRIM', K.msgs, -50, -1)
   return r
 elseif op == 'likeAdd' then
   -- 15 count, 16 window ms. Replies {'OK', '1'} when the caller must flush the window.
-  redis.call('INCRBY', KEYS[11], ARGV[15])
-  local flusher = redis.call('SET', KEYS[12], '1', 'NX', 'PX', ARGV[16])
-  if dedup then redis.call('SET', KEYS[13], ARGV[9] .. '}', 'PX', ARGV[8]) end
+  redis.call('INCRBY', K.likes, ARGV[15])
+  local flusher = redis.call('SET', K.likeWindow, '1', 'NX', 'PX', ARGV[16])
+  if dedup then redis.call('SET', K.dedup, A.ackHead .. '}', 'PX', A.dedupTtlMs) end
   if flusher then return {'OK', '1'} end
   return {'OK', ''}
 elseif op == 'likeFlush' then
   -- 15 '1': only when no window is open (a flusher died)
-  if ARGV[15] == '1' and redis.call('EXISTS', KEYS[12]) == 1 then return {'OK', ''} end
+  if ARGV[15] == '1' and redis.call('EXISTS', K.likeWindow) == 1 then return {'OK', ''} end
   -- The window ends with its flush: the next like opens a new one (and schedules its flush).
-  redis.call('DEL', KEYS[12])
-  local delta = tonumber(redis.call('GET', KEYS[11]) or '0')
-  redis.call('DEL', KEYS[11])
+  redis.call('DEL', K.likeWindow)
+  local delta = tonumber(redis.call('GET', K.likes) or '0')
+  redis.call('DEL', K.likes)
   if delta <= 0 then return {'OK', ''} end
-  local total = redis.call('HINCRBY', KEYS[2], 'like_num', delta)
+  local total = redis.call('HINCRBY', K.meta, 'like_num', delta)
   return ok('{"msg_type":"like","like_num":' .. total .. ',"delta":' .. delta)
 elseif op == 'subscribe' then
   -- 15 uid, 16 head, 17 tail
-  if redis.call('SADD', KEYS[6], ARGV[15]) == 0 then return ok(nil) end
-  return ok(ARGV[16] .. ',"subscribe_num":' .. redis.call('SCARD', KEYS[6]) .. ARGV[17])
+  if redis.call('SADD', K.subs, ARGV[15]) == 0 then return ok(nil) end
+  return ok(ARGV[16] .. ',"subscribe_num":' .. redis.call('SCARD', K.subs) .. ARGV[17])
 elseif op == 'buy' then
   -- 15 goods id, 16 user JSON, 17 user name
-  local item = redis.call('HGET', KEYS[7], ARGV[15])
+  local item = redis.call('HGET', K.shelf, ARGV[15])
   if not item then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
   local goods = cjson.decode(item)
   return ok('{"msg_type":"buy","user":' .. ARGV[16] .. ',"goods_id":' .. cjson.encode(goods.goods_id) ..
-    ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(ARGV[17] .. ' bought ' .. goods.goods_name))
+    ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(ARGV[17] .. ' ${NOTICE_WORDS.buy} ' .. goods.goods_name))
 elseif op == 'shelf' then
   -- 15 goods id, 16 'on' or 'off', 17 item JSON, 18 event body, 19 most goods on the shelf
   if ARGV[16] == 'on' then
-    if redis.call('HEXISTS', KEYS[7], ARGV[15]) == 0 and redis.call('HLEN', KEYS[7]) >= tonumber(ARGV[19]) then
+    if redis.call('HEXISTS', K.shelf, ARGV[15]) == 0 and redis.call('HLEN', K.shelf) >= tonumber(ARGV[19]) then
       return no(4013, 'the shelf holds ' .. ARGV[19] .. ' goods at most: take some off first')
     end
-    redis.call('HSET', KEYS[7], ARGV[15], ARGV[17])
-    if not redis.call('ZSCORE', KEYS[8], ARGV[15]) then
-      redis.call('ZADD', KEYS[8], redis.call('HINCRBY', KEYS[2], 'shelfn', 1), ARGV[15])
+    redis.call('HSET', K.shelf, ARGV[15], ARGV[17])
+    if not redis.call('ZSCORE', K.shelfOrder, ARGV[15]) then
+      redis.call('ZADD', K.shelfOrder, redis.call('HINCRBY', K.meta, 'shelfn', 1), ARGV[15])
     end
   else
-    if redis.call('HDEL', KEYS[7], ARGV[15]) == 0 then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
-    redis.call('ZREM', KEYS[8], ARGV[15])
+    if redis.call('HDEL', K.shelf, ARGV[15]) == 0 then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
+    redis.call('ZREM', K.shelfOrder, ARGV[15])
   end
   return ok(ARGV[18])
 elseif op == 'room_state' then
   -- 15 status, 16 '1' when a title is given, 17 title
-  redis.call('HSET', KEYS[2], 'status', ARGV[15])
-  if ARGV[16] == '1' then redis.call('HSET', KEYS[2], 'title', ARGV[17]) end
-  local title = redis.call('HGET', KEYS[2], 'title')
+  redis.call('HSET', K.meta, 'status', ARGV[15])
+  if ARGV[16] == '1' then redis.call('HSET', K.meta, 'title', ARGV[17]) end
+  local title = redis.call('HGET', K.meta, 'title')
   return ok('{"msg_type":"room_state","status":' .. cjson.encode(ARGV[15]) .. ',"title":' .. cjson.encode(title))
 elseif op == 'sweep' then
-  -- The process owning KEYS[5] is dead: each of its members leaves. 15 crowded room size ('' none):
+  -- The process owning K.members is dead: each of its members leaves. 15 crowded room size ('' none):
   -- in a crowded room they leave quietly, and one leave notice carries the count at the end.
-  local members = redis.call('HGETALL', KEYS[5])
+  local members = redis.call('HGETALL', K.members)
   local n = 0
   local last = nil
   for i = 1, #members, 2 do
     if countUser(members[i + 1], -1) > 0 then
       -- still here on a connection of another process
-    elseif ARGV[15] ~= '' and tonumber(redis.call('GET', KEYS[4]) or '0') - 1 >= tonumber(ARGV[15]) then
+    elseif ARGV[15] ~= '' and tonumber(redis.call('GET', K.online) or '0') - 1 >= tonumber(ARGV[15]) then
       online(-1)
       last = members[i + 1]
     else
@@ -215,10 +214,10 @@ elseif op == 'sweep' then
   end
   if last then
     local name = cjson.decode(last).name
-    emit('{"msg_type":"leave","user":' .. last .. ',"online_num":' .. math.max(0, tonumber(redis.call('GET', KEYS[4]) or '0')) .. ',"msg_content":' .. cjson.encode(name .. ' left'))
+    emit('{"msg_type":"leave","user":' .. last .. ',"online_num":' .. math.max(0, tonumber(redis.call('GET', K.online) or '0')) .. ',"msg_content":' .. cjson.encode(name .. ' ${NOTICE_WORDS.leave}'))
   end
-  redis.call('DEL', KEYS[5])
-  redis.call('SREM', KEYS[10], ARGV[7])
+  redis.call('DEL', K.members)
+  redis.call('SREM', K.processRooms, A.roomId)
   return {'OK', n}
 elseif op == 'resync' then
   -- 15.. conn id, user JSON pairs: this process's members as it knows them (after an outage).
@@ -226,17 +225,17 @@ elseif op == 'resync' then
   local n = 0
   for i = 15, #ARGV, 2 do
     keep[ARGV[i]] = true
-    if redis.call('HSETNX', KEYS[5], ARGV[i], ARGV[i + 1]) == 1 and countUser(ARGV[i + 1], 1) == 1 then online(1) end
+    if redis.call('HSETNX', K.members, ARGV[i], ARGV[i + 1]) == 1 and countUser(ARGV[i + 1], 1) == 1 then online(1) end
   end
-  local members = redis.call('HGETALL', KEYS[5])
+  local members = redis.call('HGETALL', K.members)
   for i = 1, #members, 2 do
     if not keep[members[i]] then
-      redis.call('HDEL', KEYS[5], members[i])
+      redis.call('HDEL', K.members, members[i])
       if countUser(members[i + 1], -1) == 0 then emit(leaveBody(members[i + 1])) end
       n = n + 1
     end
   end
-  if redis.call('HLEN', KEYS[5]) > 0 then redis.call('SADD', KEYS[10], ARGV[7]) else redis.call('SREM', KEYS[10], ARGV[7]) end
+  if redis.call('HLEN', K.members) > 0 then redis.call('SADD', K.processRooms, A.roomId) else redis.call('SREM', K.processRooms, A.roomId) end
   return {'OK', n}
 end
 return redis.error_reply('unknown op ' .. op)
@@ -246,7 +245,7 @@ end
 local BUSY = { message = true, likeAdd = true, likeFlush = true, subscribe = true, buy = true, shelf = true, room_state = true }
 
 local reply = dispatch()
-if BUSY[op] and reply[1] == 'OK' then redis.call('HSET', KEYS[2], 'busy', '1') end
+if BUSY[op] and reply[1] == 'OK' then redis.call('HSET', K.meta, 'busy', '1') end
 refresh()
 return reply
 `
