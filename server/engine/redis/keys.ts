@@ -41,7 +41,7 @@ export class RedisKeys {
   }
 
   /** A room's keys and channel. */
-  room(roomId: string): RoomKeys {
+  room(roomId: string) {
     // One hash tag per room: a room's keys would share a slot on a cluster.
     const base = this.key(`room:{${roomId}}`)
     return {
@@ -63,19 +63,5 @@ export class RedisKeys {
   }
 }
 
-export interface RoomKeys {
-  epoch: string
-  meta: string
-  hist: string
-  online: string
-  users: string
-  subs: string
-  shelf: string
-  shelfOrder: string
-  generation: string
-  msgs: string
-  likes: string
-  likeWindow: string
-  noDedup: string
-  channel: string
-}
+/** A room's keys and channel (see `RedisKeys.room`). */
+export type RoomKeys = ReturnType<RedisKeys['room']>
