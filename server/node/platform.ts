@@ -1,31 +1,8 @@
-import * as fs from 'fs'
-import * as http from 'http'
-import * as https from 'https'
-import * as path from 'path'
-import WebSocket from 'ws'
-import {
-  createKeyValueStorage,
-  type StorageBackend,
-  utf8ByteLength,
-  type ConnectSocketOptions,
-  isValidCloseCode,
-  MAX_CONCURRENT_REQUESTS,
-  MAX_CONCURRENT_SOCKETS,
-  MAX_REQUEST_TIMEOUT_MS,
-  type NetworkStatus,
-  type NetworkType,
-  type Platform,
-  type RequestOptions,
-  type RequestTask,
-  type PlatformResult,
-  type SocketCloseEvent,
-  type SocketCloseOptions,
-  type SocketMessageEvent,
-  type SocketOpenEvent,
-  type SocketSendOptions,
-  type SocketTask,
-  type Unsubscribe,
-} from 'miniprogram-live-store/platform'
+import { createKeyValueStorage, MAX_CONCURRENT_SOCKETS, type NetworkStatus, type NetworkType, type Platform, type RequestOptions, type RequestTask } from 'miniprogram-live-store/platform'
+import { fileBackend } from './fileStorage'
+import { Listeners, result } from './listeners'
+import { nodeRequest, type RequestState } from './request'
+import { NodeTask, type NodeSocketTask } from './socketTask'
 
 export interface NodePlatformOptions {
   /** Start offline. Default: online over wifi. */
@@ -89,56 +66,7 @@ export interface NodePlatform extends Platform {
   destroy(): void
 }
 
-export interface NodeSocketTask extends SocketTask {
-  readonly readyState: number
-  readonly url: string
-  /** Drops the link abnormally, as a network loss would (close 1006). For tests and chaos. */
-  drop(): void
-}
-
-class Listeners<T> {
-  private list: Array<(value: T) => void> = []
-  add(listener: (value: T) => void): Unsubscribe {
-    this.list.push(listener)
-    return () => {
-      this.list = this.list.filter((l) => l !== listener)
-    }
-  }
-  emit(value: T): void {
-    for (const listener of this.list.slice()) listener(value)
-  }
-  clear(): void {
-    this.list = []
-  }
-  get size(): number {
-    return this.list.length
-  }
-}
-
-const CLOSE_REASONS: Record<number, string> = { 1000: 'normal closure', 1006: 'abnormal closure' }
-
-function result(errMsg: string, ...callbacks: Array<((res: PlatformResult) => void) | undefined>): void {
-  for (const cb of callbacks) cb?.({ errMsg })
-}
-
-function fileBackend(file: string): StorageBackend {
-  return {
-    load() {
-      try {
-        const parsed: unknown = JSON.parse(fs.readFileSync(file, 'utf8'))
-        return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, string>) : {}
-      } catch {
-        return {}
-      }
-    },
-    save(entries) {
-      fs.mkdirSync(path.dirname(file), { recursive: true })
-      const tmp = `${file}.${process.pid}.tmp`
-      fs.writeFileSync(tmp, JSON.stringify(entries))
-      fs.renameSync(tmp, file)
-    },
-  }
-}
+export type { NodeSocketTask } from './socketTask'
 
 /**
  * The library's platform over the `ws` package, behaving as WeChat documents and as
@@ -163,174 +91,15 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
   let cutOff = false
   let dropTimer: unknown
   let peak = 0
-  const alive = new Set<TaskImpl>()
-  const all: TaskImpl[] = []
+  const alive = new Set<NodeTask>()
+  const all: NodeTask[] = []
   const networkListeners = new Listeners<NetworkStatus>()
   const showListeners = new Listeners<void>()
   const hideListeners = new Listeners<void>()
   const storage = createKeyValueStorage(options.storageFile ? fileBackend(options.storageFile) : undefined)
 
-  class TaskImpl implements NodeSocketTask {
-    private readonly openListeners = new Listeners<SocketOpenEvent>()
-    private readonly closeListeners = new Listeners<SocketCloseEvent>()
-    private readonly errorListeners = new Listeners<PlatformResult>()
-    private readonly messageListeners = new Listeners<SocketMessageEvent>()
-    private ws: WebSocket | undefined
-    /** Set when the link died silently: the task still looks open to its user. */
-    private silent = false
-    private closed = false
-    private requestedClose: SocketCloseEvent | undefined
-
-    constructor(readonly url: string) {}
-
-    get readyState(): number {
-      if (this.closed) return WebSocket.CLOSED
-      if (this.silent) return WebSocket.OPEN
-      return this.ws?.readyState ?? WebSocket.CONNECTING
-    }
-
-    start(options: ConnectSocketOptions, refuse: string | undefined): void {
-      if (refuse !== undefined) {
-        // Listeners are attached after connectSocket returns, so report on the next turn.
-        setImmediate(() => this.finish({ code: 1006, reason: CLOSE_REASONS[1006] }, refuse))
-        return
-      }
-      const ws = new WebSocket(options.url, options.protocols ?? [], {
-        headers: options.header,
-        handshakeTimeout: options.timeout,
-        // As WeChat does with `perMessageDeflate: true`: offered, the server decides the parameters.
-        perMessageDeflate: options.perMessageDeflate === true,
-      })
-      this.ws = ws
-      let responseHeaders: Record<string, string> = {}
-      ws.on('upgrade', (res) => {
-        responseHeaders = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
-      })
-      ws.on('open', () => this.openListeners.emit({ header: responseHeaders }))
-      ws.on('message', (data, isBinary) => {
-        if (this.silent || this.closed) return
-        const buffer = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer)
-        this.messageListeners.emit({
-          data: isBinary ? buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) : buffer.toString('utf8'),
-        })
-      })
-      let errorMessage: string | undefined
-      ws.on('error', (err) => {
-        errorMessage = `connectSocket:fail ${err.message}`
-      })
-      ws.on('close', (code, reasonBuffer) => {
-        if (this.silent) return
-        // ws reports 1005 when a close frame had no code; WeChat reports what was asked for.
-        const reason = reasonBuffer.toString('utf8')
-        const event = code === 1005 && this.requestedClose ? this.requestedClose : { code: code === 1005 ? 1000 : code, reason: reason || CLOSE_REASONS[code] || '' }
-        this.finish(event, errorMessage)
-      })
-    }
-
-    /** A task that was never started: `onError` only (on the next turn, once listeners are on). */
-    reject(errMsg: string): void {
-      this.closed = true
-      setImmediate(() => this.errorListeners.emit({ errMsg }))
-    }
-
-    /** Ends the task: onError (when it failed) then onClose, once. */
-    private finish(event: SocketCloseEvent, errMsg: string | undefined): void {
-      if (this.closed) return
-      this.closed = true
-      alive.delete(this)
-      if (errMsg !== undefined) this.errorListeners.emit({ errMsg })
-      this.closeListeners.emit(event)
-    }
-
-    send(o: SocketSendOptions): void {
-      const ws = this.ws
-      if (this.silent && !this.closed) {
-        // The device believes the socket is open; the bytes go nowhere.
-        result('sendSocketMessage:ok', o.success, o.complete)
-        return
-      }
-      if (!ws || this.closed || ws.readyState !== WebSocket.OPEN) {
-        result('sendSocketMessage:fail WebSocket is not connected', o.fail, o.complete)
-        return
-      }
-      ws.send(o.data, (err) => {
-        if (err) result(`sendSocketMessage:fail ${err.message}`, o.fail, o.complete)
-        else result('sendSocketMessage:ok', o.success, o.complete)
-      })
-    }
-
-    close(o: SocketCloseOptions = {}): void {
-      const code = o.code ?? 1000
-      const reason = o.reason ?? ''
-      if (!isValidCloseCode(code)) {
-        result(`closeSocket:fail The code must be either 1000, or between 3000 and 4999. ${code} is neither.`, o.fail, o.complete)
-        return
-      }
-      if (utf8ByteLength(reason) > 123) {
-        result('closeSocket:fail The message must not be greater than 123 bytes.', o.fail, o.complete)
-        return
-      }
-      if (this.closed) {
-        result('closeSocket:fail WebSocket is not connected', o.fail, o.complete)
-        return
-      }
-      this.requestedClose = { code, reason }
-      result('closeSocket:ok', o.success, o.complete)
-      if (this.silent) {
-        this.finish({ code, reason }, undefined)
-        return
-      }
-      const ws = this.ws
-      if (!ws) {
-        this.finish({ code, reason }, undefined)
-      } else if (ws.readyState === WebSocket.CONNECTING) {
-        // ws throws on close() before the handshake; WeChat just abandons the attempt.
-        this.silent = true
-        ws.terminate()
-        this.finish({ code, reason }, undefined)
-      } else {
-        ws.close(code, reason)
-      }
-    }
-
-    /** Abnormal loss of the link (network gone): the peer sees no close frame. */
-    drop(): void {
-      if (this.closed) return
-      this.ws?.terminate()
-    }
-
-    /** WeChat's background cut-off. */
-    cutOff(silently: boolean): void {
-      if (this.closed) return
-      if (silently) {
-        this.silent = true
-        alive.delete(this)
-        this.ws?.terminate()
-        return
-      }
-      this.silent = true
-      this.ws?.terminate()
-      this.finish({ code: 1000, reason: 'interrupted' }, undefined)
-    }
-
-    onOpen(listener: (event: SocketOpenEvent) => void): void {
-      this.openListeners.add(listener)
-    }
-    onClose(listener: (event: SocketCloseEvent) => void): void {
-      this.closeListeners.add(listener)
-    }
-    onError(listener: (event: PlatformResult) => void): void {
-      this.errorListeners.add(listener)
-    }
-    onMessage(listener: (event: SocketMessageEvent) => void): void {
-      this.messageListeners.add(listener)
-    }
-  }
-
-  let openRequests = 0
-  let peakRequests = 0
   const requests: Array<{ method: string; url: string }> = []
-  const inFlight = new Set<http.ClientRequest>()
+  const requestState: RequestState = { open: 0, peak: 0, inFlight: new Set(), online: () => network.isConnected }
 
   const platform: NodePlatform = {
     /**
@@ -339,61 +108,10 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
      */
     request(o) {
       requests.push({ method: o.method, url: o.url })
-      const fail = (errMsg: string): void => result(errMsg, o.fail, o.complete)
-      const refuse = (errMsg: string): RequestTask => {
-        // Listeners are the caller's own callbacks: report on the next turn, as WeChat does.
-        setTimeout(() => fail(errMsg), 0)
-        return { abort: () => undefined }
-      }
-      if (openRequests >= MAX_CONCURRENT_REQUESTS) return refuse('request:fail exceed max concurrent count')
-      if (!/^https?:\/\//.test(o.url)) return refuse(`request:fail invalid url "${o.url}"`)
-      if (!network.isConnected) return refuse('request:fail network is down')
-      openRequests++
-      peakRequests = Math.max(peakRequests, openRequests)
-      let settled = false
-      const finish = (then: () => void): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        inFlight.delete(req)
-        openRequests--
-        then()
-      }
-      const body = o.method === 'POST' ? Buffer.from(o.data ?? '', 'utf8') : undefined
-      const req = (o.url.startsWith('https:') ? https : http).request(
-        o.url,
-        { method: o.method, headers: { ...o.header, ...(body !== undefined ? { 'content-length': String(body.length) } : {}) } },
-        (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', () =>
-            finish(() => {
-              const header: Record<string, string> = {}
-              for (const [key, value] of Object.entries(res.headers)) if (value !== undefined) header[key] = Array.isArray(value) ? value.join(', ') : value
-              o.success?.({ statusCode: res.statusCode ?? 0, data: Buffer.concat(chunks).toString('utf8'), header })
-              o.complete?.({ errMsg: 'request:ok' })
-            }),
-          )
-          res.on('error', (error: Error) => finish(() => fail(`request:fail ${error.message}`)))
-        },
-      )
-      const timeoutMs = Math.min(o.timeout ?? MAX_REQUEST_TIMEOUT_MS, MAX_REQUEST_TIMEOUT_MS)
-      const timer = setTimeout(() => {
-        finish(() => fail('request:fail timeout'))
-        req.destroy()
-      }, timeoutMs)
-      req.on('error', (error: Error) => finish(() => fail(`request:fail ${error.message}`)))
-      inFlight.add(req)
-      req.end(body)
-      return {
-        abort: () => {
-          finish(() => fail('request:fail abort'))
-          req.destroy()
-        },
-      }
+      return nodeRequest(o, requestState)
     },
     connectSocket(o) {
-      const task = new TaskImpl(o.url)
+      const task = new NodeTask(o.url, (gone) => alive.delete(gone))
       all.push(task)
       if (alive.size >= maxSockets) {
         const errMsg = 'connectSocket:fail exceed max concurrent count'
@@ -455,10 +173,10 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
       return alive.size
     },
     get openRequests() {
-      return openRequests
+      return requestState.open
     },
     get peakRequests() {
-      return peakRequests
+      return requestState.peak
     },
     get requests() {
       return requests
@@ -475,7 +193,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): NodePlatf
     destroy() {
       if (dropTimer !== undefined) clock.clearTimeout(dropTimer)
       for (const task of [...alive]) task.close({ code: 1000, reason: 'platform destroyed' })
-      for (const req of [...inFlight]) req.destroy()
+      for (const req of [...requestState.inFlight]) req.destroy()
       networkListeners.clear()
       showListeners.clear()
       hideListeners.clear()

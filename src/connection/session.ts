@@ -3,7 +3,7 @@ import { CloseCode, ErrorCode } from '../protocol/codes'
 import { type AuthUser, BATCH_PROTOCOL_NAME, type ClientFrame, type InitFrame, PROTOCOL_NAME, type PongFrame, type ServerFrame } from '../protocol/frames'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameError, parseServerFrame } from '../protocol/parse'
 import type { PlainDecoder } from '../protocol/plain'
-import type { Platform, SocketTask } from '../platform/types'
+import { fitCloseReason, type Platform, type SocketTask } from '../platform/types'
 import { SessionEnd } from './errors'
 
 /** Default heartbeat when neither the options nor the server's `init` give one (protocol.md). */
@@ -114,7 +114,7 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
       if (phase === 'ended') return
       phase = 'ended'
       subscriptions.unsubscribe()
-      if (closeCode !== undefined) closeTask(closeCode, error.reason.slice(0, 100))
+      if (closeCode !== undefined) closeTask(closeCode, fitCloseReason(error.reason))
       subscriber.error(error)
     }
 

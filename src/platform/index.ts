@@ -5,7 +5,16 @@
  * `miniprogram-live-store-server/node`.
  */
 export type * from './types'
-export { isValidCloseCode, MAX_CONCURRENT_REQUESTS, MAX_CONCURRENT_SOCKETS, MAX_REQUEST_TIMEOUT_MS, STORAGE_KEY_LIMIT_BYTES, STORAGE_TOTAL_LIMIT_BYTES } from './types'
+export {
+  fitCloseReason,
+  isValidCloseCode,
+  MAX_CLOSE_REASON_BYTES,
+  MAX_CONCURRENT_REQUESTS,
+  MAX_CONCURRENT_SOCKETS,
+  MAX_REQUEST_TIMEOUT_MS,
+  STORAGE_KEY_LIMIT_BYTES,
+  STORAGE_TOTAL_LIMIT_BYTES,
+} from './types'
 export { SOCKET_OPTION_VERSIONS, socketOptionsFor } from './wx'
 export { createKeyValueStorage } from './storage'
 export type { KeyValueStorage, StorageBackend } from './storage'

@@ -126,6 +126,23 @@ export function isValidCloseCode(code: number): boolean {
   return code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999)
 }
 
+/** `SocketTask.close({ reason })`: at most 123 bytes of UTF-8 (WebSocket's limit; WeChat fails the call past it). */
+export const MAX_CLOSE_REASON_BYTES = 123
+
+/** `reason` cut to fit `MAX_CLOSE_REASON_BYTES`, never inside a character. */
+export function fitCloseReason(reason: string): string {
+  let bytes = 0
+  let end = 0
+  for (const char of reason) {
+    const point = char.codePointAt(0) ?? 0
+    const size = point < 0x80 ? 1 : point < 0x800 ? 2 : point < 0x10000 ? 3 : 4
+    if (bytes + size > MAX_CLOSE_REASON_BYTES) break
+    bytes += size
+    end += char.length
+  }
+  return reason.slice(0, end)
+}
+
 /** WeChat's storage limits. */
 export const STORAGE_KEY_LIMIT_BYTES = 1024 * 1024
 export const STORAGE_TOTAL_LIMIT_BYTES = 10 * 1024 * 1024
