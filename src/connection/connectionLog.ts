@@ -1,19 +1,20 @@
 import { type Observable, Subject } from 'rxjs'
+import type { Transport } from './state'
 
 /** One thing that happened to the client's connection, with the time it happened (ms since the epoch). */
 export type ConnectionLogEvent =
   /** A connection attempt starts. */
-  | { type: 'attempt'; at: number; transport: 'socket' | 'http'; url: string; attempt: number }
+  | { type: 'attempt'; at: number; transport: Transport; url: string; attempt: number }
   /** The link is open (authenticated); `connectMs` since its attempt started. */
-  | { type: 'open'; at: number; transport: 'socket' | 'http'; url: string; connectMs: number }
+  | { type: 'open'; at: number; transport: Transport; url: string; connectMs: number }
   /** The link (or the attempt) ended: the close code and reason, and how long it had been open (0: never). */
-  | { type: 'close'; at: number; transport: 'socket' | 'http'; code: number; reason: string; livedMs: number }
+  | { type: 'close'; at: number; transport: Transport; code: number; reason: string; livedMs: number }
   /** The next attempt waits this long. */
   | { type: 'retry'; at: number; attempt: number; delayMs: number }
   /** A ping's round trip. */
   | { type: 'rtt'; at: number; rttMs: number }
   /** The client moved to the HTTP fallback, or back to the socket. */
-  | { type: 'fallback'; at: number; to: 'socket' | 'http' }
+  | { type: 'fallback'; at: number; to: Transport }
   /** A room was joined again after a reconnect or a gap: `missed` events recovered, or a fresh snapshot. */
   | { type: 'rejoin'; at: number; roomId: string; recovered: boolean; missed?: number }
 
@@ -60,21 +61,23 @@ export class ConnectionLog {
   }
   private attemptAt = 0
   private openAt: number | undefined
-  private transport: 'socket' | 'http' = 'socket'
+  private transport: Transport = 'socket'
 
   constructor(private readonly now: () => number) {}
 
   /** An attempt starts; returns the transport it moved to when it is not the last one's. */
-  attempt(transport: 'socket' | 'http', url: string, attempt: number): 'socket' | 'http' | undefined {
+  /** The client moved to another transport (it decides; the log records). */
+  moved(to: Transport): void {
+    if (to === 'http') this.totals.fallbacks++
+    this.emit({ type: 'fallback', at: this.now(), to })
+  }
+
+  attempt(transport: Transport, url: string, attempt: number): void {
     const at = this.now()
-    const moved = transport !== this.transport ? transport : undefined
-    if (moved === 'http') this.totals.fallbacks++
-    if (moved !== undefined) this.emit({ type: 'fallback', at, to: moved })
     this.transport = transport
     this.attemptAt = at
     this.totals.attempts++
     this.emit({ type: 'attempt', at, transport, url, attempt })
-    return moved
   }
 
   open(url: string): void {

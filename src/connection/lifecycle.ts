@@ -1,5 +1,5 @@
 import { CloseCode, closePolicy, ErrorCode } from '../protocol/codes'
-import type { ConnectionState } from './state'
+import type { ConnectionState, Transport } from './state'
 
 /**
  * The client's connection lifecycle as one pure function: state + event -> state + what to do
@@ -43,7 +43,6 @@ export type LifecycleEvent =
 export type EndCause = 'closed' | 'offline' | 'hidden' | 'transport'
 
 /** What carries the link: a WebSocket, or the HTTP long-poll fallback. */
-export type Transport = 'socket' | 'http'
 
 /** What the client does after a transition. */
 export type NextStep =

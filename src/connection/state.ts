@@ -1,5 +1,8 @@
 import { BehaviorSubject, type Observable } from 'rxjs'
 
+/** How the client reaches the server: its WebSocket, or the HTTP fallback. */
+export type Transport = 'socket' | 'http'
+
 export type ConnectionStatus = 'idle' | 'connecting' | 'authenticating' | 'open' | 'reconnecting' | 'offline' | 'closed' | 'failed'
 
 /** What a page shows in its connection banner, e.g. "reconnecting in 3 s, attempt 2". */
@@ -13,7 +16,7 @@ export interface ConnectionState {
   code?: number
   reason?: string
   /** While `open`: a WebSocket, or the HTTP long-poll fallback (`httpFallback`). */
-  transport?: 'socket' | 'http'
+  transport?: Transport
 }
 
 function sameState(a: ConnectionState, b: ConnectionState): boolean {
@@ -21,7 +24,7 @@ function sameState(a: ConnectionState, b: ConnectionState): boolean {
 }
 
 /** The connection state as an observable value: `set` emits only on a real change. */
-export class ConnectionStateMachine {
+export class ConnectionStateSubject {
   private readonly subject = new BehaviorSubject<ConnectionState>({ status: 'idle', attempt: 0 })
   readonly state$: Observable<ConnectionState> = this.subject.asObservable()
 
