@@ -95,4 +95,26 @@ describe('package entries', () => {
     expect(Object.keys(server.exports).sort()).toEqual(['.', './node', './package.json'])
     expect(server.bin).toEqual({ 'live-store-server': 'bin/live-store-server.js' })
   })
+
+  it('cites only sections of docs/protocol.md that exist', () => {
+    const headings = new Set([...fs.readFileSync(path.join(root, 'docs', 'protocol.md'), 'utf8').matchAll(/^## (.+)$/gm)].map((m) => m[1]))
+    const cited: string[] = []
+    const walk = (dir: string): void => {
+      for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+        const full = path.join(dir, entry.name)
+        if (entry.isDirectory()) {
+          if (entry.name !== 'dist' && entry.name !== 'node_modules') walk(full)
+        } else if (full.endsWith('.ts')) {
+          const text = fs.readFileSync(full, 'utf8')
+          for (const m of text.matchAll(/docs\/protocol\.md, "([^"]+)"/g)) cited.push(m[1])
+          // A citation of the protocol names its section: never a bare "protocol.md".
+          expect(text.match(/(?<!docs\/)protocol\.md/g) ?? []).toEqual([])
+        }
+      }
+    }
+    walk(path.join(root, 'src'))
+    walk(path.join(root, 'server'))
+    expect(cited.length).toBeGreaterThan(10)
+    expect(cited.filter((section) => !headings.has(section))).toEqual([])
+  })
 })

@@ -27,7 +27,7 @@ export const APPLYING: ReadonlySet<string> = new Set(['message', 'like', 'subscr
 export interface CommandActor {
   /** In the room now (joined on a socket, or polling it over HTTP). */
   isMember(roomId: string): boolean
-  /** The `cache_fields` this connection's reports carried so far (per connection: protocol.md). */
+  /** The `cache_fields` this connection's reports carried so far (per connection: docs/protocol.md, "Commands"). */
   cacheFields: ReportLog | undefined
   /** Bytes of `report` frames this connection sent, and bytes its reports wrote: written <= REPORT_WRITE_FACTOR x received. */
   reportBytes: { received: number; written: number }

@@ -1,5 +1,5 @@
 /**
- * The HTTP long-poll fallback (protocol.md's transport, over plain HTTP): for clients whose
+ * The HTTP long-poll fallback (docs/protocol.md, "HTTP fallback"): for clients whose
  * socket gateway is down, refused or overloaded.
  *
  * - `POST /api/commands`: `{ "commands": [...] }` (at most 50; an empty list checks the token).

@@ -61,7 +61,7 @@ export interface ServerOptions {
   crowdedRoomSize?: number
   /** Default 1000. */
   presenceWindowMs?: number
-  /** How long an ack is remembered for a resent `msg_id` (protocol.md: at least 10 minutes). Default 600000. */
+  /** How long an ack is remembered for a resent `msg_id` (docs/protocol.md, "Dedup": at least 10 minutes). Default 600000. */
   dedupTtlMs?: number
   /** Unauthenticated connections are closed with 4001 after this long. Default 10000. */
   authTimeoutMs?: number

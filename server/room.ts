@@ -1,7 +1,7 @@
 import { ErrorCode, type Goods, type MessageEvent, type RoomEvent, type RoomInfo, type ShelfItem, type SnapshotFrame, type UserRef } from 'miniprogram-live-store/protocol'
 import { buyNotice, followNotice, presenceNotice } from './roomNotices'
 
-/** Messages a snapshot carries (protocol.md: the last <= 50). */
+/** Messages a snapshot carries (docs/protocol.md, "Snapshots": the last <= 50). */
 export const SNAPSHOT_MESSAGES = 50
 /**
  * Goods on one shelf at most. With the protocol's field caps (id 128, name 256 characters, image

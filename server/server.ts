@@ -227,7 +227,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       if (!connection.authenticated && t - connection.openedAt > authTimeoutMs) {
         connection.close(CloseCode.unauthorized, 'not authenticated in time')
       } else if (connection.expired(t)) {
-        // protocol.md: a connection is closed with 4001 when its token expires; the client gets a fresh one.
+        // docs/protocol.md, "Tokens": a connection is closed with 4001 when its token expires; the client gets a fresh one.
         connection.close(CloseCode.unauthorized, 'token expired')
       } else if (t - connection.lastFrameAt > 2.5 * heartbeatMs) {
         connection.close(CloseCode.heartbeatTimeout, 'heartbeat timeout')

@@ -9,7 +9,7 @@ let joseModule: Jose | undefined
 const jose = (): Jose => (joseModule ??= require('jose') as Jose)
 import type { Role, UserRef } from 'miniprogram-live-store/protocol'
 
-/** What a token says about its holder (protocol.md, "Identity"). */
+/** What a token says about its holder (docs/protocol.md, "Tokens"). */
 export interface TokenPayload {
   uid: string
   name: string
@@ -118,7 +118,7 @@ function issuerAndAudience(payload: TokenPayload, options: Pick<TokenVerifierOpt
   return undefined
 }
 
-// ------------------------------------------------------------------ standard JWTs (protocol.md, "Identity")
+// ------------------------------------------------------------------ standard JWTs (docs/protocol.md, "Tokens")
 
 /** The algorithms a JWT may name: HS256 with the shared secret, RS256 / ES256 with a public key. */
 export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const

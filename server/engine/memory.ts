@@ -8,7 +8,7 @@ import { type Clock, type ClockTimer, every, systemClock } from '../clock'
 import { ENGINE_DEFAULTS } from '../defaults'
 
 export interface MemoryEngineOptions {
-  /** Events kept per room for recovery (protocol.md: at least 1000). */
+  /** Events kept per room for recovery (docs/protocol.md, "Epochs and recovery": at least 1000). */
   history?: number
   /** Rooms known in advance; with `fixedRooms`, the only ones. */
   rooms?: RoomConfig[]

@@ -251,7 +251,7 @@ export function createLiveClient(options: LiveClientOptions): LiveClient {
       )
     })
 
-  /** Carries out what the lifecycle decided after a connection ended (protocol.md's retry policy). */
+  /** Carries out what the lifecycle decided after a connection ended (docs/protocol.md, "Close codes"). */
   const afterEnd = (error: unknown): Observable<unknown> => {
     if (closed) return EMPTY
     const end =

@@ -6,10 +6,10 @@ import type { PlainDecoder } from '../protocol/plain'
 import { fitCloseReason, type Platform, type SocketTask } from '../platform/types'
 import { SessionEnd } from './errors'
 
-/** Default heartbeat when neither the options nor the server's `init` give one (protocol.md). */
+/** Default heartbeat when neither the options nor the server's `init` give one (docs/protocol.md, "Connection"). */
 export const DEFAULT_HEARTBEAT_MS = 25000
 
-/** The subprotocols a client offers: batched delivery first, then plain `live.v1` (protocol.md). */
+/** The subprotocols a client offers: batched delivery first, then plain `live.v1` (docs/protocol.md, "Transport"). */
 export const offeredProtocols = (batch: boolean): string[] => (batch ? [BATCH_PROTOCOL_NAME, PROTOCOL_NAME] : [PROTOCOL_NAME])
 
 /** One open, authenticated connection, as the rest of the client uses it. */
@@ -93,7 +93,7 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
     const task: SocketTask = config.platform.connectSocket({
       url: config.url,
       header,
-      // Batched delivery first, plain live.v1 for servers without it (protocol.md). A plain
+      // Batched delivery first, plain live.v1 for servers without it (docs/protocol.md, "Transport"). A plain
       // backend selects no subprotocol: offering one it does not know would fail the handshake.
       ...(config.plainDecoder !== undefined ? {} : { protocols: offeredProtocols(config.batch) }),
       ...(config.compression ? { perMessageDeflate: true } : {}),

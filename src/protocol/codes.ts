@@ -11,6 +11,12 @@ export const ErrorCode = {
   notFound: 4004,
   tooLarge: 4013,
   rateLimited: 4029,
+  /** Muted in this room: the ack carries `until` (moderation). */
+  muted: 4030,
+  /** Kicked from this room: its joins are refused until `until`. */
+  kicked: 4031,
+  /** Refused by the server's content check. */
+  contentRefused: 4032,
   internal: 4500,
 } as const
 
@@ -38,7 +44,7 @@ export const CloseCode = {
 export type ConnectionPhase = 'handshake' | 'open'
 
 /**
- * What a close the client did not ask for means (protocol.md, "Close codes"):
+ * What a close the client did not ask for means (docs/protocol.md, "Close codes"):
  * - `reconnect`: backoff as usual; `reconnectSlow`: backoff starts at its maximum;
  * - `reconnectNow`: at once (the server restarted on purpose; backoff applies if that fails);
  * - `dropCommand`: reconnect, dropping the frame that caused the close;
@@ -84,6 +90,9 @@ const HTTP_STATUS: ReadonlyMap<number, number> = new Map([
   [ErrorCode.notFound, 404],
   [ErrorCode.tooLarge, 413],
   [ErrorCode.rateLimited, 429],
+  [ErrorCode.muted, 403],
+  [ErrorCode.kicked, 403],
+  [ErrorCode.contentRefused, 422],
   [ErrorCode.internal, 503],
 ])
 

@@ -9,8 +9,7 @@
 /** WebSocket subprotocol offered by the client and selected by the server. */
 export const PROTOCOL_NAME = 'live.v1'
 /**
- * The subprotocol of batched delivery (protocol.md, "Optional: batched delivery and
- * compression"): offered before `live.v1`, a server that selects it may send a room's events
+ * The subprotocol of batched delivery (docs/protocol.md, "Batches and compression"): offered before `live.v1`, a server that selects it may send a room's events
  * of one short tick as one `batch` frame.
  */
 export const BATCH_PROTOCOL_NAME = 'live.v1.batch'

@@ -3,7 +3,7 @@ import { type ClientFrame, type HttpReply, MAX_HTTP_COMMANDS, MAX_REPORT_LOGS, R
 import { utf8ByteLength } from './utf8'
 import { arr, bool, type Check, describe, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
-/** Default maximum frame size (protocol.md: 64 KiB). */
+/** Default maximum frame size (docs/protocol.md, "Limits": 64 KiB). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024
 
 export const MAX_MSG_ID_LENGTH = 64

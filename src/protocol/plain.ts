@@ -3,7 +3,7 @@
  * with `client_id`, then `join`, `leave`, `message`, `subscribe`, `buy`, `like` and
  * `on_off_shelf` with flat `from_uid` / `from_name`, `online_num`, and `message_list` on the
  * reply to a join; no `seq`, `ack` or `epoch`. `PlainDecoder` maps them onto `live.v1` frames so
- * the client and the stores work unchanged (protocol.md, "Plain-protocol peers").
+ * the client and the stores work unchanged (docs/protocol.md, "Plain peers").
  *
  * What such a backend cannot give, and so a plain link does not have: recovery (events sent
  * while the link was down are gone; a rejoin shows what the backend's join reply carries),

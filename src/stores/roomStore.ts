@@ -6,7 +6,7 @@ import { reasonOf } from './reason'
 import type { AckFrame, UserRef } from '../protocol/frames'
 import type { Notice } from './types'
 
-/** Likes per command at most (protocol.md: `count` 1..100). */
+/** Likes per command at most (docs/protocol.md, "Commands": `count` 1..100). */
 const MAX_LIKES_PER_COMMAND = 100
 /** Taps are merged into at most one `like` command per this many ms. */
 export const LIKE_INTERVAL_MS = 1000

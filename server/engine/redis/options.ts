@@ -7,7 +7,7 @@ export interface RedisEngineOptions {
   redis: string | RedisOptions
   /** Prefix of every key and channel, so several deployments can share one Redis. Default `live`. */
   prefix?: string
-  /** Events kept per room for recovery (protocol.md: at least 1000). */
+  /** Events kept per room for recovery (docs/protocol.md, "Epochs and recovery": at least 1000). */
   history?: number
   rooms?: RoomConfig[]
   fixedRooms?: boolean
