@@ -8,7 +8,16 @@ describe('the HTTP fallback status of each error code (one table, server and cli
     expect(httpStatusOf(ErrorCode.internal)).toBe(503)
     expect(httpStatusOf(ErrorCode.muted)).toBe(403)
     expect(httpStatusOf(9999)).toBe(400)
-    for (const code of [ErrorCode.badRequest, ErrorCode.unauthorized, ErrorCode.forbidden, ErrorCode.notFound, ErrorCode.tooLarge, ErrorCode.rateLimited, ErrorCode.contentRefused, ErrorCode.internal]) {
+    for (const code of [
+      ErrorCode.badRequest,
+      ErrorCode.unauthorized,
+      ErrorCode.forbidden,
+      ErrorCode.notFound,
+      ErrorCode.tooLarge,
+      ErrorCode.rateLimited,
+      ErrorCode.contentRefused,
+      ErrorCode.internal,
+    ]) {
       expect(codeOfHttpStatus(httpStatusOf(code))).toBe(code)
     }
     // 403 stands for forbidden: a muted or kicked user's refusal carries its own code in the body.
