@@ -66,8 +66,14 @@ describe('package entries', () => {
     const node = require('../server/node') as Record<string, unknown>
     expect(typeof client.createLiveClient).toBe('function')
     expect(typeof client.createWxPlatform).toBe('function')
-    expect(typeof client.parseServerFrame).toBe('function')
-    expect(typeof client.parseClientFrame).toBe('function')
+    // The parsers are the protocol entry's (issue 23: the root entry exports what the README documents).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const protocol = require('../src/protocol') as Record<string, unknown>
+    expect(typeof protocol.parseServerFrame).toBe('function')
+    expect(typeof protocol.parseClientFrame).toBe('function')
+    for (const internal of ['parseServerFrame', 'decodeFrame', 'SOCKET_IS_BACK', 'outboxKeyFor', 'transition', 'SetDataBatcher', 'ListBinding', 'PlainDecoder']) {
+      expect([internal, typeof client[internal]]).toEqual([internal, 'undefined'])
+    }
     expect(typeof node.createNodePlatform).toBe('function')
     type Manifest = {
       name: string

@@ -2,20 +2,20 @@
 'use strict'
 /**
  * A TypeScript team's first hour (`npm run check:first-hour`, run by .ci/run): follows the
- * README's "Adding it to your own mini-program" to the letter, in empty folders, against the
+ * getting-started guide (docs/getting-started.md) to the letter, in empty folders, against the
  * packed tarballs (never ../src):
  *
  *  1. packs both packages (scripts/pack.js);
- *  2. an empty mini-program folder: runs the README's `sh first-hour` commands (the client's
- *     tarball beside them) and writes every file the section shows (code blocks whose info
- *     string names a path: ```ts pages/room/room.ts);
+ *  2. an empty mini-program folder: runs docs/getting-started.md's `sh first-hour` commands (the
+ *     client's tarball beside them) and writes every file it shows (code blocks whose info string
+ *     names a path: ```ts pages/room/room.ts); the README's quick start shows some of them, word for word;
  *  3. `tsc -p tsconfig.json` passes; a probe reading fields as the wrong type, or a field and a
  *     method that do not exist, fails with exactly those errors;
  *  4. Build npm (miniprogram-ci's packNpmManually): the client, its two peers and fmt.wxs; the
  *     sizes the README quotes (between <!-- build-sizes --> marks) are the ones measured;
  *  5. wcc compiles every page's WXML;
- *  6. the README's page test: `tsc -p tsconfig.test.json`, then jest;
- *  7. another empty folder: the README's `sh server-install` commands (both tarballs), `npm ls`
+ *  6. the guide's page test: `tsc -p tsconfig.test.json`, then jest;
+ *  7. another empty folder: the guide's `sh server-install` commands (both tarballs), `npm ls`
  *     valid, then `npx live-store-server --port 0 --secret s` prints its URL and /healthz answers.
  *
  * WeChat's tools come from .ci/toolchain/ (installed there when missing).
@@ -32,6 +32,8 @@ const { CLIENT_BUDGET_BYTES, dirBytes } = require('./sizes')
 
 const root = path.join(__dirname, '..')
 const readmePath = path.join(root, 'README.md')
+/** The guide the check follows to the letter; the README's quick start shows some of its files, which must be the same. */
+const guidePath = path.join(root, 'docs', 'getting-started.md')
 const toolchainDir = path.join(root, '.ci', 'toolchain')
 
 const failures = []
@@ -39,14 +41,6 @@ const check = (ok, message) => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`)
   if (!ok) failures.push(message)
   return ok
-}
-
-/** A README section's text: from its `## title` to the next `## `. */
-function section(readme, title) {
-  const start = readme.indexOf(`\n## ${title}\n`)
-  if (start === -1) throw new Error(`README has no "## ${title}" section`)
-  const end = readme.indexOf('\n## ', start + 1)
-  return readme.slice(start, end === -1 ? undefined : end)
 }
 
 /** Fenced blocks (indented or not): [{ info, body }], the body unindented by the fence's indent. */
@@ -65,11 +59,11 @@ function fencedBlocks(text) {
   return blocks
 }
 
-/** The section's files ({ path: text }) and its shell commands by tag ({ tag: [line, ...] }). */
-function quickStart(readme) {
+/** A document's files ({ path: text }) and its shell commands by tag ({ tag: [line, ...] }). */
+function quickStart(text) {
   const files = {}
   const commands = {}
-  for (const { info, body } of fencedBlocks(section(readme, 'Adding it to your own mini-program'))) {
+  for (const { info, body } of fencedBlocks(text)) {
     const [lang, target] = info.split(/\s+/)
     if (!target) continue
     if (lang === 'sh') (commands[target] ??= []).push(...body.split('\n').filter((line) => line.trim() !== '' && !line.trim().startsWith('#')))
@@ -96,7 +90,7 @@ function sizesSentence(clientBytes, totalBytes) {
   return `the client ${kib(clientBytes)} (its budget: ${kib(CLIENT_BUDGET_BYTES)}), ${kib(totalBytes)} with the two peers`
 }
 
-/** Steps 2-3: the mini-program folder, as the README builds it, type-checked. */
+/** Steps 2-3: the mini-program folder, as the guide builds it, type-checked. */
 function typeCheckApp(app, tarball, quick) {
   fs.mkdirSync(app, { recursive: true })
   fs.writeFileSync(path.join(app, 'package.json'), `${JSON.stringify({ name: 'my-live-app', version: '1.0.0', private: true }, null, 2)}\n`)
@@ -113,7 +107,7 @@ function typeCheckApp(app, tarball, quick) {
     fs.mkdirSync(path.dirname(path.join(app, file)), { recursive: true })
     fs.writeFileSync(path.join(app, file), text)
   }
-  console.log(`wrote ${Object.keys(quick.files).length} files from the README: ${Object.keys(quick.files).join(', ')}`)
+  console.log(`wrote ${Object.keys(quick.files).length} files from the guide: ${Object.keys(quick.files).join(', ')}`)
   const tsc = run('npx tsc -p tsconfig.json', app)
   if (tsc.output) console.log(tsc.output)
   check(tsc.status === 0, "tsc -p tsconfig.json (strict, miniprogram-api-typings, the tarball's .d.ts): no error")
@@ -142,7 +136,7 @@ function typeCheckApp(app, tarball, quick) {
 }
 
 /** Steps 4-5: Build npm, sizes, wcc. */
-async function buildAndCompile(app, readme, fixSizes) {
+async function buildAndCompile(app, fixSizes) {
   const ci = require(path.join(toolchainDir, 'node_modules', 'miniprogram-ci'))
   const result = await ci.packNpmManually({ packageJsonPath: path.join(app, 'package.json'), miniprogramNpmDistDir: app })
   const npmDir = path.join(app, 'miniprogram_npm')
@@ -156,16 +150,22 @@ async function buildAndCompile(app, readme, fixSizes) {
   const total = packages.reduce((sum, name) => sum + dirBytes(path.join(npmDir, name)), 0)
   console.log(`Build npm sizes: client ${client} B, total ${total} B`)
   check(client <= CLIENT_BUDGET_BYTES, `the client within its budget: ${client} B <= ${CLIENT_BUDGET_BYTES} B`)
-  const marked = /<!-- build-sizes -->([^<]*)<!-- \/build-sizes -->/.exec(readme)
   const expected = sizesSentence(client, total)
-  if (fixSizes && marked && marked[1] !== expected) {
-    fs.writeFileSync(readmePath, readme.replace(marked[0], `<!-- build-sizes -->${expected}<!-- /build-sizes -->`))
-    console.log(`README sizes rewritten: "${expected}"`)
-  } else {
-    check(
-      marked !== null && marked[1] === expected,
-      `the README quotes the measured sizes: "${marked ? marked[1] : '(no <!-- build-sizes --> marks)'}" ${marked && marked[1] === expected ? '' : `should be "${expected}" (node scripts/check-first-hour.js --fix-sizes)`}`,
-    )
+  // Every document that quotes the sizes (between <!-- build-sizes --> marks) quotes these.
+  for (const doc of [readmePath, guidePath]) {
+    const text = fs.readFileSync(doc, 'utf8')
+    const marked = [...text.matchAll(/<!-- build-sizes -->([^<]*)<!-- \/build-sizes -->/g)]
+    const name = path.relative(root, doc)
+    if (fixSizes && marked.some((m) => m[1] !== expected)) {
+      fs.writeFileSync(doc, text.replace(/<!-- build-sizes -->[^<]*<!-- \/build-sizes -->/g, `<!-- build-sizes -->${expected}<!-- /build-sizes -->`))
+      console.log(`${name}: sizes rewritten: "${expected}"`)
+    } else {
+      const wrong = marked.filter((m) => m[1] !== expected).map((m) => m[1])
+      check(
+        marked.length > 0 && wrong.length === 0,
+        `${name} quotes the measured sizes${wrong.length ? `: "${wrong[0]}" should be "${expected}" (node scripts/check-first-hour.js --fix-sizes)` : marked.length === 0 ? ': no <!-- build-sizes --> marks' : ''}`,
+      )
+    }
   }
 
   const compiler = require(path.join(toolchainDir, 'node_modules', 'miniprogram-compiler'))
@@ -173,20 +173,20 @@ async function buildAndCompile(app, readme, fixSizes) {
   try {
     const wxml = compiler.wxmlToJs(app)
     const missing = pages.filter((p) => !wxml.includes(`cs.push("${p}.wxml:`))
-    check(missing.length === 0, `wcc compiles the README's WXML (${pages.join(', ')})${missing.length ? `; missing ${missing.join(', ')}` : ''}`)
+    check(missing.length === 0, `wcc compiles the guide's WXML (${pages.join(', ')})${missing.length ? `; missing ${missing.join(', ')}` : ''}`)
   } catch (error) {
-    check(false, `wcc compiles the README's WXML: ${error.message}`)
+    check(false, `wcc compiles the guide's WXML: ${error.message}`)
   }
 }
 
-/** Step 6: the README's page test. */
+/** Step 6: the guide's page test. */
 function pageTest(app) {
   const tsc = run('npx tsc -p tsconfig.test.json --noEmit', app)
   if (tsc.output) console.log(tsc.output)
   check(tsc.status === 0, 'tsc -p tsconfig.test.json: the page test type-checks')
   const jest = run('npx jest --ci', app)
   console.log(jest.output)
-  check(jest.status === 0 && /Tests:\s+1 passed, 1 total/.test(jest.output), "the README's page test passes (jest, ts-jest, miniprogram-simulate, FakePlatform)")
+  check(jest.status === 0 && /Tests:\s+1 passed, 1 total/.test(jest.output), "the guide's page test passes (jest, ts-jest, miniprogram-simulate, FakePlatform)")
 }
 
 /** Step 7: the server from its tarball, beside the client's. */
@@ -248,7 +248,16 @@ async function serverFromTarballs(dir, packed, quick) {
 async function main(argv) {
   installToolchain()
   const readme = fs.readFileSync(readmePath, 'utf8')
-  const quick = quickStart(readme)
+  const guide = fs.readFileSync(guidePath, 'utf8')
+  const quick = quickStart(guide)
+  // The README's quick start: each file and command it shows is the guide's, word for word.
+  const shown = quickStart(readme)
+  for (const [file, text] of Object.entries(shown.files)) check(quick.files[file] === text, `the README's ${file} is the guide's`)
+  for (const [tag, lines] of Object.entries(shown.commands))
+    check(
+      lines.every((line) => (quick.commands[tag] ?? []).includes(line)),
+      `the README's \`sh ${tag}\` commands are the guide's`,
+    )
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'live-store-first-hour-'))
   try {
     const packed = packAll(path.join(work, 'tarballs'))
@@ -256,7 +265,7 @@ async function main(argv) {
     check(packedManifest.scripts === undefined && packedManifest.workspaces === undefined, 'the packed client package.json has no scripts or workspaces')
     const app = path.join(work, 'app')
     typeCheckApp(app, packed.client.path, quick)
-    await buildAndCompile(app, readme, argv.includes('--fix-sizes'))
+    await buildAndCompile(app, argv.includes('--fix-sizes'))
     pageTest(app)
     await serverFromTarballs(path.join(work, 'server'), packed, quick)
   } finally {
