@@ -194,6 +194,9 @@ async function openRoomPage(roomId: string): Promise<{ page: SimPage; platform: 
   const client = createLiveClient({ url: 'ws://bench/ws', platform, outbox: { storageKey: false } })
   provideLiveClient(client)
   const root = path.join(__dirname, '..', 'miniprogram')
+  // The page's WXML imports the library's fmt.wxs from miniprogram_npm/, where Build npm puts it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  ;(require('../scripts/wxs.js') as { layWxs(npmDir: string): void }).layWxs(path.join(root, 'miniprogram_npm'))
   const id = simulate.load(path.join(root, 'pages/room/room'), { rootPath: root })
   const page = simulate.render(id, { room_id: roomId }) as unknown as SimPage
   return {
