@@ -1,5 +1,4 @@
 import { reaction } from 'mobx-miniprogram'
-import type { SchedulerLike } from 'rxjs'
 import type { Goods } from '../protocol/frames'
 import type { LiveRoom } from '../stores/liveRoom'
 import type { CommentItem } from '../stores/types'
@@ -8,7 +7,9 @@ import { ListBinding } from './listBinding'
 import { SetDataBatcher } from './setDataBatcher'
 import type { AnyFieldReaders, CommentKeyOf, CommentsOption, FieldReaders, LiveRoomBehaviorId, LiveRoomBehaviorOptions, LiveRoomData, LiveTapEvent, PageQuery } from './liveRoomTypes'
 import { DEFAULT_ROOM_FIELDS, DEFAULT_THROTTLED_FIELDS, type DefaultRoomData, type RenderedComment } from './roomFields'
-import { SetDataBudget, type SetDataStats } from './setDataBudget'
+import { CommentFollow } from './commentFollow'
+import { pageBudget } from './pageBudget'
+import type { SetDataStats } from './setDataBudget'
 
 // The mini-program's globals, seen from this module only (the library is typed without them).
 declare const Behavior: (definition: Record<string, unknown>) => string
@@ -30,11 +31,8 @@ interface Live {
   batcher: SetDataBatcher
   fields: StoreBindingsManager
   disposeList: () => void
-  /** The comment list follows the newest comment (the viewer is at the bottom). */
-  following: boolean
-  /** New comments arrived while not following (the "new comments" pill shows). */
-  unseen: boolean
-  lastScrollTop: number
+  /** Whether the comment list follows the newest comment. */
+  follow: CommentFollow
 }
 
 interface Instance {
@@ -46,25 +44,6 @@ interface Instance {
 }
 
 type TapEvent = LiveTapEvent
-
-/** The page's shared setData budgets, by page instance. */
-const budgets = new WeakMap<object, SetDataBudget>()
-
-/** The page a component is in (its outermost owner); the instance itself for a page. */
-function pageOf(self: Instance): object {
-  let node: Instance = self
-  for (let depth = 0; depth < 64; depth++) {
-    let owner: Instance | null | undefined
-    try {
-      owner = node.selectOwnerComponent?.()
-    } catch {
-      owner = undefined
-    }
-    if (owner === null || owner === undefined || owner === node) break
-    node = owner
-  }
-  return node
-}
 
 /** The room a page or component shows: the page query's `room_id` wins over a `roomId` default. */
 function roomIdOf(self: Instance, query?: PageQuery): string {
@@ -120,19 +99,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
   const commentOptions = options.comments === false ? undefined : { key: options.comments?.key ?? 'comments', limit: options.comments?.limit ?? 200 }
   const throttledKeys = (options.throttle?.keys ?? DEFAULT_THROTTLED_FIELDS).filter((k) => k in fieldReaders)
   const maxSetDataPerSecond = options.maxSetDataPerSecond ?? 20
-  const followKey = `${commentOptions?.key ?? 'comments'}Follow`
-  const unseenKey = `${commentOptions?.key ?? 'comments'}Unseen`
-
-  /** The budget of the page `self` is on, shared with every bound component of that page. */
-  const budgetOf = (self: Instance, scheduler: SchedulerLike): SetDataBudget => {
-    const page = pageOf(self)
-    let budget = budgets.get(page)
-    if (budget === undefined || budget.size === 0) {
-      budget = new SetDataBudget(maxSetDataPerSecond, 1000, scheduler)
-      budgets.set(page, budget)
-    }
-    return budget
-  }
+  const commentKey = commentOptions?.key ?? 'comments'
 
   const start = (self: Instance, roomId: string): void => {
     const scope = String(self.data.liveScope || DEFAULT_SCOPE)
@@ -143,9 +110,10 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
     const room = handle.room
     // The page's time is its client's: one virtual scheduler drives client, stores and bindings in a test.
     const scheduler = getLiveClient(scope).scheduler
-    const batcher = new SetDataBatcher(self, scheduler, { budget: budgetOf(self, scheduler), throttledKeys, throttleMs: options.throttle?.ms ?? 250 })
+    const batcher = new SetDataBatcher(self, scheduler, { budget: pageBudget(self, maxSetDataPerSecond, scheduler), throttledKeys, throttleMs: options.throttle?.ms ?? 250 })
     const initial: Record<string, unknown> = { liveRoomId: roomId, commentDraft: '', commentError: '', ui: {} }
-    if (commentOptions) Object.assign(initial, { [followKey]: true, [unseenKey]: false })
+    const follow = new CommentFollow(commentKey)
+    if (commentOptions) Object.assign(initial, follow.initial())
     batcher.merge(initial)
     // Fields through mobx-miniprogram-bindings, into the batcher rather than straight to setData.
     const fields = bindings.createStoreBindings(
@@ -157,7 +125,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
     )
     fields.updateStoreBindings()
     batcher.beforeFlush = () => fields.updateStoreBindings()
-    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList: () => undefined, following: true, unseen: false, lastScrollTop: 0 }
+    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList: () => undefined, follow }
     if (commentOptions) {
       const list = new ListBinding<CommentItem, Omit<RenderedComment, 'k'>>(commentOptions.key, commentOptions.limit, (c) => {
         const rendered: Omit<RenderedComment, 'k'> = { name: c.name, content: c.content }
@@ -169,11 +137,7 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
         () => [room.commentStore.comments, room.commentStore.generation] as const,
         ([comments, generation]) => {
           const { patch, added } = list.patch(comments, generation)
-          if (added > 0 && !live.following && !live.unseen) {
-            live.unseen = true
-            patch[unseenKey] = true
-          }
-          batcher.merge(patch)
+          batcher.merge({ ...patch, ...follow.arrived(added) })
         },
         { fireImmediately: true },
       )
@@ -193,12 +157,9 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
 
   const room = (self: Instance): LiveRoom | undefined => self.__live?.room
 
-  const follow = (self: Instance): void => {
-    const live = self.__live
-    if (!live || (live.following && !live.unseen)) return
-    live.following = true
-    live.unseen = false
-    live.batcher.merge({ [followKey]: true, [unseenKey]: false })
+  const followNewest = (self: Instance): void => {
+    const patch = self.__live?.follow.follow()
+    if (patch) self.__live?.batcher.merge(patch)
   }
 
   // Page() pages: WeChat merges a behavior's data and methods into the page (2.9.2+); its
@@ -331,20 +292,16 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
         const live = this.__live
         const top = Number(event?.detail?.scrollTop)
         if (!live || !Number.isFinite(top)) return
-        const up = top < live.lastScrollTop - 2
-        live.lastScrollTop = top
-        if (up && live.following) {
-          live.following = false
-          live.batcher.merge({ [followKey]: false })
-        }
+        const patch = live.follow.scrolled(top)
+        if (patch) live.batcher.merge(patch)
       },
       /** The scroll-view's `bindscrolltolower`: back at the bottom, follow again. */
       commentsAtBottom(this: Instance) {
-        follow(this)
+        followNewest(this)
       },
       /** The "new comments" pill's `bindtap`: back to the newest, follow again. */
       followComments(this: Instance) {
-        follow(this)
+        followNewest(this)
       },
       /** The room's stores, for code that needs more than the bound fields. */
       liveRoom(this: Instance): LiveRoom | undefined {
