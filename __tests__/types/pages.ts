@@ -86,3 +86,11 @@ livePage(liveRoomBehavior({ comments: false }), {
     return list
   },
 })
+
+// The README's Page() example, as written there.
+livePage(liveRoomBehavior({ fields: { hot: (room) => room.roomStore.onlineNum > 1000 } }), {
+  onLoad(query) {
+    this.liveRoomLoad(query) // a page's own onLoad hides the behavior's: call it
+    if (this.data.hot) wx.showToast({ title: 'Busy room' })
+  },
+})
