@@ -91,6 +91,6 @@ livePage(liveRoomBehavior({ comments: false }), {
 livePage(liveRoomBehavior({ fields: { hot: (room) => room.roomStore.onlineNum > 1000 } }), {
   onLoad(query) {
     this.liveRoomLoad(query) // a page's own onLoad hides the behavior's: call it
-    if (this.data.hot) wx.showToast({ title: 'Busy room' })
+    if (this.data.hot) this.subscribe() // typed: hot is a boolean, subscribe() the behavior's
   },
 })
