@@ -86,7 +86,8 @@ function installToolchain() {
 
 /** The README's size sentence for these measurements. */
 function sizesSentence(clientBytes, totalBytes) {
-  const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`
+  // Whole KiB: what a reader needs, and it moves only when the build moves by a KiB.
+  const kib = (bytes) => `${Math.round(bytes / 1024)} KiB`
   return `the client ${kib(clientBytes)} (its budget: ${kib(CLIENT_BUDGET_BYTES)}), ${kib(totalBytes)} with the two peers`
 }
 
