@@ -3,6 +3,7 @@ import * as fs from 'fs'
 import { createServer, type ServerOptions } from './server'
 import type { RoomConfig } from './room'
 import { signToken } from './token'
+import { parseClusterNodes } from './engine/redis/clients'
 import { ENGINE_DEFAULTS as E, SERVER_DEFAULTS as S } from './defaults'
 
 const HELP = `live-store-server: the reference live-room server (protocol live.v1)
@@ -24,6 +25,8 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --message-rate-limit N[:B]  messages per second per user, burst B [${S.messageRateLimit.perSecond}:${S.messageRateLimit.burst}]
   --redis URL          share rooms with other processes through Redis (or LIVE_REDIS_URL),
                        e.g. redis://127.0.0.1:6379; without it rooms live in this process
+  --redis-cluster HOST:PORT[,HOST:PORT...]  share rooms through a Redis Cluster, given some
+                       of its nodes (or LIVE_REDIS_CLUSTER); each room lives in one slot
   --redis-prefix P     prefix of the Redis keys and channels [live]
   --lease-ms N         a process silent this long counts as dead; its viewers leave [${E.leaseMs}]
   --room-creation M    who may open a room not open yet: anyone, anchors (an anchor whose
@@ -81,6 +84,7 @@ export interface CliArgs extends Pick<
   dataDir: string
   roomsFile?: string
   redis?: string
+  redisCluster?: string[]
   redisPrefix?: string
   jwtPublicKeyFile?: string
   jwksFile?: string
@@ -156,6 +160,9 @@ export function parseArgs(argv: string[]): CliArgs {
         break
       case '--redis':
         args.redis = text(flag, value())
+        break
+      case '--redis-cluster':
+        args.redisCluster = parseClusterNodes(text(flag, value()))
         break
       case '--redis-prefix':
         args.redisPrefix = text(flag, value())
@@ -292,9 +299,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     log: (line) => console.error(line),
   }
   const redisUrl = args.redis ?? env.LIVE_REDIS_URL
-  if (redisUrl) options.redis = { url: redisUrl, prefix: args.redisPrefix, leaseMs: args.leaseMs, dedupTtlMs: args.dedupTtlMs }
+  const cluster = args.redisCluster ?? (env.LIVE_REDIS_CLUSTER ? parseClusterNodes(env.LIVE_REDIS_CLUSTER) : undefined)
+  if (redisUrl && cluster) throw new Error('give --redis (LIVE_REDIS_URL) or --redis-cluster (LIVE_REDIS_CLUSTER), not both')
+  const settings = { prefix: args.redisPrefix, leaseMs: args.leaseMs, dedupTtlMs: args.dedupTtlMs }
+  if (cluster) options.redis = { cluster, ...settings }
+  else if (redisUrl) options.redis = { url: redisUrl, ...settings }
   const server = await createServer(options)
-  const engine = redisUrl ? `Redis engine at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-memory engine'
+  const engine = cluster ? `Redis engine on the Redis Cluster at ${cluster.join(',')}` : redisUrl ? `Redis engine at ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')}` : 'in-memory engine'
   console.log(`live-store-server listening on ${server.url} (${engine}; health: http://${args.host}:${server.port}/healthz)`)
   if (args.dev && secret !== undefined) {
     const exp = Math.floor(Date.now() / 1000) + 24 * 3600

@@ -38,7 +38,9 @@ export async function runCommand(ctx: ServerContext, actor: CommandActor, user: 
   if (!APPLYING.has(frame.msg_type)) return refusal(frame.msg_id, ErrorCode.badRequest, 'unknown command')
   // A key no uid can forge: "x:y" + "z" must not meet "x" + "y:z".
   const key = JSON.stringify([user.uid, frame.msg_id])
-  const earlier = (await ctx.engine.recallAck(user.uid, frame.msg_id)) ?? (await ctx.inflight.get(key))
+  // A command on a room keeps its dedup record beside the room (one slot of a Redis Cluster).
+  const roomId = 'room_id' in frame ? frame.room_id : undefined
+  const earlier = (await ctx.engine.recallAck(user.uid, frame.msg_id, roomId)) ?? (await ctx.inflight.get(key))
   if (earlier !== undefined) return { ...earlier, dup: true }
   // A report changes no room state an engine could make atomic with its dedup: claim it
   // across processes first, or two processes given the same msg_id at once both write it.
@@ -54,7 +56,7 @@ export async function runCommand(ctx: ServerContext, actor: CommandActor, user: 
     // A refusal that depends on state (not joined, rate limited, not on the shelf, the store
     // unreachable) is judged anew on a resend: remembering it would lose the comment for good.
     // A repeat found by the engine is remembered there already.
-    if (ack.dup !== true && isFinal(ack)) await ctx.engine.rememberAck(user.uid, frame.msg_id, ack)
+    if (ack.dup !== true && isFinal(ack)) await ctx.engine.rememberAck(user.uid, frame.msg_id, ack, roomId)
     return ack
   } finally {
     ctx.inflight.delete(key)

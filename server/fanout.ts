@@ -93,6 +93,8 @@ export interface FanoutMember {
   sendPrepared(frame: PreparedFrame): void
   /** Sends text of its own (a batch filtered for a member that joined mid-tick). */
   sendText(text: string, type: string): void
+  /** The room's history changed (a new epoch): what this member has is not the room's any more. */
+  historyLost(): void
 }
 
 export interface FanoutOptions {
@@ -211,6 +213,15 @@ export class FanoutRegistry {
       this.rooms.set(roomId, room)
     }
     room.fanout.add(member)
+  }
+
+  /** The room's history changed: every member is told (each leaves or rereads on its own). */
+  historyLost(roomId: string): number {
+    const room = this.rooms.get(roomId)
+    if (room === undefined) return 0
+    const members = [...room.fanout.members]
+    for (const member of members) member.historyLost()
+    return members.length
   }
 
   /** Takes a member out of a room's fan-out; the last one out ends the room's subscription. Again is harmless. */

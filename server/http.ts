@@ -78,6 +78,10 @@ class Waiter implements FanoutMember {
   sendText(): void {
     this.notify()
   }
+  /** The poll answers now: its epoch is gone, so the next one gets a snapshot. */
+  historyLost(): void {
+    this.notify()
+  }
   private notify(): void {
     if (this.woken) return
     this.woken = true

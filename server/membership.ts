@@ -1,4 +1,4 @@
-import type { RoomEvent } from 'miniprogram-live-store/protocol'
+import { CloseCode, type RoomEvent } from 'miniprogram-live-store/protocol'
 import type { ServerContext } from './context'
 import type { FanoutMember, PreparedFrame } from './fanout'
 
@@ -8,6 +8,7 @@ export interface MemberConnection {
   readonly batch: boolean
   sendPrepared(frame: PreparedFrame): void
   sendData(data: string, type: string): void
+  close(code: number, reason: string): void
 }
 
 /** A connection's place in one room: its member of the room's fan-out. */
@@ -41,6 +42,10 @@ export class Membership implements FanoutMember {
   }
   sendText(text: string, type: string): void {
     this.connection.sendData(text, type)
+  }
+  /** docs/protocol.md, "Close codes": 1012, the room's history was lost; the client rejoins to a snapshot. */
+  historyLost(): void {
+    this.connection.close(CloseCode.serviceRestart, 'room history lost, rejoin')
   }
 }
 

@@ -7,6 +7,15 @@ import type { ReportSinkOptions } from './reports'
 import type { RoomConfig } from './room'
 import type { TokenVerifierOptions } from './token'
 
+/** The Redis engine's settings besides where Redis is. */
+export interface RedisSettings {
+  /** Prefix of every key and channel [live]. */
+  prefix?: string
+  leaseMs?: number
+  dedupTtlMs?: number
+  commandTimeoutMs?: number
+}
+
 export interface ServerOptions {
   /** 0 (default) picks a free port. */
   port?: number
@@ -98,9 +107,11 @@ export interface ServerOptions {
   engine?: Engine
   /**
    * Share rooms with other server processes through Redis (`redis://host:port`), or
-   * `{ url, prefix, leaseMs }`. Without it rooms live in this process's memory.
+   * `{ url, prefix, leaseMs }`; through a Redis Cluster with `{ cluster: ['host:port', ...] }`
+   * (some of its nodes; every room lives in one slot, fanned out with sharded pub/sub).
+   * Without it rooms live in this process's memory.
    */
-  redis?: string | { url: string; prefix?: string; leaseMs?: number; dedupTtlMs?: number; commandTimeoutMs?: number }
+  redis?: string | (RedisSettings & ({ url: string; cluster?: undefined } | { cluster: string[]; url?: undefined }))
   /**
    * The HTTP long-poll fallback (`POST /api/commands`, `GET /api/rooms/:room_id/events`), for
    * clients whose socket cannot get through. On by default; false turns it off.

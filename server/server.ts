@@ -77,7 +77,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     options.engine ??
     (redis !== undefined
       ? await RedisEngine.connect({
-          redis: redis.url,
+          redis: redis.cluster !== undefined ? { cluster: redis.cluster } : redis.url,
           prefix: redis.prefix,
           leaseMs: redis.leaseMs,
           dedupTtlMs: redis.dedupTtlMs,
@@ -210,10 +210,11 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   let closing: Promise<void> | undefined
   httpServer.on('upgrade', (req, socket, head) => upgrades.handle(req, socket, head))
 
-  // The engine's store lost its history: every client must rejoin and take a snapshot.
-  engine.onEpochChange?.((epoch) => {
-    log(`epoch changed to ${epoch}: closing ${connections.size} connections with 1012`)
-    for (const connection of connections) connection.close(CloseCode.serviceRestart, 'history lost, rejoin')
+  // A room's history changed in the engine's store (lost, or taken back by a failover): its
+  // clients must rejoin and take a snapshot under the new epoch.
+  engine.onRoomReset?.((roomId, epoch) => {
+    const told = ctx.fanouts.historyLost(roomId)
+    log(`room ${roomId} has a new epoch ${epoch}: ${told} members sent to a snapshot (1012 on sockets)`)
   })
 
   // One sweep for every connection: the auth deadline and the heartbeat timeout (2.5 x heartbeat).

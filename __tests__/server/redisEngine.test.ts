@@ -99,9 +99,11 @@ describe('Redis engine', () => {
           longest = Math.max(longest, seen.length)
           expect(comparable(await shared.snapshot('r'))).toEqual(comparable(await memory.snapshot('r')))
           const from = Math.max(0, seen.length - 40)
-          const recovered = await shared.recover('r', from, shared.epoch)
+          // The room's own epoch (docs/protocol.md, "Epochs and recovery"), as its snapshot gives it.
+          const roomEpoch = (await shared.snapshot('r')).epoch
+          const recovered = await shared.recover('r', from, roomEpoch)
           expect(recovered?.events.map(withoutTs)).toEqual(expected.slice(from).map(withoutTs))
-          if (seen.length > 40) expect(await shared.recover('r', seen.length - 41, shared.epoch)).toBeNull()
+          if (seen.length > 40) expect(await shared.recover('r', seen.length - 41, roomEpoch)).toBeNull()
           expect(await shared.recover('r', 0, 'another-epoch')).toBeNull()
         } finally {
           await memory.close()
@@ -471,6 +473,60 @@ describe('Redis engine', () => {
       } finally {
         await proxy.close()
       }
+    })
+
+    it('gives a room whose seq went back (a promoted replica lacked the last events) a new epoch: no seq is delivered twice with different events (issue 24)', async () => {
+      const a = await boot(redis.url)
+      const b = await boot(redis.url)
+      const { c: onA, ack: first } = await joinedClient(a, 'v1', 'back')
+      await onA.type('snapshot')
+      const { c: onB } = await joinedClient(b, 'v2', 'back')
+      await onB.type('snapshot')
+      const texts: string[] = []
+      for (let i = 0; i < 5; i++) {
+        const ack = await onA.command({ msg_type: 'message', msg_id: mid('b'), room_id: 'back', content: `m${i}` })
+        texts.push(`m${i}`)
+        expect(ack.ok).toBe(true)
+      }
+      const seen = new Map<number, string>()
+      const record = (f: Record<string, unknown>): boolean => {
+        if (f.msg_type === 'message') {
+          const seq = f.seq as number
+          const before = seen.get(seq)
+          if (before !== undefined) expect(f.content).toBe(before)
+          seen.set(seq, f.content as string)
+        }
+        return false
+      }
+      await onB.next((f) => record(f) || (f.msg_type === 'message' && f.content === 'm4'))
+      for (const f of onB.frames) record(f)
+      const head = [...seen.keys()].reduce((m, n) => Math.max(m, n), 0)
+      // What a replica promoted after the last two events had not reached it would hold.
+      const admin = new Redis(redis.url)
+      try {
+        const meta = `${prefixNow}:room:{back}:meta`
+        await admin.hset(meta, 'seq', head - 2)
+        await admin.xtrim(`${prefixNow}:room:{back}:hist`, 'MAXLEN', head - 2)
+      } finally {
+        admin.disconnect()
+      }
+      // The next comment finds the seq behind what process A delivered: a new epoch, seqs go on.
+      const late = await onA.command({ msg_type: 'message', msg_id: mid('b'), room_id: 'back', content: 'after' }).catch(() => undefined)
+      expect((await onA.closed).code).toBe(1012)
+      expect((await onB.closed).code).toBe(1012)
+      // Every frame either socket got carried each seq with one event only.
+      for (const f of [...onA.frames, ...onB.frames]) record(f)
+      const { c: again, ack } = await joinedClient(b, 'v2', 'back', { since_seq: head, epoch: first.epoch as string })
+      expect(ack).toMatchObject({ ok: true, recovered: false })
+      expect(ack.epoch).not.toBe(first.epoch)
+      expect(ack.seq as number).toBeGreaterThanOrEqual(head)
+      const snapshot = (await again.type('snapshot')) as unknown as SnapshotFrame
+      expect(snapshot.epoch).toBe(ack.epoch)
+      // The comment sent after the rollback is acked (or refused while the room renewed, never lost silently).
+      if (late?.ok === true) expect(late.seq as number).toBeGreaterThan(head)
+      const next = await again.command({ msg_type: 'message', msg_id: mid('b'), room_id: 'back', content: 'next' })
+      expect(next.seq as number).toBeGreaterThan(head)
+      expect(texts).toHaveLength(5)
     })
 
     it('takes a new epoch when Redis loses its data: clients are closed with 1012 and rejoin to a snapshot', async () => {

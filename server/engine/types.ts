@@ -47,7 +47,10 @@ export type RoomListener = (event: RoomEvent, data: string) => void
  * layer buffers a room's live events while a join reads its snapshot or history.
  */
 export interface Engine {
-  /** Names the history this engine serves; a new epoch means history was lost. */
+  /**
+   * Names the history this engine serves (the `init` frame's epoch). Recovery compares each
+   * room's epoch (its snapshot's and join ack's); an engine with one history for all rooms uses this one.
+   */
   readonly epoch: string
   /** The room exists or may be created (false: unknown room of a fixed room list). */
   hasRoom(roomId: string): Promise<boolean>
@@ -72,9 +75,12 @@ export interface Engine {
   snapshot(roomId: string): Promise<SnapshotFrame>
   /** Live events of a room, from now on. */
   subscribe(roomId: string, listener: RoomListener): () => void
-  /** The ack given earlier to this user's `msg_id`, within the dedup window. */
-  recallAck(uid: string, msgId: string): Promise<AckFrame | undefined>
-  rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void>
+  /**
+   * The ack given earlier to this user's `msg_id`, within the dedup window. `roomId`: the
+   * command's room (a shared store keeps a room's records beside the room).
+   */
+  recallAck(uid: string, msgId: string, roomId?: string): Promise<AckFrame | undefined>
+  rememberAck(uid: string, msgId: string, ack: AckFrame, roomId?: string): Promise<void>
   /**
    * Claims a command that has no room state of its own (`report`) for this process, atomically
    * across processes: false when another process holds it (its ack follows). An engine that
@@ -86,10 +92,11 @@ export interface Engine {
   /** Ready to serve (false while a backing store is unreachable). */
   readonly healthy: boolean
   /**
-   * Called when the engine's epoch changed under running connections (a shared store lost
-   * its data): they must be closed so that clients rejoin and take snapshots.
+   * Called when a room's history changed under running connections (a shared store lost the
+   * room, or a failover took its seq back): the room has a new epoch, and its clients must
+   * rejoin and take snapshots.
    */
-  onEpochChange?(listener: (epoch: string) => void): void
+  onRoomReset?(listener: (roomId: string, epoch: string) => void): void
   /** The server's counters, for engines that have their own to report. */
   attachMetrics?(metrics: EngineMetrics): void
   close(): Promise<void>

@@ -4,7 +4,7 @@ import { followNotice, presenceNotice } from '../../roomNotices'
 import { jsonString } from './roomScript'
 
 /**
- * The room script's arguments for an action (past the fixed ones: ARGV[15..]). Events are
+ * The room script's arguments for an action (past the fixed ones: the script's `P[1..]`). Events are
  * JSON fragments encoded here, so the script never decodes and re-encodes user data.
  */
 export function scriptArgsOf(action: Exclude<RoomAction, { type: 'like' }>): Array<string | number> {

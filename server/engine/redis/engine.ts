@@ -1,10 +1,9 @@
 import { randomBytes } from 'crypto'
-import type Redis from 'ioredis'
 import type { AckFrame, SnapshotFrame, UserRef } from 'miniprogram-live-store/protocol'
 import type { RoomAction, RoomConfig } from '../../room'
 import { LEASE_SCRIPT, ROOM_SCRIPT } from './scripts'
 import { systemClock } from '../../clock'
-import { type ApplyResult, type CommandKey, type Engine, type EngineMetrics, EngineUnavailableError, type Recovery, type RoomListener } from '../types'
+import type { ApplyResult, CommandKey, Engine, EngineMetrics, Recovery, RoomListener } from '../types'
 import { ENGINE_DEFAULTS } from '../../defaults'
 
 export type { RedisEngineOptions } from './options'
@@ -14,34 +13,41 @@ import { type LeaseHost, ProcessLease } from './processLease'
 import { readRecovery, readSnapshot } from './reads'
 import { RedisKeys } from './keys'
 import type { RedisEngineOptions } from './options'
-import { createClients, describeTarget, guarded, withTimeout } from './clients'
+import { guarded, RedisConnections, type RedisCommands, withTimeout } from './clients'
+import type { LocalRoom } from './follower'
 import { resultOf, roomScriptCall, type ScriptReply } from './roomScript'
 
 /** The dedup key's value while a `report` is being written by the process that claimed it. */
 const CLAIMED = 'claimed'
 
-interface RedisWithScripts extends Redis {
+/** The engine's scripts, defined on its command connection. */
+interface Scripts {
   liveRoom(...argv: [number, ...Array<string | number>]): Promise<ScriptReply>
   liveLease(numKeys: number, ...args: Array<string | number>): Promise<[number, ...string[]]>
 }
+type RedisWithScripts = RedisCommands & Scripts
 
 /**
- * Rooms in Redis, shared by any number of server processes.
+ * Rooms in Redis (one server, or a Redis Cluster), shared by any number of server processes.
  *
- * - One script applies each change atomically: state, next `seq` (a hash counter), history
- *   (a Stream capped at `history`), the dedup record of the command, and a PUBLISH.
+ * - One script applies each change atomically in the room's slot: state, next `seq` (a hash
+ *   counter), history (a Stream capped at `history`), the dedup record of the command, and a
+ *   PUBLISH (SPUBLISH on a cluster).
  * - Each process subscribes once per room it serves and hands the published text, as is,
  *   to its sockets: one serialisation per event in all. A skipped message (a subscriber
- *   reconnect) is read back from the Stream before later ones go out.
+ *   reconnect, a failover) is read back from the Stream before later ones go out.
  * - `online_num` counts members per process; each process renews a lease, and the
  *   members of a process whose lease ran out are taken out by the others, with `leave` events.
- * - The epoch is a key: when Redis loses its data the key goes with it, and a new epoch
- *   tells clients to take snapshots.
+ * - Each room has its own epoch, in its meta hash. A room Redis lost, or whose seq went back
+ *   (a failover to a replica that lacked the last events), gets a fresh epoch with its seq going
+ *   on: clients are sent to a snapshot and never get a seq they have under another event.
  */
 export class RedisEngine implements Engine {
-  private currentEpoch = ''
+  /** This process's generation: it changes when the process sees a room's history lost. */
+  private generation = randomBytes(6).toString('base64url')
+  private epochSerial = 0
+  private readonly connections: RedisConnections
   private readonly cmd: RedisWithScripts
-  private readonly sub: Redis
   private readonly names: RedisKeys
   private readonly processId = randomBytes(6).toString('base64url')
   private readonly configs = new Map<string, RoomConfig>()
@@ -55,7 +61,7 @@ export class RedisEngine implements Engine {
   private readonly leaseMs: number
   private readonly now: () => number
   private readonly log: (line: string) => void
-  private readonly epochListeners: Array<(epoch: string) => void> = []
+  private readonly resetListeners: Array<(roomId: string, epoch: string) => void> = []
   private metrics: EngineMetrics | undefined
   private readonly lease: ProcessLease
   private wasDown = false
@@ -72,65 +78,72 @@ export class RedisEngine implements Engine {
     this.now = options.now ?? Date.now
     this.log = options.log ?? (() => undefined)
     for (const room of options.rooms ?? []) this.configs.set(room.id, room)
-    const { cmd, sub } = createClients(options.redis, options.commandTimeoutMs ?? ENGINE_DEFAULTS.commandTimeoutMs)
-    this.cmd = cmd as RedisWithScripts
-    this.sub = sub
+    this.connections = new RedisConnections(options.redis, options.commandTimeoutMs ?? ENGINE_DEFAULTS.commandTimeoutMs)
+    this.cmd = this.connections.cmd as RedisWithScripts
     this.follower = new RoomFollower({
-      cmd: this.cmd,
-      sub: this.sub,
+      connections: this.connections,
       names: this.names,
       metrics: () => this.metrics,
       log: (line) => this.log(line),
       isClosed: () => this.closed,
+      renew: (room) => this.renewRoom(room),
+      reset: (roomId, epoch) => this.roomReset(roomId, epoch),
     })
     this.lease = new ProcessLease(this.leaseHost())
     this.cmd.defineCommand('liveRoom', { lua: ROOM_SCRIPT })
     this.cmd.defineCommand('liveLease', { lua: LEASE_SCRIPT })
-    for (const client of [this.cmd, this.sub]) {
+    const { cmd, sub } = this.connections
+    for (const client of [cmd, sub]) {
       client.on('error', (error: Error) => {
         this.metrics?.storeErrors()
         this.log(`redis: ${error.message}`)
       })
-    }
-    for (const client of [this.cmd, this.sub]) {
       client.on('close', () => {
         if (this.closed) return
         // A lost connection is a store error even before a call fails on it.
         if (client.status !== 'end') this.metrics?.storeErrors()
-        if (client === this.cmd) this.wasDown = true
+        if (client === cmd) this.wasDown = true
       })
     }
-    this.cmd.on('ready', () => {
+    cmd.on('ready', () => {
       if (this.wasDown) void this.recoverFromOutage()
     })
-    this.sub.on('message', (channel: string, data: string) => this.follower.onMessage(channel, data))
+    this.connections.onMessage((channel, data) => this.follower.onMessage(channel, data))
     // Messages published while the subscriber was away are read back from the Streams.
-    this.sub.on('ready', () => {
+    this.connections.onResubscribed(() => {
       for (const room of this.follower.rooms.values()) if (room.isReady) this.follower.drain(room, true)
     })
   }
 
-  /** Connects to Redis, takes (or creates) the epoch and starts this process's lease. */
+  /** Connects to Redis (one server or a cluster) and starts this process's lease. */
   static async connect(options: RedisEngineOptions): Promise<RedisEngine> {
     const engine = new RedisEngine(options)
     const timeoutMs = options.connectTimeoutMs ?? ENGINE_DEFAULTS.connectTimeoutMs
-    const target = describeTarget(options.redis)
+    const target = engine.connections.description
     try {
-      await withTimeout(Promise.all([engine.cmd.connect(), engine.sub.connect()]), timeoutMs, `Redis at ${target} did not answer within ${timeoutMs} ms`)
-      await engine.takeEpoch()
+      await withTimeout(engine.connections.connect(), timeoutMs, `${target} did not answer within ${timeoutMs} ms`)
       await engine.lease.renew()
     } catch (error) {
-      engine.cmd.disconnect()
-      engine.sub.disconnect()
+      engine.connections.disconnect()
       // eslint-disable-next-line preserve-caught-error -- lib ES2020 (no Error cause): the message carries it
-      throw new Error(`RedisEngine: cannot use Redis at ${target}: ${error instanceof Error ? error.message : String(error)}`)
+      throw new Error(`RedisEngine: cannot use ${target}: ${error instanceof Error ? error.message : String(error)}`)
     }
     engine.lease.start()
     return engine
   }
 
+  /**
+   * Names this process's generation (the `init` frame's epoch): recovery compares each room's
+   * own epoch (docs/protocol.md, "Epochs and recovery"). It takes the new epoch of a room whose
+   * history this process saw lost.
+   */
   get epoch(): string {
-    return this.currentEpoch
+    return this.generation
+  }
+
+  /** `single`: one Redis; `cluster`: a Redis Cluster (sharded pub/sub). */
+  get topology(): 'single' | 'cluster' {
+    return this.connections.topology
   }
 
   /**
@@ -139,7 +152,7 @@ export class RedisEngine implements Engine {
    * fails after `commandTimeoutMs`).
    */
   get healthy(): boolean {
-    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready' && this.lease.fresh
+    return !this.closed && this.connections.ready && this.lease.fresh
   }
 
   get roomCount(): number {
@@ -151,8 +164,8 @@ export class RedisEngine implements Engine {
     return this.processId
   }
 
-  onEpochChange(listener: (epoch: string) => void): void {
-    this.epochListeners.push(listener)
+  onRoomReset(listener: (roomId: string, epoch: string) => void): void {
+    this.resetListeners.push(listener)
   }
 
   attachMetrics(metrics: EngineMetrics): void {
@@ -176,9 +189,14 @@ export class RedisEngine implements Engine {
       let members = this.members.get(roomId)
       if (members === undefined) this.members.set(roomId, (members = new Map()))
       members.set(action.connId, action.user)
+      // Indexed before the members are written: a sweep of this process, if it dies, finds the room.
+      await this.guard(this.cmd.sadd(this.names.processRooms(this.processId), roomId))
     } else if (action.type === 'leave') {
       this.members.get(roomId)?.delete(action.connId)
       if (this.members.get(roomId)?.size === 0) this.members.delete(roomId)
+      const result = resultOf(await this.run(roomId, action.type, scriptArgsOf(action), command))
+      if (!this.members.has(roomId)) await this.guard(this.cmd.srem(this.names.processRooms(this.processId), roomId))
+      return result
     } else if (action.type === 'like') {
       // Likes go through the shared window (`like`); a direct delta is added to it and flushed.
       await this.run(roomId, 'likeAdd', [action.delta, this.likeWindowMs])
@@ -196,26 +214,27 @@ export class RedisEngine implements Engine {
 
   async recover(roomId: string, sinceSeq: number, epoch: string): Promise<Recovery | null> {
     await this.follower.get(roomId)?.ready
-    if (epoch !== this.currentEpoch && !epoch.startsWith(`${this.currentEpoch}.`)) return null
-    return readRecovery(this.cmd, this.names.room(roomId), { sinceSeq, epoch, storeEpoch: this.currentEpoch, historySize: this.historySize }, (call) => this.guard(call))
+    const read = await readRecovery(this.cmd, this.names.room(roomId), { sinceSeq, epoch, historySize: this.historySize }, (call) => this.guard(call))
+    return read.recovery
   }
 
   snapshot(roomId: string): Promise<SnapshotFrame> {
     return this.readSnapshot(roomId, false)
   }
 
-  /** `created`: the room was just created by this read (read once more, never twice). */
-  private async readSnapshot(roomId: string, created: boolean): Promise<SnapshotFrame> {
-    await this.follower.get(roomId)?.ready
+  /** `renewed`: the room was just created or renewed by this read (read once more, never twice). */
+  private async readSnapshot(roomId: string, renewed: boolean): Promise<SnapshotFrame> {
+    const room = this.follower.get(roomId)
+    await room?.ready
     const read = await readSnapshot(this.cmd, this.names.room(roomId), (call) => this.guard(call))
-    if (read.storeEpoch !== this.currentEpoch) await this.epochLost(read.storeEpoch)
-    // No room (never created, or its keys expired): create it first, so the snapshot carries
-    // the epoch it will have, not the store's.
-    if (!read.exists && !created) {
+    // No room (never created, its keys expired, or Redis lost it), or one behind what this process
+    // delivered: the script creates or renews it first, so the snapshot carries the epoch it will have.
+    const behind = room !== undefined && room.isReady && read.exists && read.epoch === room.epoch && read.seq < room.delivered
+    if ((!read.exists || behind) && !renewed) {
       await this.run(roomId, 'open', [])
       return this.readSnapshot(roomId, true)
     }
-    return read.frame(roomId, this.configs.get(roomId), this.currentEpoch)
+    return read.frame(roomId, this.configs.get(roomId))
   }
 
   subscribe(roomId: string, listener: RoomListener): () => void {
@@ -229,8 +248,8 @@ export class RedisEngine implements Engine {
     }
   }
 
-  async recallAck(uid: string, msgId: string): Promise<AckFrame | undefined> {
-    const text = await this.guard(this.cmd.get(this.names.dedup(uid, msgId)))
+  async recallAck(uid: string, msgId: string, roomId?: string): Promise<AckFrame | undefined> {
+    const text = await this.guard(this.cmd.get(this.names.dedup(uid, msgId, roomId)))
     // A claim in progress (another process is writing that report) is not an ack yet.
     return text === null || text === CLAIMED ? undefined : (JSON.parse(text) as AckFrame)
   }
@@ -241,8 +260,8 @@ export class RedisEngine implements Engine {
     return set === 'OK'
   }
 
-  async rememberAck(uid: string, msgId: string, ack: AckFrame): Promise<void> {
-    await this.guard(this.cmd.set(this.names.dedup(uid, msgId), JSON.stringify(ack), 'PX', this.dedupTtlMs))
+  async rememberAck(uid: string, msgId: string, ack: AckFrame, roomId?: string): Promise<void> {
+    await this.guard(this.cmd.set(this.names.dedup(uid, msgId, roomId), JSON.stringify(ack), 'PX', this.dedupTtlMs))
   }
 
   /** Takes this process's connections out of their rooms and gives up its lease. */
@@ -263,11 +282,7 @@ export class RedisEngine implements Engine {
     }
     this.closed = true
     this.follower.clear()
-    // QUIT only where there is a connection to say it on; a queued QUIT would wait forever.
-    const quit = (client: Redis): Promise<unknown> => (client.status === 'ready' ? withTimeout(client.quit(), 1000, 'QUIT took too long').catch(() => undefined) : Promise.resolve())
-    await Promise.all([quit(this.cmd), quit(this.sub)])
-    this.cmd.disconnect()
-    this.sub.disconnect()
+    await this.connections.close()
   }
 
   // --- likes ---
@@ -296,51 +311,33 @@ export class RedisEngine implements Engine {
       leaseMs: this.leaseMs,
       now: () => this.now(),
       usable: () => !this.closed && this.cmd.status === 'ready',
-      checkEpoch: async () => {
-        const stored = await this.cmd.get(this.names.epoch)
-        if (stored !== this.currentEpoch) await this.epochLost(stored)
-      },
       restoreMembers: async () => {
         if (this.members.size === 0) return
         this.log('redis: this process had lost its lease; putting its members back')
         for (const roomId of this.members.keys()) await this.resync(roomId)
       },
-      sweep: (deadId) => this.sweep(deadId),
+      sweepRoom: async (roomId, deadId) => Number((await this.run(roomId, 'sweep', [this.options.crowdedRoomSize === undefined ? '' : String(this.options.crowdedRoomSize)], undefined, deadId))[1]),
+      swept: (count) => this.metrics?.swept(count),
+      log: (line) => this.log(line),
       afterRenewal: async () => {
         for (const room of this.follower.rooms.values()) {
           // A like window whose flusher died is flushed by whoever serves the room.
           await this.flushLikes(room.id, true).catch(() => undefined)
-          // A message the channel lost with nothing after it: read it from the Stream.
-          if (room.isReady && !room.draining && Number((await this.cmd.hget(this.names.room(room.id).meta, 'seq')) ?? 0) > room.delivered) {
-            this.follower.drain(room, true)
-          }
+          // A message the channel lost with nothing after it, or a history Redis lost.
+          await this.follower.check(room)
         }
       },
     }
-  }
-
-  /** Takes a dead process's members out of every room it had, once, whoever gets there first. */
-  private async sweep(deadId: string): Promise<void> {
-    const claimed = await this.cmd.set(this.names.sweepClaim(deadId), this.processId, 'PX', this.leaseMs, 'NX')
-    if (claimed === null) return
-    const roomsKey = this.names.processRooms(deadId)
-    const rooms = await this.cmd.smembers(roomsKey)
-    let removed = 0
-    for (const roomId of rooms) {
-      const reply = await this.run(roomId, 'sweep', [this.options.crowdedRoomSize === undefined ? '' : String(this.options.crowdedRoomSize)], undefined, deadId)
-      removed += Number(reply[1])
-    }
-    await this.cmd.del(roomsKey)
-    await this.cmd.zrem(this.names.processes, deadId)
-    if (removed > 0) this.metrics?.swept(removed)
-    this.log(`redis: process ${deadId} stopped renewing its lease; ${removed} of its connections left ${rooms.length} rooms`)
   }
 
   /** Puts this process's members back as it knows them (leaves lost in the outage, or a sweep of us). */
   private async resync(roomId: string): Promise<void> {
     const pairs: string[] = []
     for (const [connId, user] of this.members.get(roomId) ?? []) pairs.push(connId, JSON.stringify(user))
+    const index = this.names.processRooms(this.processId)
+    if (pairs.length > 0) await this.guard(this.cmd.sadd(index, roomId))
     await this.run(roomId, 'resync', pairs)
+    if (pairs.length === 0) await this.guard(this.cmd.srem(index, roomId))
   }
 
   private async recoverFromOutage(): Promise<void> {
@@ -354,42 +351,38 @@ export class RedisEngine implements Engine {
     }
   }
 
-  private async takeEpoch(): Promise<void> {
-    const key = this.names.epoch
-    await this.cmd.set(key, randomBytes(6).toString('base64url'), 'NX')
-    this.currentEpoch = (await this.cmd.get(key)) ?? ''
+  /** An epoch no room has had: this process's id and a counter. */
+  private freshEpoch(): string {
+    return `${this.processId}.${(++this.epochSerial).toString(36)}`
   }
 
-  /** Redis lost the data the epoch named: take the new epoch; every room starts over. */
-  private async epochLost(seen: string | null): Promise<void> {
-    const before = this.currentEpoch
-    if (seen !== null && seen !== '') this.currentEpoch = seen
-    else await this.takeEpoch()
-    if (this.currentEpoch === before) return
-    this.log(`redis: epoch ${before} is gone (Redis lost its data); now ${this.currentEpoch}`)
-    for (const room of this.follower.rooms.values()) {
-      room.delivered = 0
-      room.queue = []
-    }
-    for (const listener of this.epochListeners) listener(this.currentEpoch)
-    // Members as this process knows them count again in the new history.
-    for (const roomId of this.members.keys()) await this.resync(roomId).catch(() => undefined)
+  /** The follower found the room gone or behind: the script creates or renews it with what this process knows. */
+  private async renewRoom(room: LocalRoom): Promise<void> {
+    this.log(`redis: room ${room.id} is gone or behind seq ${room.delivered} of epoch ${room.epoch}: renewing its epoch`)
+    await this.run(room.id, 'open', [])
+  }
+
+  /** A room's history changed under this process: its members count again, its clients take snapshots. */
+  private roomReset(roomId: string, epoch: string): void {
+    this.generation = epoch
+    for (const listener of this.resetListeners) listener(roomId, epoch)
+    if (this.members.has(roomId)) this.resync(roomId).catch(() => undefined)
   }
 
   // --- Redis calls ---
 
   private async run(roomId: string, op: string, args: Array<string | number>, command?: CommandKey, processId = this.processId): Promise<ScriptReply> {
-    const settings = { historySize: this.historySize, dedupTtlMs: this.dedupTtlMs, emptyRoomMs: this.emptyRoomMs, idleRoomMs: this.options.idleRoomMs ?? ENGINE_DEFAULTS.idleRoomMs }
-    const argv = (): [number, ...Array<string | number>] =>
-      roomScriptCall(this.names, { roomId, processId, op, epoch: this.currentEpoch, now: this.now(), config: this.configs.get(roomId), command }, settings, args)
-    const call = (): Promise<ScriptReply> => this.guard(this.cmd.liveRoom(...argv()))
-    let reply = await call()
-    if (reply[0] === 'EPOCH') {
-      await this.epochLost(String(reply[1]))
-      reply = await call()
-      if (reply[0] === 'EPOCH') throw new EngineUnavailableError('the epoch keeps changing')
+    const settings = {
+      historySize: this.historySize,
+      dedupTtlMs: this.dedupTtlMs,
+      emptyRoomMs: this.emptyRoomMs,
+      idleRoomMs: this.options.idleRoomMs ?? ENGINE_DEFAULTS.idleRoomMs,
+      publish: this.connections.publish,
     }
-    return reply
+    const room = this.follower.get(roomId)
+    const known = room !== undefined && room.isReady && room.epoch !== '' ? { epoch: room.epoch, seq: room.delivered } : undefined
+    const call = { roomId, processId, op, freshEpoch: this.freshEpoch(), known, now: this.now(), config: this.configs.get(roomId), command }
+    return this.guard(this.cmd.liveRoom(...roomScriptCall(this.names, call, settings, args)))
   }
 
   /** Turns connection failures into {@link EngineUnavailableError} (see `guarded`). */

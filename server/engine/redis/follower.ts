@@ -1,7 +1,7 @@
-import type Redis from 'ioredis'
 import type { RoomEvent } from 'miniprogram-live-store/protocol'
 import type { ClockTimer } from '../../clock'
 import { type EngineMetrics, EngineUnavailableError, type RoomListener } from '../types'
+import type { RedisConnections } from './clients'
 import type { RedisKeys } from './keys'
 
 /** One room as this process sees it: its listeners, and how far its live events got. */
@@ -12,6 +12,8 @@ export interface LocalRoom {
   /** Resolves once the channel is subscribed and `delivered` is known. */
   ready: Promise<void>
   isReady: boolean
+  /** The room's epoch as this process knows it ('' until the room exists). */
+  epoch: string
   /** Last seq handed to the listeners. */
   delivered: number
   /** Messages waiting behind a history read (a gap) or the subscription. */
@@ -22,18 +24,28 @@ export interface LocalRoom {
 
 /** What a follower needs of its engine. */
 export interface FollowerDeps {
-  cmd: Redis
-  sub: Redis
+  connections: RedisConnections
   names: RedisKeys
   metrics(): EngineMetrics | undefined
   log(line: string): void
   isClosed(): boolean
+  /**
+   * The room is gone from Redis, or its seq is behind what this process delivered under the same
+   * epoch (Redis lost data): have the room script give it a fresh epoch (the script's `open` with
+   * what this process knows).
+   */
+  renew(room: LocalRoom): Promise<void>
+  /** The room's history changed under this process's listeners: its clients must take snapshots. */
+  reset(roomId: string, epoch: string): void
 }
 
 /**
- * Following rooms from this process: one SUBSCRIBE per room it serves, and each published
- * event handed to the room's listeners in seq order, exactly once. What the channel skipped
- * (a subscriber reconnect) is read back from the room's Stream before later events go out.
+ * Following rooms from this process: one subscription per room it serves (SSUBSCRIBE on a
+ * cluster), and each published event handed to the room's listeners in seq order, exactly once.
+ * What the channel skipped (a subscriber reconnect, a failover) is read back from the room's
+ * Stream before later events go out. The room's epoch is checked on every read back and on
+ * the channel's `{"epoch":E,"seq":S}` notes: a room whose history changed (Redis lost data)
+ * is reset, and its listeners are told (`reset`), never handed a seq they have under another event.
  */
 export class RoomFollower {
   readonly rooms = new Map<string, LocalRoom>()
@@ -57,14 +69,16 @@ export class RoomFollower {
       queue: [],
       draining: false,
       likeTimer: undefined,
+      epoch: '',
     }
     this.rooms.set(roomId, room)
     this.byChannel.set(channel, room)
     // The head is read after SUBSCRIBE is in place: nothing published after it is missed.
-    room.ready = this.deps.sub
+    room.ready = this.deps.connections
       .subscribe(channel)
-      .then(() => this.deps.cmd.hget(this.deps.names.room(roomId).meta, 'seq'))
-      .then((seq) => {
+      .then(() => this.deps.connections.cmd.hmget(this.deps.names.room(roomId).meta, 'epoch', 'seq'))
+      .then(([epoch, seq]) => {
+        room.epoch = epoch ?? ''
         room.delivered = Number(seq ?? 0)
         room.isReady = true
         this.drain(room, false)
@@ -83,7 +97,7 @@ export class RoomFollower {
     this.rooms.delete(room.id)
     this.byChannel.delete(room.channel)
     room.likeTimer?.cancel()
-    if (!this.deps.isClosed()) this.deps.sub.unsubscribe(room.channel).catch(() => undefined)
+    if (!this.deps.isClosed()) this.deps.connections.unsubscribe(room.channel).catch(() => undefined)
   }
 
   onMessage(channel: string, data: string): void {
@@ -92,6 +106,10 @@ export class RoomFollower {
     if (!room.isReady || room.draining || room.queue.length > 0) {
       room.queue.push(data)
       if (room.isReady) this.drain(room, false)
+      return
+    }
+    if (isEpochNote(data)) {
+      this.onEpochNote(room, data)
       return
     }
     // The usual case, in order and at once.
@@ -121,6 +139,10 @@ export class RoomFollower {
         if (catchUp) await this.fill(room, Number.MAX_SAFE_INTEGER)
         while (room.queue.length > 0 && this.rooms.get(room.id) === room) {
           const data = room.queue.shift() as string
+          if (isEpochNote(data)) {
+            this.onEpochNote(room, data)
+            continue
+          }
           const seq = seqOf(data)
           if (seq <= room.delivered) continue
           if (seq > room.delivered + 1) await this.fill(room, seq - 1)
@@ -136,11 +158,22 @@ export class RoomFollower {
     })()
   }
 
-  /** Reads events delivered+1 .. upTo from the Stream and delivers them. */
+  /**
+   * Reads events delivered+1 .. upTo from the Stream and delivers them, in one MULTI with the
+   * room's epoch and seq: a room whose history changed is reset (or renewed) first.
+   */
   private async fill(room: LocalRoom, upTo: number): Promise<void> {
     try {
       const end = upTo === Number.MAX_SAFE_INTEGER ? '+' : `${upTo}-1`
-      const entries = await this.deps.cmd.xrange(this.deps.names.room(room.id).hist, `${room.delivered + 1}-0`, end)
+      const keys = this.deps.names.room(room.id)
+      const results = await this.deps.connections.cmd
+        .multi()
+        .hmget(keys.meta, 'epoch', 'seq')
+        .xrange(keys.hist, `${room.delivered + 1}-0`, end)
+        .exec()
+      if (results === null) return
+      const [[, head], [, entries]] = results as [[unknown, [string | null, string | null]], [unknown, Array<[string, string[]]>]]
+      if (!(await this.sameHistory(room, head[0], Number(head[1] ?? 0)))) return
       let count = 0
       for (const [, fields] of entries) {
         const event = JSON.parse(fields[1]) as RoomEvent
@@ -155,6 +188,60 @@ export class RoomFollower {
     }
   }
 
+  /**
+   * Checks the room's epoch and seq in Redis against what this process delivered (after each
+   * lease renewal): a changed history resets the room, a lost or rolled-back one is renewed, and
+   * events the channel lost with nothing after them are read back.
+   */
+  async check(room: LocalRoom): Promise<void> {
+    if (!room.isReady || room.draining) return
+    const [epoch, seq] = await this.deps.connections.cmd.hmget(this.deps.names.room(room.id).meta, 'epoch', 'seq')
+    if ((await this.sameHistory(room, epoch, Number(seq ?? 0))) && Number(seq ?? 0) > room.delivered) this.drain(room, true)
+  }
+
+  /**
+   * True when Redis holds the history this process delivered from. Otherwise the room is renewed
+   * (gone, or behind under the same epoch) and reset to the epoch Redis then has.
+   */
+  private async sameHistory(room: LocalRoom, epoch: string | null, seq: number): Promise<boolean> {
+    if (epoch !== null && epoch === room.epoch && seq >= room.delivered) return true
+    if (epoch !== null && room.epoch === '') {
+      // The room was created after this process subscribed: its first epoch, nothing to reset.
+      room.epoch = epoch
+      return seq >= room.delivered
+    }
+    if (epoch === null || epoch === room.epoch) {
+      if (room.epoch === '' && room.delivered === 0) return true
+      await this.deps.renew(room)
+      const [now, nowSeq] = await this.deps.connections.cmd.hmget(this.deps.names.room(room.id).meta, 'epoch', 'seq')
+      if (now === null) return false
+      this.resetTo(room, now, Number(nowSeq ?? 0))
+      return false
+    }
+    this.resetTo(room, epoch, seq)
+    return false
+  }
+
+  /** `{"epoch":E,"seq":S}` on the channel: the room was created, or its history renewed, at S. */
+  private onEpochNote(room: LocalRoom, data: string): void {
+    const note = JSON.parse(data) as { epoch: string; seq: number }
+    if (note.epoch === room.epoch) return
+    if (room.epoch === '' && room.delivered <= note.seq) {
+      room.epoch = note.epoch
+      return
+    }
+    this.resetTo(room, note.epoch, note.seq)
+  }
+
+  /** The room's history is another from `seq` on: events of the old one are dropped, listeners told. */
+  private resetTo(room: LocalRoom, epoch: string, seq: number): void {
+    if (room.epoch === epoch) return
+    this.deps.log(`redis: room ${room.id} has a new history (epoch ${room.epoch || '(none)'} -> ${epoch}, seq ${room.delivered} -> ${seq})`)
+    room.epoch = epoch
+    room.delivered = seq
+    this.deps.reset(room.id, epoch)
+  }
+
   /** Forgets every room (the engine closed). */
   clear(): void {
     for (const room of this.rooms.values()) room.listeners.clear()
@@ -162,6 +249,9 @@ export class RoomFollower {
     this.byChannel.clear()
   }
 }
+
+/** A note of the room script on the channel (not an event): the room's epoch changed. */
+const isEpochNote = (data: string): boolean => data.startsWith('{"epoch":')
 
 /** The seq of a published event, read without parsing the whole text. */
 function seqOf(data: string): number {

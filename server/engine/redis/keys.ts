@@ -1,6 +1,11 @@
 /**
  * Every Redis key and channel name the engine uses, under one prefix (several deployments may
- * share one Redis). A room's keys share the hash tag `{<room id>}`.
+ * share one Redis). Everything a room's script touches (its state, its members on each process,
+ * the dedup records of commands for the room) and the room's channel share the hash tag
+ * `{<room id>}`, so on a Redis Cluster a room lives in one slot. The other keys (the process
+ * registry, a process's index of rooms, sweep claims, the dedup of commands without a room) are
+ * touched by commands of their own, never inside a room's script. There is no store-wide key:
+ * each room keeps its own epoch (docs/protocol.md, "Epochs and recovery").
  */
 export class RedisKeys {
   constructor(readonly prefix: string) {}
@@ -8,11 +13,6 @@ export class RedisKeys {
   /** `<prefix>:<name>`. */
   key(name: string): string {
     return `${this.prefix}:${name}`
-  }
-
-  /** The store's epoch: gone with Redis's data, which tells clients to take snapshots. */
-  get epoch(): string {
-    return this.key('epoch')
   }
 
   /** The process registry: each live process's lease (a sorted set by expiry). */
@@ -30,9 +30,12 @@ export class RedisKeys {
     return this.key(`sweep:${deadId}`)
   }
 
-  /** A command's dedup record (its ack, or a claim while a report is being written). */
-  dedup(uid: string, msgId: string): string {
-    return this.key(`ack:${uid.length}:${uid}:${msgId}`)
+  /**
+   * A command's dedup record (its ack, or a claim while a report is being written): in the
+   * room's slot for a command on a room, so the room's script can write it.
+   */
+  dedup(uid: string, msgId: string, roomId?: string): string {
+    return roomId === undefined ? this.key(`ack:${uid.length}:${uid}:${msgId}`) : this.key(`room:{${roomId}}:ack:${uid.length}:${uid}:${msgId}`)
   }
 
   /** A room's members on one process. */
@@ -42,10 +45,9 @@ export class RedisKeys {
 
   /** A room's keys and channel. */
   room(roomId: string) {
-    // One hash tag per room: a room's keys would share a slot on a cluster.
+    // One hash tag per room: a room's keys and channel share a slot on a cluster.
     const base = this.key(`room:{${roomId}}`)
     return {
-      epoch: this.epoch,
       meta: `${base}:meta`,
       hist: `${base}:hist`,
       online: `${base}:online`,
@@ -53,7 +55,6 @@ export class RedisKeys {
       subs: `${base}:subs`,
       shelf: `${base}:shelf`,
       shelfOrder: `${base}:shelforder`,
-      generation: `${base}:gen`,
       msgs: `${base}:msgs`,
       likes: `${base}:likes`,
       likeWindow: `${base}:likewin`,

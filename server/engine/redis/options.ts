@@ -1,10 +1,13 @@
-import type { RedisOptions } from 'ioredis'
+import type { RedisTarget } from './clients'
 import type { Clock } from '../../clock'
 import type { RoomConfig } from '../../room'
 
 export interface RedisEngineOptions {
-  /** `redis://host:port/db`, or ioredis options. */
-  redis: string | RedisOptions
+  /**
+   * One Redis (`redis://host:port/db`, or ioredis options), or a Redis Cluster by some of its
+   * nodes: `{ cluster: ['10.0.0.1:7000', '10.0.0.2:7000'] }`.
+   */
+  redis: RedisTarget
   /** Prefix of every key and channel, so several deployments can share one Redis. Default `live`. */
   prefix?: string
   /** Events kept per room for recovery (docs/protocol.md, "Epochs and recovery": at least 1000). */

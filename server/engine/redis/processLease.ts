@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisCommands } from './clients'
 import type { RedisKeys } from './keys'
 
 /** The lease script's call: renews this process, answers whether it had to be added again and who is dead. */
@@ -6,20 +6,20 @@ type LeaseCall = (numKeys: number, processes: string, processId: string, leaseMs
 
 /** What the lease does with what it learns (the engine's part). */
 export interface LeaseHost {
-  cmd: Redis & { liveLease: LeaseCall }
+  cmd: RedisCommands & { liveLease: LeaseCall }
   names: RedisKeys
   processId: string
   leaseMs: number
   now(): number
   /** The engine is usable (not closed, its command connection ready). */
   usable(): boolean
-  /** Before each renewal: the store's epoch is still ours. */
-  checkEpoch(): Promise<void>
   /** This process was taken for dead while alive (a long pause): put its members back. */
   restoreMembers(): Promise<void>
-  /** Takes a dead process's members out of every room it had (once, whoever gets there first). */
-  sweep(deadId: string): Promise<void>
-  /** After each renewal: the periodic work of a live process (like windows, lost messages). */
+  /** Takes a dead process's members out of one room it had: how many left. */
+  sweepRoom(roomId: string, deadId: string): Promise<number>
+  swept(count: number): void
+  log(line: string): void
+  /** After each renewal: the periodic work of a live process (like windows, lost messages, rooms' epochs). */
   afterRenewal(): Promise<void>
 }
 
@@ -72,7 +72,6 @@ export class ProcessLease {
 
   private async renewNow(): Promise<void> {
     const { host } = this
-    await host.checkEpoch()
     const [added, ...dead] = await host.cmd.liveLease(1, host.names.processes, host.processId, host.leaseMs)
     const now = host.now()
     // A gap in our own renewals means Redis (or this process) stalled: the others could not
@@ -80,7 +79,25 @@ export class ProcessLease {
     if (now - this.renewedAt > host.leaseMs / 2) this.renewingSince = now
     this.renewedAt = now
     if (added === 1) await host.restoreMembers()
-    if (now - this.renewingSince >= host.leaseMs) for (const id of dead) await host.sweep(id)
+    if (now - this.renewingSince >= host.leaseMs) for (const id of dead) await this.sweep(id)
     await host.afterRenewal()
+  }
+
+  /**
+   * Takes a dead process's members out of every room it had, once, whoever gets there first. Its
+   * index of rooms is read by a command of its own (not a room's key), then each room's script runs.
+   */
+  private async sweep(deadId: string): Promise<void> {
+    const { host } = this
+    const claimed = await host.cmd.set(host.names.sweepClaim(deadId), host.processId, 'PX', host.leaseMs, 'NX')
+    if (claimed === null) return
+    const roomsKey = host.names.processRooms(deadId)
+    const rooms = await host.cmd.smembers(roomsKey)
+    let removed = 0
+    for (const roomId of rooms) removed += await host.sweepRoom(roomId, deadId)
+    await host.cmd.del(roomsKey)
+    await host.cmd.zrem(host.names.processes, deadId)
+    if (removed > 0) host.swept(removed)
+    host.log(`redis: process ${deadId} stopped renewing its lease; ${removed} of its connections left ${rooms.length} rooms`)
   }
 }

@@ -1,4 +1,4 @@
-import type Redis from 'ioredis'
+import type { RedisCommands } from './clients'
 import type { MessageEvent, RoomEvent, ShelfItem, SnapshotFrame, UserRef } from 'miniprogram-live-store/protocol'
 import { type RoomConfig, SNAPSHOT_MESSAGES } from '../../room'
 import { EngineUnavailableError, type Recovery } from '../types'
@@ -7,65 +7,64 @@ import type { RoomKeys } from './keys'
 /** Runs a Redis call, turning connection failures into `EngineUnavailableError` (the engine's guard). */
 type Guard = <T>(call: Promise<T>) => Promise<T>
 
+/** What a recovery read found: the events (null when they cannot all be given), and the room's head as read. */
+export interface RecoveryRead {
+  recovery: Recovery | null
+  /** The room's epoch and seq in Redis (epoch null: no such room). */
+  roomEpoch: string | null
+  head: number
+}
+
 /**
- * The events after `sinceSeq` from the room's history, in one MULTI, or null when they cannot
- * all be given: another epoch (the store's or the room's), a seq past the head, or a gap
- * longer than the history holds.
+ * The events after `sinceSeq` from the room's history, in one MULTI (one slot: the room's), or
+ * null when they cannot all be given: another epoch, a seq past the head, or a gap longer
+ * than the history holds.
  */
-export async function readRecovery(cmd: Redis, keys: RoomKeys, ask: { sinceSeq: number; epoch: string; storeEpoch: string; historySize: number }, guard: Guard): Promise<Recovery | null> {
+export async function readRecovery(cmd: RedisCommands, keys: RoomKeys, ask: { sinceSeq: number; epoch: string; historySize: number }, guard: Guard): Promise<RecoveryRead> {
   const { sinceSeq, epoch } = ask
   const results = await guard(
     cmd
       .multi()
-      .get(keys.epoch)
-      .hget(keys.meta, 'seq')
+      .hmget(keys.meta, 'epoch', 'seq')
       .xrange(keys.hist, `${sinceSeq + 1}-0`, '+')
-      .hget(keys.meta, 'epoch')
       .exec(),
   )
   if (results === null) throw new EngineUnavailableError('recovery read was aborted')
-  const [[, storedEpoch], [, seqText], [, entries], [, roomEpoch]] = results as [[unknown, string | null], [unknown, string | null], [unknown, Array<[string, string[]]>], [unknown, string | null]]
-  if (storedEpoch !== ask.storeEpoch || (roomEpoch ?? storedEpoch) !== epoch) return null
+  const [[, meta], [, entries]] = results as [[unknown, [string | null, string | null]], [unknown, Array<[string, string[]]>]]
+  const [roomEpoch, seqText] = meta
   const head = Number(seqText ?? 0)
-  if (sinceSeq > head) return null
-  if (head - sinceSeq > ask.historySize) return null
+  const read = (recovery: Recovery | null): RecoveryRead => ({ recovery, roomEpoch, head })
+  if (roomEpoch !== epoch) return read(null)
+  if (sinceSeq > head) return read(null)
+  if (head - sinceSeq > ask.historySize) return read(null)
   const events = entries.map(([, fields]) => JSON.parse(fields[1]) as RoomEvent)
-  if (events.length !== head - sinceSeq) return null
-  if (events.length > 0 && events[0].seq !== sinceSeq + 1) return null
-  return { epoch, head, events }
+  if (events.length !== head - sinceSeq) return read(null)
+  if (events.length > 0 && events[0].seq !== sinceSeq + 1) return read(null)
+  return read({ epoch, head, events })
 }
 
-/** A room's state as one MULTI read it: whether the room exists, the store's epoch, and the snapshot it makes. */
+/** A room's state as one MULTI read it: whether the room exists, its epoch and seq, and the snapshot it makes. */
 export interface SnapshotRead {
   exists: boolean
-  storeEpoch: string | null
-  frame(roomId: string, config: RoomConfig | undefined, currentEpoch: string): SnapshotFrame
+  epoch: string
+  seq: number
+  frame(roomId: string, config: RoomConfig | undefined): SnapshotFrame
 }
 
-export async function readSnapshot(cmd: Redis, keys: RoomKeys, guard: Guard): Promise<SnapshotRead> {
-  const results = await guard(
-    cmd.multi().get(keys.epoch).hgetall(keys.meta).get(keys.online).scard(keys.subs).lrange(keys.msgs, -SNAPSHOT_MESSAGES, -1).zrange(keys.shelfOrder, '0', '-1').hgetall(keys.shelf).exec(),
-  )
+export async function readSnapshot(cmd: RedisCommands, keys: RoomKeys, guard: Guard): Promise<SnapshotRead> {
+  const results = await guard(cmd.multi().hgetall(keys.meta).get(keys.online).scard(keys.subs).lrange(keys.msgs, -SNAPSHOT_MESSAGES, -1).zrange(keys.shelfOrder, '0', '-1').hgetall(keys.shelf).exec())
   if (results === null) throw new EngineUnavailableError('snapshot read was aborted')
-  const [storeEpoch, meta, online, subs, msgs, order, shelf] = results.map(([, value]) => value) as [
-    string | null,
-    Record<string, string>,
-    string | null,
-    number,
-    string[],
-    string[],
-    Record<string, string>,
-  ]
+  const [meta, online, subs, msgs, order, shelf] = results.map(([, value]) => value) as [Record<string, string>, string | null, number, string[], string[], Record<string, string>]
   return {
     exists: meta.seq !== undefined,
-    storeEpoch,
-    frame: (roomId, config, currentEpoch) => {
+    epoch: meta.epoch ?? '',
+    seq: Number(meta.seq ?? 0),
+    frame: (roomId, config) => {
       const anchor = meta.anchor !== undefined ? (JSON.parse(meta.anchor) as UserRef) : (config?.anchor ?? { uid: '', name: '' })
       return {
         msg_type: 'snapshot',
         room_id: roomId,
-        // The room's own epoch (a room created again after its keys expired has one), else the store's.
-        epoch: meta.epoch ?? currentEpoch,
+        epoch: meta.epoch ?? '',
         seq: Number(meta.seq ?? 0),
         room: {
           title: meta.title ?? config?.title ?? roomId,

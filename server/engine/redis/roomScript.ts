@@ -12,9 +12,7 @@ import type { RedisKeys } from './keys'
 
 /** KEYS, in order. */
 export const ROOM_SCRIPT_KEYS = [
-  /** The store's epoch. */
-  'epoch',
-  /** The room's hash: seq, title, status, anchor, like_num, its own epoch. */
+  /** The room's hash: seq, title, status, anchor, like_num, its epoch. */
   'meta',
   /** The history: a Stream capped at the history length. */
   'hist',
@@ -28,15 +26,11 @@ export const ROOM_SCRIPT_KEYS = [
   'shelfOrder',
   /** The last comments, for snapshots. */
   'msgs',
-  /** The rooms of that process (for the sweep of a dead one). */
-  'processRooms',
   /** Likes waiting for the window's flush. */
   'likes',
   'likeWindow',
-  /** The command's dedup record (a room's placeholder when there is no command). */
+  /** The command's dedup record, in the room's slot (a room's placeholder when there is no command). */
   'dedup',
-  /** How often the room was created (lives a day): a room created again has an epoch of its own. */
-  'generation',
   /** Connections in the room per uid: online_num counts users, not connections. */
   'users',
 ] as const
@@ -44,9 +38,15 @@ export const ROOM_SCRIPT_KEYS = [
 /** ARGV before the op's own arguments, in order. */
 export const ROOM_SCRIPT_ARGS = [
   'op',
-  'epoch',
+  /** An epoch never used before: the room's if it is created now, or its history went back. */
+  'freshEpoch',
+  /** The epoch and seq this process last delivered for the room ('' and 0: it does not follow it). */
+  'knownEpoch',
+  'knownSeq',
   'historySize',
-  /** The PUBLISH channel. */
+  /** PUBLISH, or SPUBLISH on a cluster. */
+  'publish',
+  /** The room's channel (its hash tag: the room's slot). */
   'channel',
   /** Now, in ms. */
   'now',
@@ -78,6 +78,9 @@ export function roomScriptArgv(keys: RoomScriptKeys, args: RoomScriptArgs, opArg
 export const ROOM_SCRIPT_PRELUDE = [
   `local K = {${ROOM_SCRIPT_KEYS.map((name, i) => `${name} = KEYS[${i + 1}]`).join(', ')}}`,
   `local A = {${ROOM_SCRIPT_ARGS.map((name, i) => `${name} = ARGV[${i + 1}]`).join(', ')}}`,
+  // The op's own arguments: P[1], P[2], ...
+  `local P = {}`,
+  `for i = ${ROOM_SCRIPT_ARGS.length + 1}, #ARGV do P[i - ${ROOM_SCRIPT_ARGS.length}] = ARGV[i] end`,
 ].join('\n')
 
 /** A string as a JSON fragment. */
@@ -89,6 +92,8 @@ export interface RoomScriptSettings {
   dedupTtlMs: number
   emptyRoomMs: number
   idleRoomMs: number
+  /** `PUBLISH`, or `SPUBLISH` on a cluster. */
+  publish: 'PUBLISH' | 'SPUBLISH'
 }
 
 /** One call: the op, on which room, for which process (its members), under which command's dedup. */
@@ -96,7 +101,9 @@ export interface RoomScriptCall {
   roomId: string
   processId: string
   op: string
-  epoch: string
+  freshEpoch: string
+  /** What this process last delivered for the room, when it follows it. */
+  known: { epoch: string; seq: number } | undefined
   now: number
   config: RoomConfig | undefined
   command: CommandKey | undefined
@@ -108,7 +115,6 @@ export function roomScriptCall(names: RedisKeys, call: RoomScriptCall, settings:
   const { roomId, processId, command, config } = call
   const anchor = config?.anchor ?? { uid: '', name: '' }
   const scriptKeys: RoomScriptKeys = {
-    epoch: keys.epoch,
     meta: keys.meta,
     hist: keys.hist,
     online: keys.online,
@@ -117,17 +123,18 @@ export function roomScriptCall(names: RedisKeys, call: RoomScriptCall, settings:
     shelf: keys.shelf,
     shelfOrder: keys.shelfOrder,
     msgs: keys.msgs,
-    processRooms: names.processRooms(processId),
     likes: keys.likes,
     likeWindow: keys.likeWindow,
-    dedup: command ? names.dedup(command.uid, command.msgId) : keys.noDedup,
-    generation: keys.generation,
+    dedup: command ? names.dedup(command.uid, command.msgId, roomId) : keys.noDedup,
     users: keys.users,
   }
   const scriptArgs: RoomScriptArgs = {
     op: call.op,
-    epoch: call.epoch,
+    freshEpoch: call.freshEpoch,
+    knownEpoch: call.known?.epoch ?? '',
+    knownSeq: call.known?.seq ?? 0,
     historySize: settings.historySize,
+    publish: settings.publish,
     channel: keys.channel,
     now: call.now,
     roomIdFragment: `,"room_id":${jsonString(roomId)}`,
@@ -143,7 +150,7 @@ export function roomScriptCall(names: RedisKeys, call: RoomScriptCall, settings:
   return roomScriptArgv(scriptKeys, scriptArgs, opArgs)
 }
 
-/** The script's reply: {'OK', event JSON or ''}, {'QUIET'}, {'NO', code, reason}, {'DUP', ack JSON}, {'EPOCH', epoch}. */
+/** The script's reply: {'OK', event JSON or ''}, {'QUIET'}, {'NO', code, reason}, {'DUP', ack JSON}. */
 export type ScriptReply = [string, string | number, string?]
 
 /** What a reply means to the engine's callers. */

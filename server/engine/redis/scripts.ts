@@ -1,14 +1,22 @@
 /**
  * The Redis engine's one script. Everything that changes a room runs here, atomically:
  * the check, the new state, the next `seq`, the history entry (a Stream), the dedup record
- * and the PUBLISH that fans the event out, in that order. Events are assembled from JSON
- * fragments the caller encoded, so user data is never decoded and re-encoded by Lua
- * (cjson would round numbers to 14 digits).
+ * and the PUBLISH (SPUBLISH on a cluster) that fans the event out, in that order. Events are
+ * assembled from JSON fragments the caller encoded, so user data is never decoded and
+ * re-encoded by Lua (cjson would round numbers to 14 digits). Every key it touches, and the
+ * channel, carry the room's hash tag: on a Redis Cluster the script runs in the room's slot.
  *
  * Its KEYS and fixed ARGV are named once, in redis/roomScript.ts (`ROOM_SCRIPT_KEYS`,
- * `ROOM_SCRIPT_ARGS`): the script reads them as `K.<name>` and `A.<name>`; ARGV[15..] are the op's own.
+ * `ROOM_SCRIPT_ARGS`): the script reads them as `K.<name>` and `A.<name>`; the ARGV after them are the op's own.
  *
- * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'EPOCH', epoch or ''}.
+ * The room's epoch is a field of its meta hash (docs/protocol.md, "Epochs and recovery"). The
+ * caller says which epoch and seq its process last delivered (`knownEpoch`, `knownSeq`); when
+ * the room is gone (Redis lost its data) or its seq is behind that (a failover to a replica
+ * that lacked the last events), the room takes the fresh epoch the caller generated, its seq
+ * goes on from `knownSeq` (never reused), and the channel carries `{"epoch":E,"seq":S}` so
+ * every process serving the room sends its clients to a snapshot.
+ *
+ * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'QUIET', ''}.
  * `sweep` and `resync` reply {'OK', n} with the number of members removed.
  */
 import { NOTICE_WORDS } from '../../roomNotices'
@@ -16,9 +24,6 @@ import { ROOM_SCRIPT_PRELUDE } from './roomScript'
 
 export const ROOM_SCRIPT = `
 ${ROOM_SCRIPT_PRELUDE}
-local epoch = redis.call('GET', K.epoch)
-if epoch ~= A.epoch then return {'EPOCH', epoch or ''} end
-
 local op = A.op
 local dedup = tonumber(A.dedupTtlMs) > 0
 
@@ -27,15 +32,24 @@ if dedup then
   if earlier then return {'DUP', earlier} end
 end
 
-if redis.call('EXISTS', K.meta) == 0 then
-  -- A room created again after its keys expired gets an epoch of its own: a client that
-  -- knew the old one must take a snapshot, not "recover" into a new seq.
-  local gen = redis.call('INCR', K.generation)
-  redis.call('PEXPIRE', K.generation, 86400000)
-  local roomEpoch = A.epoch
-  if gen > 1 then roomEpoch = A.epoch .. '.' .. gen end
-  redis.call('HSET', K.meta, 'seq', 0, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
-    'anchor_uid', A.anchorUid, 'like_num', 0, 'shelfn', 0, 'epoch', roomEpoch)
+local head = redis.call('HMGET', K.meta, 'epoch', 'seq')
+local known = tonumber(A.knownSeq)
+local reset = false
+if not head[2] then
+  -- A new room, one created again after its keys expired, or one Redis lost: a fresh epoch, so a
+  -- client that knew an earlier one takes a snapshot, never a "recovery" into another history.
+  -- What an earlier life left (keys expire one by one) is not this history's.
+  redis.call('DEL', K.hist, K.msgs, K.shelf, K.shelfOrder, K.subs, K.likes, K.likeWindow)
+  redis.call('HSET', K.meta, 'seq', known, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
+    'anchor_uid', A.anchorUid, 'like_num', 0, 'shelfn', 0, 'epoch', A.freshEpoch)
+  reset = A.knownEpoch ~= ''
+elseif head[1] == A.knownEpoch and tonumber(head[2]) < known then
+  -- The history went back under the same epoch (a promoted replica lacked the last events).
+  redis.call('HSET', K.meta, 'epoch', A.freshEpoch, 'seq', known)
+  reset = true
+end
+if reset then
+  redis.call(A.publish, A.channel, '{"epoch":' .. cjson.encode(A.freshEpoch) .. ',"seq":' .. known .. '}')
 end
 
 -- An empty room's keys expire after A.idleRoomMs ms without a change; a room with members keeps them.
@@ -58,7 +72,7 @@ local function emit(body)
   local seq = redis.call('HINCRBY', K.meta, 'seq', 1)
   local event = body .. A.roomIdFragment .. ',"seq":' .. seq .. ',"ts":' .. A.now .. '}'
   redis.call('XADD', K.hist, 'MAXLEN', '~', A.historySize, seq .. '-1', 'e', event)
-  redis.call('PUBLISH', A.channel, event)
+  redis.call(A.publish, A.channel, event)
   return event, seq
 end
 
@@ -112,50 +126,49 @@ if op == 'open' then
   -- Creates the room (above) so that a snapshot read before the first join has its epoch.
   return {'OK', ''}
 elseif op == 'join' then
-  -- 15 conn id, 16 user JSON, 17 '1' when an anchor of the room, 18 head, 19 tail, 20 quiet above ('' never)
-  if ARGV[17] == '1' and redis.call('HGET', K.meta, 'anchor_uid') == '' then
-    redis.call('HSET', K.meta, 'anchor', ARGV[16], 'anchor_uid', cjson.decode(ARGV[16]).uid)
+  -- 1 conn id, 2 user JSON, 3 '1' when an anchor of the room, 4 head, 5 tail, 6 quiet above ('' never)
+  if P[3] == '1' and redis.call('HGET', K.meta, 'anchor_uid') == '' then
+    redis.call('HSET', K.meta, 'anchor', P[2], 'anchor_uid', cjson.decode(P[2]).uid)
   end
-  if redis.call('HSETNX', K.members, ARGV[15], ARGV[16]) == 0 then return ok(nil) end
-  redis.call('SADD', K.processRooms, A.roomId)
+  if redis.call('HSETNX', K.members, P[1], P[2]) == 0 then return ok(nil) end
   -- Another connection of a user already here: nothing changed that anyone sees.
-  if countUser(ARGV[16], 1) > 1 then return ok(nil) end
+  if countUser(P[2], 1) > 1 then return ok(nil) end
   local n = online(1)
-  if ARGV[20] ~= '' and n > tonumber(ARGV[20]) then return quiet() end
-  return ok(ARGV[18] .. ',"online_num":' .. n .. ARGV[19])
+  if P[6] ~= '' and n > tonumber(P[6]) then return quiet() end
+  return ok(P[4] .. ',"online_num":' .. n .. P[5])
 elseif op == 'leave' then
-  -- 15 conn id, 16 quiet above ('' never)
-  local user = redis.call('HGET', K.members, ARGV[15])
+  -- 1 conn id, 2 quiet above ('' never)
+  local user = redis.call('HGET', K.members, P[1])
   if not user then return ok(nil) end
-  redis.call('HDEL', K.members, ARGV[15])
+  redis.call('HDEL', K.members, P[1])
   if countUser(user, -1) > 0 then return ok(nil) end
-  if ARGV[16] ~= '' then
+  if P[2] ~= '' then
     local n = online(-1)
-    if n >= tonumber(ARGV[16]) then return quiet() end
+    if n >= tonumber(P[2]) then return quiet() end
     online(1)
   end
   return ok(leaveBody(user))
 elseif op == 'presence' then
-  -- 15 event head (msg_type and user), 16 tail (msg_content): the count as it is now
+  -- 1 event head (msg_type and user), 2 tail (msg_content): the count as it is now
   local n = tonumber(redis.call('GET', K.online) or '0')
   if n < 0 then n = 0 end
-  return ok(ARGV[15] .. ',"online_num":' .. n .. ARGV[16])
+  return ok(P[1] .. ',"online_num":' .. n .. P[2])
 elseif op == 'message' then
-  -- 15 event body
-  local r = ok(ARGV[15])
+  -- 1 event body
+  local r = ok(P[1])
   redis.call('RPUSH', K.msgs, r[2])
   redis.call('LTRIM', K.msgs, -50, -1)
   return r
 elseif op == 'likeAdd' then
-  -- 15 count, 16 window ms. Replies {'OK', '1'} when the caller must flush the window.
-  redis.call('INCRBY', K.likes, ARGV[15])
-  local flusher = redis.call('SET', K.likeWindow, '1', 'NX', 'PX', ARGV[16])
+  -- 1 count, 2 window ms. Replies {'OK', '1'} when the caller must flush the window.
+  redis.call('INCRBY', K.likes, P[1])
+  local flusher = redis.call('SET', K.likeWindow, '1', 'NX', 'PX', P[2])
   if dedup then redis.call('SET', K.dedup, A.ackHead .. '}', 'PX', A.dedupTtlMs) end
   if flusher then return {'OK', '1'} end
   return {'OK', ''}
 elseif op == 'likeFlush' then
-  -- 15 '1': only when no window is open (a flusher died)
-  if ARGV[15] == '1' and redis.call('EXISTS', K.likeWindow) == 1 then return {'OK', ''} end
+  -- 1 '1': only when no window is open (a flusher died)
+  if P[1] == '1' and redis.call('EXISTS', K.likeWindow) == 1 then return {'OK', ''} end
   -- The window ends with its flush: the next like opens a new one (and schedules its flush).
   redis.call('DEL', K.likeWindow)
   local delta = tonumber(redis.call('GET', K.likes) or '0')
@@ -164,39 +177,39 @@ elseif op == 'likeFlush' then
   local total = redis.call('HINCRBY', K.meta, 'like_num', delta)
   return ok('{"msg_type":"like","like_num":' .. total .. ',"delta":' .. delta)
 elseif op == 'subscribe' then
-  -- 15 uid, 16 head, 17 tail
-  if redis.call('SADD', K.subs, ARGV[15]) == 0 then return ok(nil) end
-  return ok(ARGV[16] .. ',"subscribe_num":' .. redis.call('SCARD', K.subs) .. ARGV[17])
+  -- 1 uid, 2 head, 3 tail
+  if redis.call('SADD', K.subs, P[1]) == 0 then return ok(nil) end
+  return ok(P[2] .. ',"subscribe_num":' .. redis.call('SCARD', K.subs) .. P[3])
 elseif op == 'buy' then
-  -- 15 goods id, 16 user JSON, 17 user name
-  local item = redis.call('HGET', K.shelf, ARGV[15])
-  if not item then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
+  -- 1 goods id, 2 user JSON, 3 user name
+  local item = redis.call('HGET', K.shelf, P[1])
+  if not item then return no(4004, 'goods ' .. P[1] .. ' is not on the shelf') end
   local goods = cjson.decode(item)
-  return ok('{"msg_type":"buy","user":' .. ARGV[16] .. ',"goods_id":' .. cjson.encode(goods.goods_id) ..
-    ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(ARGV[17] .. ' ${NOTICE_WORDS.buy} ' .. goods.goods_name))
+  return ok('{"msg_type":"buy","user":' .. P[2] .. ',"goods_id":' .. cjson.encode(goods.goods_id) ..
+    ',"goods_name":' .. cjson.encode(goods.goods_name) .. ',"msg_content":' .. cjson.encode(P[3] .. ' ${NOTICE_WORDS.buy} ' .. goods.goods_name))
 elseif op == 'shelf' then
-  -- 15 goods id, 16 'on' or 'off', 17 item JSON, 18 event body, 19 most goods on the shelf
-  if ARGV[16] == 'on' then
-    if redis.call('HEXISTS', K.shelf, ARGV[15]) == 0 and redis.call('HLEN', K.shelf) >= tonumber(ARGV[19]) then
-      return no(4013, 'the shelf holds ' .. ARGV[19] .. ' goods at most: take some off first')
+  -- 1 goods id, 2 'on' or 'off', 3 item JSON, 4 event body, 5 most goods on the shelf
+  if P[2] == 'on' then
+    if redis.call('HEXISTS', K.shelf, P[1]) == 0 and redis.call('HLEN', K.shelf) >= tonumber(P[5]) then
+      return no(4013, 'the shelf holds ' .. P[5] .. ' goods at most: take some off first')
     end
-    redis.call('HSET', K.shelf, ARGV[15], ARGV[17])
-    if not redis.call('ZSCORE', K.shelfOrder, ARGV[15]) then
-      redis.call('ZADD', K.shelfOrder, redis.call('HINCRBY', K.meta, 'shelfn', 1), ARGV[15])
+    redis.call('HSET', K.shelf, P[1], P[3])
+    if not redis.call('ZSCORE', K.shelfOrder, P[1]) then
+      redis.call('ZADD', K.shelfOrder, redis.call('HINCRBY', K.meta, 'shelfn', 1), P[1])
     end
   else
-    if redis.call('HDEL', K.shelf, ARGV[15]) == 0 then return no(4004, 'goods ' .. ARGV[15] .. ' is not on the shelf') end
-    redis.call('ZREM', K.shelfOrder, ARGV[15])
+    if redis.call('HDEL', K.shelf, P[1]) == 0 then return no(4004, 'goods ' .. P[1] .. ' is not on the shelf') end
+    redis.call('ZREM', K.shelfOrder, P[1])
   end
-  return ok(ARGV[18])
+  return ok(P[4])
 elseif op == 'room_state' then
-  -- 15 status, 16 '1' when a title is given, 17 title
-  redis.call('HSET', K.meta, 'status', ARGV[15])
-  if ARGV[16] == '1' then redis.call('HSET', K.meta, 'title', ARGV[17]) end
+  -- 1 status, 2 '1' when a title is given, 3 title
+  redis.call('HSET', K.meta, 'status', P[1])
+  if P[2] == '1' then redis.call('HSET', K.meta, 'title', P[3]) end
   local title = redis.call('HGET', K.meta, 'title')
-  return ok('{"msg_type":"room_state","status":' .. cjson.encode(ARGV[15]) .. ',"title":' .. cjson.encode(title))
+  return ok('{"msg_type":"room_state","status":' .. cjson.encode(P[1]) .. ',"title":' .. cjson.encode(title))
 elseif op == 'sweep' then
-  -- The process owning K.members is dead: each of its members leaves. 15 crowded room size ('' none):
+  -- The process owning K.members is dead: each of its members leaves. 1 crowded room size ('' none):
   -- in a crowded room they leave quietly, and one leave notice carries the count at the end.
   local members = redis.call('HGETALL', K.members)
   local n = 0
@@ -204,7 +217,7 @@ elseif op == 'sweep' then
   for i = 1, #members, 2 do
     if countUser(members[i + 1], -1) > 0 then
       -- still here on a connection of another process
-    elseif ARGV[15] ~= '' and tonumber(redis.call('GET', K.online) or '0') - 1 >= tonumber(ARGV[15]) then
+    elseif P[1] ~= '' and tonumber(redis.call('GET', K.online) or '0') - 1 >= tonumber(P[1]) then
       online(-1)
       last = members[i + 1]
     else
@@ -217,15 +230,14 @@ elseif op == 'sweep' then
     emit('{"msg_type":"leave","user":' .. last .. ',"online_num":' .. math.max(0, tonumber(redis.call('GET', K.online) or '0')) .. ',"msg_content":' .. cjson.encode(name .. ' ${NOTICE_WORDS.leave}'))
   end
   redis.call('DEL', K.members)
-  redis.call('SREM', K.processRooms, A.roomId)
   return {'OK', n}
 elseif op == 'resync' then
-  -- 15.. conn id, user JSON pairs: this process's members as it knows them (after an outage).
+  -- 1.. conn id, user JSON pairs: this process's members as it knows them (after an outage).
   local keep = {}
   local n = 0
-  for i = 15, #ARGV, 2 do
-    keep[ARGV[i]] = true
-    if redis.call('HSETNX', K.members, ARGV[i], ARGV[i + 1]) == 1 and countUser(ARGV[i + 1], 1) == 1 then online(1) end
+  for i = 1, #P, 2 do
+    keep[P[i]] = true
+    if redis.call('HSETNX', K.members, P[i], P[i + 1]) == 1 and countUser(P[i + 1], 1) == 1 then online(1) end
   end
   local members = redis.call('HGETALL', K.members)
   for i = 1, #members, 2 do
@@ -235,7 +247,6 @@ elseif op == 'resync' then
       n = n + 1
     end
   end
-  if redis.call('HLEN', K.members) > 0 then redis.call('SADD', K.processRooms, A.roomId) else redis.call('SREM', K.processRooms, A.roomId) end
   return {'OK', n}
 end
 return redis.error_reply('unknown op ' .. op)
