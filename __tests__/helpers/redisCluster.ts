@@ -11,6 +11,9 @@ export interface TestRedisCluster {
   readonly ports: number[]
   /** Kills one node with SIGKILL (a failover test's crash). */
   kill(port: number): void
+  /** Stops a node with SIGSTOP (a replica that falls behind: its master's writes wait in its buffer), and lets it go on. */
+  pause(port: number): void
+  resume(port: number): void
   stop(): Promise<void>
 }
 
@@ -65,6 +68,10 @@ export async function startRedisCluster(nodeTimeoutMs = 1500): Promise<TestRedis
         String(nodeTimeoutMs),
         '--dir',
         dir,
+        // A replica's first sync starts at once (Redis waits 5 s by default to gather replicas):
+        // a replica that never synced cannot take over from its master.
+        '--repl-diskless-sync-delay',
+        '0',
       ],
       { stdio: 'ignore' },
     )
@@ -87,6 +94,13 @@ export async function startRedisCluster(nodeTimeoutMs = 1500): Promise<TestRedis
     for (const port of ports) await waitFor(async () => (await run(cli, ['-p', String(port), 'PING'])).trim() === 'PONG', `node ${port} to answer`)
     await run(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'])
     for (const port of ports) await waitFor(async () => (await run(cli, ['-p', String(port), 'CLUSTER', 'INFO'])).includes('cluster_state:ok'), `node ${port} to see the cluster ok`)
+    // Every replica has synced with its master: a failover test may kill a master right away.
+    for (const port of ports) {
+      await waitFor(async () => {
+        const info = await run(cli, ['-p', String(port), 'INFO', 'replication'])
+        return info.includes('role:master') || info.includes('master_link_status:up')
+      }, `node ${port} to be a master or a synced replica`)
+    }
   } catch (error) {
     await stop()
     throw error
@@ -96,6 +110,12 @@ export async function startRedisCluster(nodeTimeoutMs = 1500): Promise<TestRedis
     ports,
     kill(port) {
       children.get(port)?.kill('SIGKILL')
+    },
+    pause(port) {
+      children.get(port)?.kill('SIGSTOP')
+    },
+    resume(port) {
+      children.get(port)?.kill('SIGCONT')
     },
     stop,
   }
@@ -111,5 +131,28 @@ async function waitFor(ok: () => Promise<boolean>, what: string, ms = 20000): Pr
     }
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** A Redis Cluster for the test file: started before its tests, stopped after. */
+export function clusterForThisFile(): { readonly seeds: string[]; readonly cluster: TestRedisCluster } {
+  let cluster: TestRedisCluster | undefined
+  beforeAll(async () => {
+    cluster = await startRedisCluster()
+  }, 60000)
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+  const started = (): TestRedisCluster => {
+    if (cluster === undefined) throw new Error('clusterForThisFile: read it inside a test')
+    return cluster
+  }
+  return {
+    get seeds() {
+      return started().seeds
+    },
+    get cluster() {
+      return started()
+    },
   }
 }

@@ -4,7 +4,10 @@
  * and a cluster client reads and writes across masters.
  */
 import Redis from 'ioredis'
+import { RedisEngine } from '../../server/engine/redis/engine'
+import type { RoomEvent } from '../../src/protocol/frames'
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redisCluster'
+import { until } from '../helpers/wait'
 
 describe('a Redis Cluster of the tests own', () => {
   let cluster: TestRedisCluster
@@ -49,6 +52,55 @@ describe('a Redis Cluster of the tests own', () => {
       expect(counts.reduce((a, b) => a + b, 0)).toBe(30)
     } finally {
       client.disconnect()
+    }
+  })
+
+  it("runs the engine with every room in one slot: no store-wide key, sharded pub/sub on the slot's master, subscribed only while served (issue 24)", async () => {
+    const engine = await RedisEngine.connect({ redis: { cluster: cluster.seeds }, prefix: 'slots' })
+    const client = new Redis.Cluster(cluster.seeds.map((seed) => ({ host: '127.0.0.1', port: Number(seed.split(':')[1]) })))
+    try {
+      expect(engine.topology).toBe('cluster')
+      const rooms = ['a', 'b', 'c', 'd', 'e', 'f']
+      const seen = new Map<string, RoomEvent[]>()
+      const stops = rooms.map((room) => engine.subscribe(room, (event) => seen.set(room, [...(seen.get(room) ?? []), event])))
+      for (const room of rooms) {
+        await engine.snapshot(room)
+        await engine.apply(room, { type: 'join', connId: `c-${room}`, user: { uid: 'u1', name: 'n1' } })
+        await engine.apply(room, { type: 'message', msgId: `m-${room}`, user: { uid: 'u1', name: 'n1' }, content: 'hi' }, { uid: 'u1', msgId: `m-${room}` })
+      }
+      await until(() => rooms.every((room) => seen.get(room)?.length === 2), 'each room saw its join and message')
+      // Every key the engine wrote: a room's keys sit in the room's slot; no key is shared by all rooms.
+      const keys: string[] = []
+      for (const master of client.nodes('master')) keys.push(...(await master.keys('slots:*')))
+      const roomKeys = keys.filter((key) => key.startsWith('slots:room:{'))
+      expect(roomKeys.length).toBeGreaterThan(rooms.length * 5)
+      for (const key of roomKeys) {
+        const room = /^slots:room:\{([^}]*)\}/.exec(key)?.[1] as string
+        expect(await client.cluster('KEYSLOT', key)).toBe(await client.cluster('KEYSLOT', `slots:room:{${room}}:meta`))
+      }
+      // Besides rooms: the process registry and this process's index of rooms, nothing else.
+      expect(keys.filter((key) => !key.startsWith('slots:room:{')).sort()).toEqual([`slots:proc:${engine.id}:rooms`, 'slots:procs'])
+      // The rooms' channels are shard channels on the masters that own their slots; no classic channel.
+      const shardChannels: string[] = []
+      const classic: string[] = []
+      for (const master of client.nodes('master')) {
+        shardChannels.push(...((await master.call('PUBSUB', 'SHARDCHANNELS', 'slots:*')) as string[]))
+        classic.push(...((await master.call('PUBSUB', 'CHANNELS', 'slots:*')) as string[]))
+      }
+      expect(shardChannels.sort()).toEqual(rooms.map((room) => `slots:room:{${room}}:events`))
+      expect(classic).toEqual([])
+      // A room no longer served is no longer subscribed.
+      stops[0]()
+      const served = async (): Promise<string[]> => {
+        const all: string[] = []
+        for (const master of client.nodes('master')) all.push(...((await master.call('PUBSUB', 'SHARDCHANNELS', 'slots:*')) as string[]))
+        return all
+      }
+      for (let i = 0; i < 100 && (await served()).includes('slots:room:{a}:events'); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+      expect((await served()).sort()).toEqual(rooms.slice(1).map((room) => `slots:room:{${room}}:events`))
+    } finally {
+      client.disconnect()
+      await engine.close()
     }
   })
 })

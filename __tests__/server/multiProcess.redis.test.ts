@@ -1,0 +1,6 @@
+import { redisForThisFile } from '../helpers/redisServer'
+import { multiProcessSuite } from './multiProcessSuite'
+
+const redis = redisForThisFile()
+
+multiProcessSuite('one Redis', () => ['--redis', redis.url])
