@@ -11,7 +11,7 @@ import * as path from 'path'
 import { fanoutBareWs, fanoutReference, formatFanout, type FanoutResult } from './fanout'
 import { handWritten, heapOverComments, ours, plainBindings, type PageCostResult } from './pageCost'
 import { fanoutSocketIo, ingest, reconnectStorm, wireBytes } from './others'
-import { scaleOut } from './scale'
+import { commandsPerEventByViewers, formatScale, redisCostAlone, scaleOut } from './scale'
 import { FANOUT_MODES, FANOUT_RATES, fanoutRow, type FanoutRow, formatFanoutRows, REFERENCE_RATE } from './fanoutRates'
 
 const quick = process.argv.includes('--quick')
@@ -71,8 +71,16 @@ async function main(): Promise<void> {
   // Five times the events: two processes and Redis need a longer run for a steady figure.
   const scale = await scaleOut(size.viewers, size.events * 5)
   console.log(`\n## 3b. Scaling out: 1 room, ${size.viewers} viewers, ${size.events * 5} events; servers are processes of their own (the CLI)\n`)
-  console.log(formatFanout(scale))
+  console.log(formatScale(scale))
   console.log('\n(The viewers are ws clients in the bench process; on a 2-core machine the servers, Redis and the viewers share the same two cores.)')
+  const perViewers = await commandsPerEventByViewers([Math.max(10, Math.floor(size.viewers / 10)), size.viewers], size.events)
+  console.log("\nRedis commands per event (masters), by viewers: the store's cost of an event does not grow with the room.\n")
+  console.log('| viewers | Redis Cluster (3 masters) | one Redis |\n|---|---|---|')
+  for (const row of perViewers) console.log(`| ${row.viewers} | ${row.cluster.toFixed(2)} | ${row.single.toFixed(2)} |`)
+  const cost = await redisCostAlone(quick ? 5000 : 20000)
+  console.log("\nThe store's cost of one comment, the engine alone (no sockets, 50 in flight): what the capacity table in README.md is reckoned from.\n")
+  console.log('| store | commands per comment (masters) | master CPU us per comment | comments/s from one process |\n|---|---|---|---|')
+  for (const row of cost) console.log(`| ${row.name} | ${row.commandsPerEvent.toFixed(2)} | ${row.cpuUsPerEvent.toFixed(1)} | ${Math.round(row.eventsPerSecond).toLocaleString('en-US')} |`)
 
   // The issue-13 table: the server a process of its own, events generated in it at fixed rates.
   const rates: FanoutRow[] = []
@@ -98,7 +106,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(
     path.join(dir, 'latest.json'),
-    JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, fanoutRates: rates, storms, wire }, null, 2),
+    JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, perViewers, cost, fanoutRates: rates, storms, wire }, null, 2),
   )
   fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
   console.log(

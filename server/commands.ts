@@ -16,6 +16,7 @@ import {
 } from 'miniprogram-live-store/protocol'
 import { isFinal, refusal } from './acks'
 import type { ServerContext } from './context'
+import type { ApplyResult } from './engine/types'
 import { isAnchorOf, mayOpen } from './roomAccess'
 import type { RoomAction } from './room'
 import { type TokenPayload, userRef } from './token'
@@ -31,6 +32,15 @@ export interface CommandActor {
   cacheFields: ReportLog | undefined
   /** Bytes of `report` frames this connection sent, and bytes its reports wrote: written <= REPORT_WRITE_FACTOR x received. */
   reportBytes: { received: number; written: number }
+}
+
+/** Acks the engine recorded with the change itself (a shared store's dedup record): not written twice. */
+const RECORDED = new WeakSet<AckFrame>()
+
+/** The ack of an applied change, marked when the engine recorded it. */
+function appliedAck(result: Extract<ApplyResult, { ok: true }>, ack: AckFrame): AckFrame {
+  if (result.recorded === true) RECORDED.add(ack)
+  return ack
 }
 
 /** Runs a command once per user and `msg_id`: a resend gets the first one's ack, marked `dup`. */
@@ -56,7 +66,7 @@ export async function runCommand(ctx: ServerContext, actor: CommandActor, user: 
     // A refusal that depends on state (not joined, rate limited, not on the shelf, the store
     // unreachable) is judged anew on a resend: remembering it would lose the comment for good.
     // A repeat found by the engine is remembered there already.
-    if (ack.dup !== true && isFinal(ack)) await ctx.engine.rememberAck(user.uid, frame.msg_id, ack, roomId)
+    if (ack.dup !== true && isFinal(ack) && !RECORDED.has(ack)) await ctx.engine.rememberAck(user.uid, frame.msg_id, ack, roomId)
     return ack
   } finally {
     ctx.inflight.delete(key)
@@ -92,7 +102,7 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
       command,
     )
     if (result.ok === undefined) return { ...result.repeat, dup: true }
-    return result.ok ? { ...ok, room_id: roomId, seq: result.event?.seq } : no(result.code, result.reason)
+    return result.ok ? appliedAck(result, { ...ok, room_id: roomId, seq: result.event?.seq }) : no(result.code, result.reason)
   }
   if (!actor.isMember(roomId)) return no(ErrorCode.forbidden, 'join the room first')
   let action: RoomAction
@@ -121,7 +131,7 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
   }
   const result = await engine.apply(roomId, action, command)
   if (result.ok === undefined) return { ...result.repeat, dup: true }
-  return result.ok ? { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) } : no(result.code, result.reason)
+  return result.ok ? appliedAck(result, { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) }) : no(result.code, result.reason)
 }
 
 async function report(ctx: ServerContext, actor: CommandActor, user: TokenPayload, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {

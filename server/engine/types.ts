@@ -14,8 +14,11 @@ export interface Recovery {
  * process); nothing changed and `repeat` is the ack it got then.
  */
 export type ApplyResult =
-  /** `quiet`: a membership change applied without a notice (a crowded room): a later `presence` tells the count. */
-  { ok: true; event?: RoomEvent; quiet?: true } | { ok: false; code: number; reason: string } | { ok?: undefined; repeat: AckFrame }
+  /**
+   * `quiet`: a membership change applied without a notice (a crowded room): a later `presence` tells the count.
+   * `recorded`: the engine wrote the command's ack with the change (its dedup record): nobody need remember it again.
+   */
+  { ok: true; event?: RoomEvent; quiet?: true; recorded?: true } | { ok: false; code: number; reason: string } | { ok?: undefined; repeat: AckFrame }
 
 /** A client command's identity: an engine that shares state applies it at most once. */
 export interface CommandKey {

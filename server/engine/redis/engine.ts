@@ -202,7 +202,9 @@ export class RedisEngine implements Engine {
       await this.run(roomId, 'likeAdd', [action.delta, this.likeWindowMs])
       return this.flushLikes(roomId, false)
     }
-    return resultOf(await this.run(roomId, action.type, scriptArgsOf(action), command))
+    const result = resultOf(await this.run(roomId, action.type, scriptArgsOf(action), command))
+    // The script wrote the command's ack with the change.
+    return command !== undefined && result.ok === true ? { ...result, recorded: true } : result
   }
 
   async like(roomId: string, count: number, command?: CommandKey): Promise<AckFrame | undefined> {

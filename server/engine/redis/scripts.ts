@@ -32,7 +32,7 @@ if dedup then
   if earlier then return {'DUP', earlier} end
 end
 
-local head = redis.call('HMGET', K.meta, 'epoch', 'seq')
+local head = redis.call('HMGET', K.meta, 'epoch', 'seq', 'busy', 'persist')
 local known = tonumber(A.knownSeq)
 local reset = false
 if not head[2] then
@@ -42,6 +42,7 @@ if not head[2] then
   redis.call('DEL', K.hist, K.msgs, K.shelf, K.shelfOrder, K.subs, K.likes, K.likeWindow)
   redis.call('HSET', K.meta, 'seq', known, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
     'anchor_uid', A.anchorUid, 'like_num', 0, 'shelfn', 0, 'epoch', A.freshEpoch)
+  head[3], head[4] = nil, nil
   reset = A.knownEpoch ~= ''
 elseif head[1] == A.knownEpoch and tonumber(head[2]) < known then
   -- The history went back under the same epoch (a promoted replica lacked the last events).
@@ -55,14 +56,17 @@ end
 -- An empty room's keys expire after A.idleRoomMs ms without a change; a room with members keeps them.
 -- An empty room nobody owns (no anchor, not configured) where nothing but joins and leaves
 -- happened ('busy' unset) expires after A.emptyRoomMs ms: joining new ids cannot fill Redis.
+-- The room's keys are PERSISTed once when it fills ('persist' in its meta), not on every change.
 local function refresh()
   local idle = tonumber(A.idleRoomMs)
   if idle <= 0 then return end
   local n = tonumber(redis.call('GET', K.online) or '0')
+  if n > 0 and head[4] then return end
   if n <= 0 and tonumber(A.emptyRoomMs) > 0 then
     local m = redis.call('HMGET', K.meta, 'anchor_uid', 'busy')
     if (not m[1] or m[1] == '') and not m[2] then idle = math.min(idle, tonumber(A.emptyRoomMs)) end
   end
+  if n > 0 then redis.call('HSET', K.meta, 'persist', '1') else redis.call('HDEL', K.meta, 'persist') end
   for _, k in ipairs({K.meta, K.hist, K.online, K.subs, K.shelf, K.shelfOrder, K.msgs, K.likes, K.users}) do
     if n > 0 then redis.call('PERSIST', k) else redis.call('PEXPIRE', k, idle) end
   end
@@ -256,7 +260,7 @@ end
 local BUSY = { message = true, likeAdd = true, likeFlush = true, subscribe = true, buy = true, shelf = true, room_state = true }
 
 local reply = dispatch()
-if BUSY[op] and reply[1] == 'OK' then redis.call('HSET', K.meta, 'busy', '1') end
+if BUSY[op] and reply[1] == 'OK' and not head[3] then redis.call('HSET', K.meta, 'busy', '1') end
 refresh()
 return reply
 `
