@@ -178,7 +178,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     if (req.method === 'GET' && url === '/healthz') {
       const healthy = engine.healthy
       res.writeHead(healthy ? 200 : 503, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ ok: healthy, connections: connections.size, rooms: engine.roomCount, epoch: engine.epoch }))
+      res.end(JSON.stringify({ ok: healthy, connections: connections.size, rooms: engine.roomCount, epoch: engine.epoch, ...(engine.storeStatus ? { store: engine.storeStatus() } : {}) }))
       return
     }
     if (req.method === 'GET' && url === '/metrics') {

@@ -94,6 +94,8 @@ export interface Engine {
   readonly roomCount: number
   /** Ready to serve (false while a backing store is unreachable). */
   readonly healthy: boolean
+  /** What the engine sees of its backing store, for `/healthz` (a shared store's topology and connections). */
+  storeStatus?(): Record<string, string | number | boolean>
   /**
    * Called when a room's history changed under running connections (a shared store lost the
    * room, or a failover took its seq back): the room has a new epoch, and its clients must

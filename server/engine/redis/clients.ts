@@ -90,6 +90,14 @@ export class RedisConnections {
     return this.cmd.status === 'ready' && this.sub.status === 'ready'
   }
 
+  /** The connections' states; on a cluster, the masters known and how many of them are connected. */
+  status(): Record<string, string | number> {
+    const states = { commands: this.cmd.status, subscriptions: this.sub.status }
+    if (!(this.cmd instanceof Cluster)) return states
+    const masters = this.cmd.nodes('master')
+    return { ...states, masters: masters.length, masters_connected: masters.filter((node) => node.status === 'ready').length }
+  }
+
   subscribe(channel: string): Promise<unknown> {
     return this.topology === 'cluster' ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel)
   }

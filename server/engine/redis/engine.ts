@@ -155,6 +155,11 @@ export class RedisEngine implements Engine {
     return !this.closed && this.connections.ready && this.lease.fresh
   }
 
+  /** For `/healthz`: the topology, the connections' states, the lease; on a cluster, its masters. */
+  storeStatus(): Record<string, string | number | boolean> {
+    return { topology: this.connections.topology, lease: this.lease.fresh ? 'fresh' : 'stale', ...this.connections.status() }
+  }
+
   get roomCount(): number {
     return this.follower.rooms.size
   }

@@ -13,7 +13,7 @@
  * caller says which epoch and seq its process last delivered (`knownEpoch`, `knownSeq`); when
  * the room is gone (Redis lost its data) or its seq is behind that (a failover to a replica
  * that lacked the last events), the room takes the fresh epoch the caller generated, its seq
- * goes on from `knownSeq` (never reused), and the channel carries `{"epoch":E,"seq":S}` so
+ * goes on past `knownSeq` (never reused), and the channel carries `{"epoch":E,"seq":S}` so
  * every process serving the room sends its clients to a snapshot.
  *
  * Replies: {'OK', event JSON or ''}, {'NO', code, reason}, {'DUP', ack JSON}, {'QUIET', ''}.
@@ -21,6 +21,12 @@
  */
 import { NOTICE_WORDS } from '../../roomNotices'
 import { ROOM_SCRIPT_PRELUDE } from './roomScript'
+
+/**
+ * How far past the last seq this process delivered a renewed history starts: more than any
+ * process can be behind another on one room's channel.
+ */
+export const RENEWED_SEQ_JUMP = 1000
 
 export const ROOM_SCRIPT = `
 ${ROOM_SCRIPT_PRELUDE}
@@ -33,24 +39,29 @@ if dedup then
 end
 
 local head = redis.call('HMGET', K.meta, 'epoch', 'seq', 'busy', 'persist')
+-- A renewed history starts well past what this process delivered: another process that delivered
+-- a little more sees a gap there, checks the epoch and resets, never taking the new events for
+-- the old history's next ones.
 local known = tonumber(A.knownSeq)
+local renewedSeq = known
+if A.knownEpoch ~= '' then renewedSeq = known + ${RENEWED_SEQ_JUMP} end
 local reset = false
 if not head[2] then
   -- A new room, one created again after its keys expired, or one Redis lost: a fresh epoch, so a
   -- client that knew an earlier one takes a snapshot, never a "recovery" into another history.
   -- What an earlier life left (keys expire one by one) is not this history's.
   redis.call('DEL', K.hist, K.msgs, K.shelf, K.shelfOrder, K.subs, K.likes, K.likeWindow)
-  redis.call('HSET', K.meta, 'seq', known, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
+  redis.call('HSET', K.meta, 'seq', renewedSeq, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
     'anchor_uid', A.anchorUid, 'like_num', 0, 'shelfn', 0, 'epoch', A.freshEpoch)
   head[3], head[4] = nil, nil
   reset = A.knownEpoch ~= ''
 elseif head[1] == A.knownEpoch and tonumber(head[2]) < known then
   -- The history went back under the same epoch (a promoted replica lacked the last events).
-  redis.call('HSET', K.meta, 'epoch', A.freshEpoch, 'seq', known)
+  redis.call('HSET', K.meta, 'epoch', A.freshEpoch, 'seq', renewedSeq)
   reset = true
 end
 if reset then
-  redis.call(A.publish, A.channel, '{"epoch":' .. cjson.encode(A.freshEpoch) .. ',"seq":' .. known .. '}')
+  redis.call(A.publish, A.channel, '{"epoch":' .. cjson.encode(A.freshEpoch) .. ',"seq":' .. renewedSeq .. '}')
 end
 
 -- An empty room's keys expire after A.idleRoomMs ms without a change; a room with members keeps them.
