@@ -91,6 +91,8 @@ async function start(): Promise<Broadcaster> {
         dataDir: fs.mkdtempSync(path.join(os.tmpdir(), 'bench-fanout-')),
         heartbeatMs: 600000,
         maxConnectionsPerUser: 10000,
+        // Every viewer comes from 127.0.0.1: the per-address cap is lifted for the bench.
+        maxConnectionsPerAddress: 1_000_000,
         log: () => undefined,
       })
       return { url: server.url, emit: () => server.engine.apply('bench', { type: 'message', msgId: `e${Math.random()}`, user: { uid: 'anchor', name: 'Anchor' }, content: CONTENT }) }

@@ -94,12 +94,20 @@ export async function startRedisCluster(nodeTimeoutMs = 1500): Promise<TestRedis
     for (const port of ports) await waitFor(async () => (await run(cli, ['-p', String(port), 'PING'])).trim() === 'PONG', `node ${port} to answer`)
     await run(cli, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'])
     for (const port of ports) await waitFor(async () => (await run(cli, ['-p', String(port), 'CLUSTER', 'INFO'])).includes('cluster_state:ok'), `node ${port} to see the cluster ok`)
-    // Every replica has synced with its master: a failover test may kill a master right away.
+    // Every node sees 3 masters and 3 replicas, and every replica has synced with its master: a
+    // failover test may kill a master right away.
     for (const port of ports) {
       await waitFor(async () => {
+        const flags = (await run(cli, ['-p', String(port), 'CLUSTER', 'NODES']))
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' ')[2] ?? '')
+        const replicas = flags.filter((f) => f.split(',').includes('slave')).length
+        const masters = flags.filter((f) => f.split(',').includes('master')).length
+        if (replicas !== 3 || masters !== 3) return false
         const info = await run(cli, ['-p', String(port), 'INFO', 'replication'])
         return info.includes('role:master') || info.includes('master_link_status:up')
-      }, `node ${port} to be a master or a synced replica`)
+      }, `node ${port} to see 3 masters and 3 synced replicas`)
     }
   } catch (error) {
     await stop()

@@ -77,6 +77,20 @@ describe('live-store-server CLI', () => {
     expect(() => parseArgs(['--room-creation', 'everyone'])).toThrow(/anyone, anchors or fixed/)
   })
 
+  it('takes a Redis Cluster by some of its nodes, and says what a node list needs (issue 24)', async () => {
+    expect(parseArgs(['--redis-cluster', '127.0.0.1:7000, 10.0.0.2:7001,[::1]:7002'])).toMatchObject({ redisCluster: ['127.0.0.1:7000', '10.0.0.2:7001', '[::1]:7002'] })
+    expect(() => parseArgs(['--redis-cluster', '127.0.0.1'])).toThrow('a Redis Cluster node is host:port, not "127.0.0.1"')
+    expect(() => parseArgs(['--redis-cluster', ','])).toThrow('a Redis Cluster needs at least one node, host:port')
+    const both = startCli(['--port', '0', '--secret', 's', '--redis', 'redis://127.0.0.1:1', '--redis-cluster', '127.0.0.1:1'])
+    expect(await new Promise<number | null>((resolve) => both.child.once('exit', (c) => resolve(c)))).toBe(2)
+    expect(both.output()).toContain('give --redis (LIVE_REDIS_URL) or --redis-cluster (LIVE_REDIS_CLUSTER), not both')
+    // Nothing answers at a port that was free a moment ago.
+    const port = await freePort()
+    const gone = startCli(['--port', '0', '--secret', 's', '--redis-cluster', `127.0.0.1:${port}`])
+    expect(await new Promise<number | null>((resolve) => gone.child.once('exit', (c) => resolve(c)))).toBe(2)
+    expect(gone.output()).toContain(`cannot use Redis Cluster at 127.0.0.1:${port}`)
+  })
+
   it('exits 2 with the message when a value is refused', async () => {
     const { child, output } = startCli(['--heartbeat-ms', '0'])
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))

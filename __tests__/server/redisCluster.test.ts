@@ -103,4 +103,22 @@ describe('a Redis Cluster of the tests own', () => {
       await engine.close()
     }
   })
+
+  it('tells an operator who points --redis at a node of a cluster to use --redis-cluster (issue 24)', async () => {
+    const outcomes = await Promise.all(
+      cluster.seeds.map((seed) =>
+        RedisEngine.connect({ redis: `redis://${seed}`, prefix: 'moved', connectTimeoutMs: 3000 }).then(
+          async (engine) => {
+            await engine.close()
+            return 'started'
+          },
+          (error: Error) => error.message,
+        ),
+      ),
+    )
+    // The node that owns the registry's slot answers; the two others answer MOVED, and the engine says what to do.
+    const refused = outcomes.filter((outcome) => outcome !== 'started')
+    expect(refused.length).toBe(2)
+    for (const message of refused) expect(message).toMatch(/MOVED \d+ .* \(a node of a Redis Cluster: give its nodes with --redis-cluster, or \{ cluster: \[\.\.\.\] \}\)/)
+  })
 })

@@ -126,7 +126,9 @@ export class RedisEngine implements Engine {
     } catch (error) {
       engine.connections.disconnect()
       // eslint-disable-next-line preserve-caught-error -- lib ES2020 (no Error cause): the message carries it
-      throw new Error(`RedisEngine: cannot use ${target}: ${error instanceof Error ? error.message : String(error)}`)
+      const message = error instanceof Error ? error.message : String(error)
+      const hint = /MOVED|CLUSTERDOWN/.test(message) ? ' (a node of a Redis Cluster: give its nodes with --redis-cluster, or { cluster: [...] })' : ''
+      throw new Error(`RedisEngine: cannot use ${target}: ${message}${hint}`)
     }
     engine.lease.start()
     return engine
