@@ -132,6 +132,12 @@ export class RedisConnections {
   }
 }
 
+/** Why the engine could not start, with what to do when the Redis given is a node of a cluster. */
+export function explainConnectError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  return /MOVED|CLUSTERDOWN/.test(message) ? `${message} (a node of a Redis Cluster: give its nodes with --redis-cluster, or { cluster: [...] })` : message
+}
+
 export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(message)), ms)

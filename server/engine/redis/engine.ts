@@ -13,7 +13,7 @@ import { type LeaseHost, ProcessLease } from './processLease'
 import { readRecovery, readSnapshot } from './reads'
 import { RedisKeys } from './keys'
 import type { RedisEngineOptions } from './options'
-import { guarded, RedisConnections, type RedisCommands, withTimeout } from './clients'
+import { explainConnectError, guarded, RedisConnections, type RedisCommands, withTimeout } from './clients'
 import type { LocalRoom } from './follower'
 import { resultOf, roomScriptCall, type ScriptReply } from './roomScript'
 
@@ -126,9 +126,7 @@ export class RedisEngine implements Engine {
     } catch (error) {
       engine.connections.disconnect()
       // eslint-disable-next-line preserve-caught-error -- lib ES2020 (no Error cause): the message carries it
-      const message = error instanceof Error ? error.message : String(error)
-      const hint = /MOVED|CLUSTERDOWN/.test(message) ? ' (a node of a Redis Cluster: give its nodes with --redis-cluster, or { cluster: [...] })' : ''
-      throw new Error(`RedisEngine: cannot use ${target}: ${message}${hint}`)
+      throw new Error(`RedisEngine: cannot use ${target}: ${explainConnectError(error)}`)
     }
     engine.lease.start()
     return engine
