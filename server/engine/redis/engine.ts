@@ -331,7 +331,7 @@ export class RedisEngine implements Engine {
           // A like window whose flusher died is flushed by whoever serves the room.
           await this.flushLikes(room.id, true).catch(() => undefined)
           // A message the channel lost with nothing after it, or a history Redis lost.
-          await this.follower.check(room)
+          await this.follower.check(room).catch((error: unknown) => this.log(`redis: check of room ${room.id} failed: ${error instanceof Error ? error.message : String(error)}`))
         }
       },
     }

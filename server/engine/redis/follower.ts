@@ -206,9 +206,10 @@ export class RoomFollower {
   private async sameHistory(room: LocalRoom, epoch: string | null, seq: number): Promise<boolean> {
     if (epoch !== null && epoch === room.epoch && seq >= room.delivered) return true
     if (epoch !== null && room.epoch === '') {
-      // The room was created after this process subscribed: its first epoch, nothing to reset.
+      // The room was created after this process subscribed: its first epoch. Behind what this
+      // process delivered, it went back: renewed below like any other.
       room.epoch = epoch
-      return seq >= room.delivered
+      if (seq >= room.delivered) return true
     }
     if (epoch === null || epoch === room.epoch) {
       if (room.epoch === '' && room.delivered === 0) return true
@@ -226,7 +227,7 @@ export class RoomFollower {
   private onEpochNote(room: LocalRoom, data: string): void {
     const note = JSON.parse(data) as { epoch: string; seq: number }
     if (note.epoch === room.epoch) return
-    if (room.epoch === '' && room.delivered <= note.seq) {
+    if (room.epoch === '' && room.delivered === 0) {
       room.epoch = note.epoch
       return
     }

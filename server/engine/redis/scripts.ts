@@ -54,7 +54,8 @@ if not head[2] then
   redis.call('HSET', K.meta, 'seq', renewedSeq, 'title', A.title, 'status', 'live', 'anchor', A.anchorJson,
     'anchor_uid', A.anchorUid, 'like_num', 0, 'shelfn', 0, 'epoch', A.freshEpoch)
   head[3], head[4] = nil, nil
-  reset = A.knownEpoch ~= ''
+  -- Noted on the channel too: a process that followed the room before it existed learns its epoch.
+  reset = true
 elseif head[1] == A.knownEpoch and tonumber(head[2]) < known then
   -- The history went back under the same epoch (a promoted replica lacked the last events).
   redis.call('HSET', K.meta, 'epoch', A.freshEpoch, 'seq', renewedSeq)
