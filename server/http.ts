@@ -300,6 +300,11 @@ export class HttpApi {
     return { ...pollReply(roomId, snapshot.epoch, snapshot.seq, false, []), snapshot }
   }
 
+  /** The room's history changed: its leases end, and each poller's next poll enters the new history (a snapshot). */
+  historyLost(roomId: string): void {
+    for (const [key, lease] of this.leases) if (lease.roomId === roomId) void this.endLease(key, lease).catch(() => undefined)
+  }
+
   /** The user has left the room (a `leave`, or no poll for `leaseMs`). */
   private endLease(key: string, lease: Lease): Promise<unknown> {
     this.leases.delete(key)

@@ -214,6 +214,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   // clients must rejoin and take a snapshot under the new epoch.
   engine.onRoomReset?.((roomId, epoch) => {
     const told = ctx.fanouts.historyLost(roomId)
+    httpApi?.historyLost(roomId)
     log(`room ${roomId} has a new epoch ${epoch}: ${told} members sent to a snapshot (1012 on sockets)`)
   })
 

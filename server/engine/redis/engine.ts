@@ -372,8 +372,9 @@ export class RedisEngine implements Engine {
   /** A room's history changed under this process: its members count again, its clients take snapshots. */
   private roomReset(roomId: string, epoch: string): void {
     this.generation = epoch
+    // Every member here is sent away (sockets 1012, leases ended) and counts again when it rejoins;
+    // putting them back now would count a closing socket beside its own rejoin.
     for (const listener of this.resetListeners) listener(roomId, epoch)
-    if (this.members.has(roomId)) this.resync(roomId).catch(() => undefined)
   }
 
   // --- Redis calls ---
