@@ -8,10 +8,19 @@ import { type AckFrame, ErrorCode } from 'miniprogram-live-store/protocol'
 export interface Refusal {
   code: number
   reason: string
+  /** Muted (4030) or kicked (4031) until then, server ms. */
+  until?: number
 }
 
 /** A command refused: the ack a socket sends, or an HTTP command's entry. */
-export const refusal = (msgId: string, code: number, reason: string): AckFrame => ({ msg_type: 'ack', msg_id: msgId, ok: false, code, reason })
+export const refusal = (msgId: string, code: number, reason: string, until?: number): AckFrame => ({
+  msg_type: 'ack',
+  msg_id: msgId,
+  ok: false,
+  code,
+  reason,
+  ...(until !== undefined ? { until } : {}),
+})
 
 /** An answer a resend would get again whatever happens meanwhile: an applied command, or one malformed in itself (4000). */
 export const isFinal = (ack: AckFrame): boolean => ack.ok || ack.code === ErrorCode.badRequest

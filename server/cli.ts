@@ -4,6 +4,8 @@ import { createServer, type ServerOptions } from './server'
 import type { RoomConfig } from './room'
 import { signToken } from './token'
 import { parseClusterNodes } from './engine/redis/clients'
+import { BlockedWords } from './blockedWords'
+import { blockedWordsCheck } from './contentCheck'
 import { ENGINE_DEFAULTS as E, SERVER_DEFAULTS as S } from './defaults'
 
 const HELP = `live-store-server: the reference live-room server (protocol live.v1)
@@ -21,6 +23,9 @@ const HELP = `live-store-server: the reference live-room server (protocol live.v
   --max-frame-bytes N  largest frame taken from a client [${S.maxFrameBytes}]
   --data-dir DIR       where reports.jsonl goes [./data]
   --rooms FILE         JSON: [{ "id", "title", "anchor": { "uid", "name" }, "goods": [...] }]
+  --blocked-words FILE one blocked word or phrase a line; comments are checked before they go out
+                       (case, full-width forms and separators between letters ignored)
+  --blocked-words-action A  mask (broadcast with * in their place) or reject (4032) [mask]
   --rate-limit N[:B]   frames per second per connection, burst B [${S.rateLimit.perSecond}:${S.rateLimit.burst}]
   --message-rate-limit N[:B]  messages per second per user, burst B [${S.messageRateLimit.perSecond}:${S.messageRateLimit.burst}]
   --redis URL          share rooms with other processes through Redis (or LIVE_REDIS_URL),
@@ -83,6 +88,8 @@ export interface CliArgs extends Pick<
   maxFrameBytes: number
   dataDir: string
   roomsFile?: string
+  blockedWordsFile?: string
+  blockedWordsAction?: 'mask' | 'reject'
   redis?: string
   redisCluster?: string[]
   redisPrefix?: string
@@ -152,6 +159,15 @@ export function parseArgs(argv: string[]): CliArgs {
       case '--rooms':
         args.roomsFile = text(flag, value())
         break
+      case '--blocked-words':
+        args.blockedWordsFile = text(flag, value())
+        break
+      case '--blocked-words-action': {
+        const action = value()
+        if (action !== 'mask' && action !== 'reject') throw new Error(`--blocked-words-action must be mask or reject (got ${JSON.stringify(action ?? '')})`)
+        args.blockedWordsAction = action
+        break
+      }
       case '--rate-limit':
         args.rateLimit = rate(flag, value())
         break
@@ -270,7 +286,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     ...(args.jwtAudience !== undefined ? { audience: args.jwtAudience } : {}),
   }
   const rooms = args.roomsFile ? (JSON.parse(fs.readFileSync(args.roomsFile, 'utf8')) as RoomConfig[]) : undefined
+  const blocked = args.blockedWordsFile !== undefined ? BlockedWords.fromText(fs.readFileSync(args.blockedWordsFile, 'utf8')) : undefined
   const options: ServerOptions = {
+    ...(blocked !== undefined ? { contentCheck: blockedWordsCheck(blocked, args.blockedWordsAction) } : {}),
     port: args.port,
     host: args.host,
     ...(secret !== undefined ? { secret } : {}),

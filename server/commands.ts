@@ -9,6 +9,7 @@ import {
   ErrorCode,
   MAX_CACHE_FIELDS_BYTES,
   MAX_CACHE_FIELDS_KEYS,
+  MAX_CONTENT_LENGTH,
   normalizeContent,
   REPORT_WRITE_FACTOR,
   type ReportCommand,
@@ -16,13 +17,14 @@ import {
 } from 'miniprogram-live-store/protocol'
 import { isFinal, refusal } from './acks'
 import type { ServerContext } from './context'
+import { runContentCheck } from './contentCheck'
 import type { ApplyResult } from './engine/types'
-import { isAnchorOf, mayOpen } from './roomAccess'
+import { isAnchorOf, mayModerate, mayOpen } from './roomAccess'
 import type { RoomAction } from './room'
 import { type TokenPayload, userRef } from './token'
 
 /** Commands that change something: deduplicated per user by `msg_id`. */
-export const APPLYING: ReadonlySet<string> = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report'])
+export const APPLYING: ReadonlySet<string> = new Set(['message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'report', 'delete_message', 'mute', 'kick'])
 
 /** The connection a command came on, as the command path needs to know it. */
 export interface CommandActor {
@@ -104,6 +106,18 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
     if (result.ok === undefined) return { ...result.repeat, dup: true }
     return result.ok ? appliedAck(result, { ...ok, room_id: roomId, seq: result.event?.seq }) : no(result.code, result.reason)
   }
+  if (frame.msg_type === 'delete_message' || frame.msg_type === 'mute' || frame.msg_type === 'kick') {
+    // Authorized from the token only: the room's anchor, or an admin (who need not have joined).
+    if (!mayModerate(ctx, roomId, user)) return no(ErrorCode.forbidden, `only the anchor of this room or an admin may ${frame.msg_type.replace('_', ' ')}`)
+    if (!ctx.budgets.take('messages', user.uid)) return no(ErrorCode.rateLimited, 'too many moderation commands')
+    if (!(await engine.isOpen(roomId))) return no(ErrorCode.notFound, `room ${roomId} is not open`)
+    const by = userRef(user)
+    const moderation: RoomAction =
+      frame.msg_type === 'delete_message' ? { type: 'delete_message', targetMsgId: frame.target_msg_id, by } : { type: frame.msg_type, uid: frame.uid, durationMs: frame.duration_s * 1000, by }
+    const result = await engine.apply(roomId, moderation, command)
+    if (result.ok === undefined) return { ...result.repeat, dup: true }
+    return result.ok ? appliedAck(result, { ...ok, room_id: roomId, seq: result.event?.seq }) : no(result.code, result.reason)
+  }
   if (!actor.isMember(roomId)) return no(ErrorCode.forbidden, 'join the room first')
   let action: RoomAction
   switch (frame.msg_type) {
@@ -111,7 +125,14 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
       const content = normalizeContent(frame.content)
       if (!content.ok) return no(ErrorCode.badRequest, content.reason)
       if (!ctx.budgets.take('messages', user.uid)) return no(ErrorCode.rateLimited, 'too many messages')
-      action = { type: 'message', msgId, user: userRef(user), content: content.content }
+      let text = content.content
+      if (ctx.contentCheck !== undefined) {
+        const verdict = await runContentCheck(ctx.contentCheck, text, { user: userRef(user), roomId }, (label) => ctx.metrics.contentChecks.inc({ verdict: label }), ctx.clock)
+        if (verdict.verdict === 'refuse') return no(ErrorCode.contentRefused, verdict.reason)
+        // The masked text is what everyone sees, the sender too (its echo is the truth).
+        if (verdict.verdict === 'mask') text = [...verdict.content].slice(0, MAX_CONTENT_LENGTH).join('') || text
+      }
+      action = { type: 'message', msgId, user: userRef(user), content: text }
       break
     }
     case 'like': {
@@ -131,7 +152,7 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
   }
   const result = await engine.apply(roomId, action, command)
   if (result.ok === undefined) return { ...result.repeat, dup: true }
-  return result.ok ? appliedAck(result, { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) }) : no(result.code, result.reason)
+  return result.ok ? appliedAck(result, { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) }) : refusal(msgId, result.code, result.reason, result.until)
 }
 
 async function report(ctx: ServerContext, actor: CommandActor, user: TokenPayload, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {

@@ -156,6 +156,14 @@ export class LiveConnection {
     else this.ws.send(data, PLAIN)
   }
 
+  /** The room's `kicked` event about this connection's user: they are told, and leave the room at once. */
+  kickedOut(roomId: string, uid: string, data: string): void {
+    const user = this.user
+    if (user === undefined || user.uid !== uid || this.membership(roomId) === undefined) return
+    this.sendData(data, 'kicked')
+    this.leave(roomId, user).catch(() => undefined)
+  }
+
   /** Sends a frame prepared once for the whole room (see fanout.ts); closes a reader that cannot keep up. */
   sendPrepared(frame: PreparedFrame): void {
     if (this.mayWrite(frame.type)) writePrepared(this.ws, frame, this.deflateOnce)
@@ -185,8 +193,8 @@ export class LiveConnection {
     this.send(ack)
   }
 
-  private refuse(msgId: string | undefined, code: number, reason: string): void {
-    if (msgId !== undefined) this.ack(refusal(msgId, code, reason))
+  private refuse(msgId: string | undefined, code: number, reason: string, until?: number): void {
+    if (msgId !== undefined) this.ack(refusal(msgId, code, reason, until))
     else this.send({ msg_type: 'error', code, reason })
   }
 
@@ -307,7 +315,7 @@ export class LiveConnection {
     const roomId = frame.room_id
     const existing = this.membership(roomId)
     const refused = await joinGate(this.ctx, roomId, user, existing !== undefined)
-    if (refused !== undefined) return this.refuse(frame.msg_id, refused.code, refused.reason)
+    if (refused !== undefined) return this.refuse(frame.msg_id, refused.code, refused.reason, refused.until)
     existing?.unsubscribe()
     const membership = new Membership(roomId, this)
     this.setMembership(membership)

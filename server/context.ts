@@ -1,3 +1,4 @@
+import type { ContentCheckOptions } from './contentCheck'
 import type { AckFrame } from 'miniprogram-live-store/protocol'
 import type { AccountBudgets } from './budgets'
 import type { Clock } from './clock'
@@ -54,6 +55,8 @@ export interface ServerContext {
   inflight: Map<string, Promise<AckFrame>>
   /** The most rooms this process holds. */
   maxRooms: number
+  /** The content check comments go through before they are applied, if any. */
+  contentCheck: ContentCheckOptions | undefined
   /** The rooms each user is in now, over every socket and HTTP lease, and the most one user may be in. */
   userRooms: UserRooms
   /** Open sockets per client address (the trusted proxy's header when configured), and the most one address may hold. */

@@ -95,6 +95,8 @@ export interface FanoutMember {
   sendText(text: string, type: string): void
   /** The room's history changed (a new epoch): what this member has is not the room's any more. */
   historyLost(): void
+  /** A user was kicked from the room (`data`: the event's text): that user's member tells it and leaves. */
+  kickedOut(uid: string, data: string): void
 }
 
 export interface FanoutOptions {
@@ -222,6 +224,13 @@ export class FanoutRegistry {
     const members = [...room.fanout.members]
     for (const member of members) member.historyLost()
     return members.length
+  }
+
+  /** A `kicked` event: every member of that user in this process leaves the room at once. */
+  kickOut(roomId: string, uid: string, data: string): void {
+    const room = this.rooms.get(roomId)
+    if (room === undefined) return
+    for (const member of [...room.fanout.members]) member.kickedOut(uid, data)
   }
 
   /** Takes a member out of a room's fan-out; the last one out ends the room's subscription. Again is harmless. */

@@ -82,6 +82,10 @@ class Waiter implements FanoutMember {
   historyLost(): void {
     this.notify()
   }
+  /** The poll answers with the `kicked` event; the lease is ended by the HTTP API (`kickOut`). */
+  kickedOut(): void {
+    this.notify()
+  }
   private notify(): void {
     if (this.woken) return
     this.woken = true
@@ -303,6 +307,13 @@ export class HttpApi {
   /** The room's history changed: its leases end, and each poller's next poll enters the new history (a snapshot). */
   historyLost(roomId: string): void {
     for (const [key, lease] of this.leases) if (lease.roomId === roomId) void this.endLease(key, lease).catch(() => undefined)
+  }
+
+  /** A `kicked` event: the user's lease of the room ends at once (their next poll is refused 4031). */
+  kickOut(roomId: string, uid: string): void {
+    const key = leaseKey(uid, roomId)
+    const lease = this.leases.get(key)
+    if (lease !== undefined) void this.endLease(key, lease).catch(() => undefined)
   }
 
   /** The user has left the room (a `leave`, or no poll for `leaseMs`). */

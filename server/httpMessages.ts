@@ -14,13 +14,15 @@ export class HttpError extends Error {
     reason: string,
     /** Only for what the table has no code for (405: a method not allowed). */
     status?: number,
+    /** Muted (4030) or kicked (4031) until then, server ms. */
+    readonly until?: number,
   ) {
     super(reason)
     this.status = status ?? httpStatusOf(code)
   }
 
   static of(refusal: Refusal): HttpError {
-    return new HttpError(refusal.code, refusal.reason)
+    return new HttpError(refusal.code, refusal.reason, undefined, refusal.until)
   }
 }
 
@@ -79,7 +81,7 @@ export function refuse(req: IncomingMessage, res: ServerResponse, error: HttpErr
     res.setHeader('connection', 'close')
     res.once('finish', () => req.socket.destroy())
   }
-  send(res, error.status, { code: error.code, reason: error.message })
+  send(res, error.status, { code: error.code, reason: error.message, ...(error.until !== undefined ? { until: error.until } : {}) })
 }
 
 export function send(res: ServerResponse, status: number, body: unknown): void {

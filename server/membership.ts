@@ -9,6 +9,8 @@ export interface MemberConnection {
   sendPrepared(frame: PreparedFrame): void
   sendData(data: string, type: string): void
   close(code: number, reason: string): void
+  /** Leaves the room after telling the connection's user they were kicked, if they are `uid`. */
+  kickedOut(roomId: string, uid: string, data: string): void
 }
 
 /** A connection's place in one room: its member of the room's fan-out. */
@@ -46,6 +48,9 @@ export class Membership implements FanoutMember {
   /** docs/protocol.md, "Close codes": 1012, the room's history was lost; the client rejoins to a snapshot. */
   historyLost(): void {
     this.connection.close(CloseCode.serviceRestart, 'room history lost, rejoin')
+  }
+  kickedOut(uid: string, data: string): void {
+    this.connection.kickedOut(this.roomId, uid, data)
   }
 }
 

@@ -24,6 +24,12 @@ export class ServerMetrics {
   })
   readonly acks = new Counter({ name: 'live_acks_total', help: 'Acks sent, by code (0 = ok)', labelNames: ['code'], registers: [this.registry] })
   readonly closes = new Counter({ name: 'live_closes_total', help: 'Connections closed, by close code', labelNames: ['code'], registers: [this.registry] })
+  readonly contentChecks = new Counter({
+    name: 'live_content_checks_total',
+    help: 'Comments through the content check, by verdict: allow, mask, refuse, and timeout or error (the fail-open or fail-closed default applied)',
+    labelNames: ['verdict'],
+    registers: [this.registry],
+  })
   readonly roomsRefused = new Counter({
     name: 'live_rooms_refused_total',
     help: 'Joins that would have opened a room, refused: user_rate (4029), server_full (4500)',

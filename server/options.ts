@@ -1,4 +1,5 @@
 /** What `createServer` takes: every option, its default in brackets (server/defaults.ts holds them). */
+import type { ContentCheck, ContentCheckOptions } from './contentCheck'
 import type { AccountLimits } from './budgets'
 import type { Clock } from './clock'
 import type { HttpApiOptions } from './http'
@@ -48,6 +49,12 @@ export interface ServerOptions {
    * `'fixed'` (only the `rooms` list: the default with `rooms`).
    */
   roomCreation?: 'anyone' | 'anchors' | 'fixed'
+  /**
+   * A check every comment goes through before it is applied: allow it, broadcast a masked text,
+   * or refuse it (4032). A function, or `{ check, deadlineMs, onFailure }` (default 1000 ms,
+   * fail open). Built in: `blockedWordsCheck(BlockedWords.fromText(...))`, `wechatContentCheck(...)`.
+   */
+  contentCheck?: ContentCheck | ContentCheckOptions
   /**
    * Rooms one user may open (joins of a room not open yet, with `roomCreation: 'anyone'`): a
    * burst, then so many a minute; past it the join gets 4029. Default 10, then 10 a minute.

@@ -3,6 +3,8 @@ import { buyNotice, followNotice, presenceNotice } from './roomNotices'
 
 /** Messages a snapshot carries (docs/protocol.md, "Snapshots": the last <= 50). */
 export const SNAPSHOT_MESSAGES = 50
+/** Users muted, and users kicked, in one room at most (expired ones are forgotten first). */
+export const MAX_MODERATED_USERS = 1000
 /**
  * Goods on one shelf at most. With the protocol's field caps (id 128, name 256 characters, image
  * URL 2,048) the largest possible snapshot is about 700 KB, inside the client's 1 MiB frame
@@ -32,11 +34,21 @@ export type RoomAction =
   | { type: 'buy'; user: UserRef; goodsId: string }
   | { type: 'shelf'; item: ShelfItem }
   | { type: 'room_state'; status: 'live' | 'ended'; title?: string }
+  /** Moderation (the room's anchor, or an admin): for `durationMs` from the engine's now; a mute for 0 is lifted. */
+  | { type: 'delete_message'; targetMsgId: string; by: UserRef }
+  | { type: 'mute'; uid: string; durationMs: number; by: UserRef }
+  | { type: 'kick'; uid: string; durationMs: number; by: UserRef }
 
 /** An event before the engine stamps it with `room_id`, `seq` and `ts`. */
 export type EventBody = RoomEvent extends infer E ? (E extends RoomEvent ? Omit<E, 'room_id' | 'seq' | 'ts'> : never) : never
 
-export type Decision = { ok: true; event?: EventBody; quiet?: true } | { ok: false; code: number; reason: string }
+export type Decision = { ok: true; event?: EventBody; quiet?: true } | { ok: false; code: number; reason: string; until?: number }
+
+/** What a decision may read besides the room: the server's time, and the room's history (for deletions). */
+export interface DecisionContext {
+  now: number
+  history(): readonly RoomEvent[]
+}
 
 /** One room's state in memory. */
 export class RoomModel {
@@ -53,6 +65,9 @@ export class RoomModel {
   readonly shelf = new Map<string, ShelfItem>()
   messages: MessageEvent[] = []
   readonly catalogue: Goods[]
+  /** Muted and kicked users, until when (server ms). */
+  readonly mutes = new Map<string, number>()
+  readonly kicks = new Map<string, number>()
 
   constructor(
     readonly id: string,
@@ -78,7 +93,7 @@ export class RoomModel {
    * Checks an action against the room and applies it. Returns the event to publish
    * (none when nothing visible changed, e.g. a second follow by the same user).
    */
-  decide(action: RoomAction): Decision {
+  decide(action: RoomAction, context: DecisionContext): Decision {
     switch (action.type) {
       case 'join': {
         // A room nobody configured belongs to the first anchor whose token names it.
@@ -98,8 +113,8 @@ export class RoomModel {
         const user = this.members.get(action.connId)
         if (user === undefined) return { ok: true }
         this.members.delete(action.connId)
-        // The user is still here on another connection.
-        if (this.countUser(user.uid, -1) > 0) return { ok: true }
+        // The user is still here on another connection, or was kicked (counted out already).
+        if (this.countUser(user.uid, -1) !== 0) return { ok: true }
         if (action.quietAbove !== undefined && this.users.size >= action.quietAbove) return { ok: true, quiet: true }
         return {
           ok: true,
@@ -110,11 +125,14 @@ export class RoomModel {
         const { kind, user } = action
         return { ok: true, event: { msg_type: kind, user, online_num: this.users.size, msg_content: presenceNotice(user.name, kind) } }
       }
-      case 'message':
+      case 'message': {
+        const until = this.mutes.get(action.user.uid) ?? 0
+        if (until > context.now) return { ok: false, code: ErrorCode.muted, reason: 'you are muted in this room', until }
         return {
           ok: true,
           event: { msg_type: 'message', msg_id: action.msgId, from_uid: action.user.uid, from_name: action.user.name, content: action.content },
         }
+      }
       case 'like':
         this.likeNum += action.delta
         return { ok: true, event: { msg_type: 'like', like_num: this.likeNum, delta: action.delta } }
@@ -157,7 +175,49 @@ export class RoomModel {
         this.status = action.status
         if (action.title !== undefined) this.title = action.title
         return { ok: true, event: { msg_type: 'room_state', status: this.status, title: this.title } }
+      case 'delete_message': {
+        // A message of this room's history (the recovery window), not deleted yet.
+        let found = false
+        for (const event of context.history()) {
+          if (event.msg_type === 'message' && event.msg_id === action.targetMsgId) found = true
+          if (event.msg_type === 'message_deleted' && event.target_msg_id === action.targetMsgId) found = false
+        }
+        if (!found) return { ok: false, code: ErrorCode.notFound, reason: `no message ${action.targetMsgId} in the history of this room` }
+        this.messages = this.messages.filter((m) => m.msg_id !== action.targetMsgId)
+        return { ok: true, event: { msg_type: 'message_deleted', target_msg_id: action.targetMsgId, by: action.by } }
+      }
+      case 'mute':
+      case 'kick': {
+        const list = action.type === 'mute' ? this.mutes : this.kicks
+        const until = action.durationMs === 0 ? 0 : context.now + action.durationMs
+        if (until === 0) list.delete(action.uid)
+        else {
+          if (!list.has(action.uid) && list.size >= MAX_MODERATED_USERS) {
+            for (const [uid, until] of list) if (until <= context.now) list.delete(uid)
+            if (list.size >= MAX_MODERATED_USERS)
+              return { ok: false, code: ErrorCode.tooLarge, reason: `a room holds ${MAX_MODERATED_USERS} ${action.type === 'mute' ? 'muted' : 'kicked'} users at most` }
+          }
+          list.set(action.uid, until)
+        }
+        const user = { uid: action.uid, name: this.nameOf(action.uid) }
+        if (action.type === 'mute') return { ok: true, event: { msg_type: 'muted', user, until, by: action.by } }
+        // Every connection of the user leaves at once: counted out now (their leaves then change nothing).
+        this.users.delete(action.uid)
+        return { ok: true, event: { msg_type: 'kicked', user, until, by: action.by } }
+      }
     }
+  }
+
+  /** Until when a user is muted and kicked here (0: not). */
+  restriction(uid: string, now: number): { mutedUntil: number; kickedUntil: number } {
+    const live = (until: number | undefined): number => (until !== undefined && until > now ? until : 0)
+    return { mutedUntil: live(this.mutes.get(uid)), kickedUntil: live(this.kicks.get(uid)) }
+  }
+
+  /** A member's name ('' when the user is not in the room). */
+  private nameOf(uid: string): string {
+    for (const user of this.members.values()) if (user.uid === uid) return user.name
+    return ''
   }
 
   /** Adds `delta` to the user's connections here; their count now (a user at 0 is forgotten). */

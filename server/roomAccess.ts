@@ -33,6 +33,11 @@ export async function mayOpen(ctx: ServerContext, roomId: string, user: TokenPay
   return undefined
 }
 
+/** May moderate the room (delete messages, mute, kick): its anchor, or a token with `role: "admin"`. */
+export function mayModerate(ctx: ServerContext, roomId: string, user: TokenPayload): boolean {
+  return user.role === 'admin' || isAnchorOf(ctx, roomId, user)
+}
+
 export function isAnchorOf(ctx: ServerContext, roomId: string, user: TokenPayload): boolean {
   if (user.role !== 'anchor') return false
   if (user.rooms?.includes(roomId)) return true
@@ -49,6 +54,8 @@ export async function joinGate(ctx: ServerContext, roomId: string, user: TokenPa
   const refused = await mayOpen(ctx, roomId, user)
   if (refused !== undefined) return refused
   if (!alreadyIn && !ctx.userRooms.mayEnter(user.uid, roomId)) return tooManyRooms(ctx.userRooms.maxPerUser)
+  const { kickedUntil } = await ctx.engine.restriction(roomId, user.uid)
+  if (kickedUntil > 0) return { code: ErrorCode.kicked, reason: 'you were put out of this room', until: kickedUntil }
   return undefined
 }
 

@@ -119,6 +119,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const compression = options.compression ?? {}
   const connections: Set<LiveConnection> = new Set()
   const deflateThreshold = compression === false ? Infinity : (compression.threshold ?? SERVER_DEFAULTS.deflateThreshold)
+  // Set once the HTTP API exists: the fan-out's subscriptions call it for `kicked` events.
+  let kickOut: (roomId: string, uid: string, data: string) => void = () => undefined
   const ctx: ServerContext = {
     engine,
     tokens,
@@ -145,12 +147,20 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       now,
     ),
     userConnections: new Tally(),
-    fanouts: new FanoutRegistry((roomId, listener) => engine.subscribe(roomId, listener), {
-      tickMs: batchMs,
-      deflateThreshold,
-      counters: metrics.fanout,
-      setTimer: (fn, ms) => clock.setTimer(fn, ms),
-    }),
+    fanouts: new FanoutRegistry(
+      (roomId, listener) =>
+        engine.subscribe(roomId, (event, data) => {
+          listener(event, data)
+          // A kick's event, from whichever process applied it: the user's connections here leave at once.
+          if (event.msg_type === 'kicked') kickOut(roomId, event.user.uid, data)
+        }),
+      {
+        tickMs: batchMs,
+        deflateThreshold,
+        counters: metrics.fanout,
+        setTimer: (fn, ms) => clock.setTimer(fn, ms),
+      },
+    ),
     presence: new PresenceThinner(engine, {
       crowdedRoomSize: options.crowdedRoomSize ?? SERVER_DEFAULTS.crowdedRoomSize,
       windowMs: options.presenceWindowMs ?? SERVER_DEFAULTS.presenceWindowMs,
@@ -158,6 +168,7 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     }),
     maxConnectionsPerUser: options.maxConnectionsPerUser ?? SERVER_DEFAULTS.maxConnectionsPerUser,
     roomCreation: options.roomCreation ?? ((options.fixedRooms ?? options.rooms !== undefined) ? 'fixed' : 'anyone'),
+    contentCheck: typeof options.contentCheck === 'function' ? { check: options.contentCheck } : options.contentCheck,
     inflight: new Map(),
     maxRooms: options.maxRooms ?? SERVER_DEFAULTS.maxRooms,
     userRooms: new UserRooms(options.maxRoomsPerUser ?? SERVER_DEFAULTS.maxRoomsPerUser),
@@ -170,6 +181,10 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     options.http === false
       ? undefined
       : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(250, batchMs), maxRequestsPerUser: 16, maxRequestsPerAddress: 200, ...options.http })
+  kickOut = (roomId, uid, data) => {
+    ctx.fanouts.kickOut(roomId, uid, data)
+    httpApi?.kickOut(roomId, uid)
+  }
 
   // The deadlines below are checked this often (Node's default, 30 s, would let a trickle run long past them).
   const httpServer = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {

@@ -82,7 +82,7 @@ function identityOf(p: Record<string, unknown>, idClaim: 'uid' | 'sub', nowMs: n
   const uid = p[idClaim]
   if (typeof uid !== 'string' || uid.length === 0 || uid.length > 128) return { ok: false, reason: `${idClaim} missing` }
   if (typeof p.name !== 'string' || p.name.length > 256) return { ok: false, reason: 'name missing' }
-  if (p.role !== 'viewer' && p.role !== 'anchor') return { ok: false, reason: 'bad role' }
+  if (p.role !== 'viewer' && p.role !== 'anchor' && p.role !== 'admin') return { ok: false, reason: 'bad role' }
   if (p.rooms !== undefined && !(Array.isArray(p.rooms) && p.rooms.every((r) => typeof r === 'string'))) {
     return { ok: false, reason: 'bad rooms' }
   }

@@ -47,6 +47,17 @@ describe('ListBinding', () => {
     expect(b.patch([item('c'), item('d'), item('e')], 1)).toEqual({ 'list[1]': { id: 'e', text: 'te', k: 4 } })
   })
 
+  it('hides an item gone from the list (a deleted comment) with one path, re-sending nothing else (issue 25)', () => {
+    const b = binding(200)
+    const items = Array.from({ length: 150 }, (_, i) => item(`m${i}`))
+    b.patch(items, 1)
+    const after = items.filter((i) => i.id !== 'm70')
+    expect(b.patch(after, 1)).toEqual({ 'list[70].deleted': true })
+    expect(b.added()).toBe(0)
+    // The next comment goes on as before; the hidden slot is not sent again.
+    expect(b.patch([...after, item('n')], 1)).toEqual({ 'list[150]': { id: 'n', text: 'tn', k: 150 } })
+  })
+
   it('starts over on a new generation (a snapshot replaced the list)', () => {
     const b = binding(3)
     b.patch([item('a'), item('b')], 1)

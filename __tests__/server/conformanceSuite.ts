@@ -68,7 +68,7 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
     async function joined(uid: string, room: string, t = token(uid)): Promise<RawClient> {
       const c = await connect(t)
       const ack = await c.command({ msg_type: 'join', msg_id: mid('j'), room_id: room })
-      expect(ack.ok).toBe(true)
+      expect(ack).toMatchObject({ ok: true })
       await c.type('snapshot')
       return c
     }
@@ -438,6 +438,94 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         // A repeat is not logged twice.
         expect(await a.command({ msg_type: 'report', msg_id: 'r2', logs: [{ event: 'leave' }] })).toMatchObject({ dup: true })
         expect(fs.readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(3)
+      })
+    })
+
+    describe('moderation (docs/protocol.md: delete_message, mute, kick)', () => {
+      beforeEach(() => boot())
+
+      it('lets the anchor delete a comment: every viewer gets message_deleted, a later snapshot leaves it out, a recovery replays the message then its deletion', async () => {
+        const anchor = await joined('host', 'mod', anchorToken('host', ['mod']))
+        const viewer = await joined('v1', 'mod')
+        const sent = await viewer.command({ msg_type: 'message', msg_id: 'bad', room_id: 'mod', content: 'spam spam' })
+        await viewer.command({ msg_type: 'message', msg_id: 'fine', room_id: 'mod', content: 'hello' })
+        const deleted = await anchor.command({ msg_type: 'delete_message', msg_id: mid('d'), room_id: 'mod', target_msg_id: 'bad' })
+        expect(deleted).toMatchObject({ ok: true, room_id: 'mod' })
+        const event = await viewer.next((f) => f.msg_type === 'message_deleted')
+        expect(event).toMatchObject({ target_msg_id: 'bad', by: { uid: 'host', name: 'name-host' }, seq: deleted.seq })
+        // Gone for good: again is 4004, and so is a message that never was.
+        expect(await anchor.command({ msg_type: 'delete_message', msg_id: mid('d'), room_id: 'mod', target_msg_id: 'bad' })).toMatchObject({ ok: false, code: 4004 })
+        expect(await anchor.command({ msg_type: 'delete_message', msg_id: mid('d'), room_id: 'mod', target_msg_id: 'never' })).toMatchObject({ ok: false, code: 4004 })
+        const late = await connect(token('late'))
+        await late.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'mod' })
+        const snapshot = await late.type('snapshot')
+        expect((snapshot.message_list as Frame[]).map((m) => m.msg_id)).toEqual(['fine'])
+        // A viewer that had seen up to the comment recovers across the deletion.
+        const back = await connect(token('v2'))
+        const ack = await back.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'mod', since_seq: (sent.seq as number) - 1, epoch: snapshot.epoch })
+        expect(ack).toMatchObject({ ok: true, recovered: true })
+        const replayed = [await back.next((f) => f.msg_type === 'message'), await back.next((f) => f.msg_type === 'message'), await back.next((f) => f.msg_type === 'message_deleted')]
+        expect(replayed.map((f) => f.msg_id ?? f.target_msg_id)).toEqual(['bad', 'fine', 'bad'])
+      })
+
+      it('mutes a viewer (4030 with until on a comment) until the time passes or the mute is lifted; likes still count', async () => {
+        const anchor = await joined('host', 'mute', anchorToken('host', ['mute']))
+        const viewer = await joined('troll', 'mute')
+        const muted = await anchor.command({ msg_type: 'mute', msg_id: mid('m'), room_id: 'mute', uid: 'troll', duration_s: 60 })
+        expect(muted.ok).toBe(true)
+        const event = await viewer.next((f) => f.msg_type === 'muted')
+        expect(event).toMatchObject({ user: { uid: 'troll', name: 'name-troll' }, by: { uid: 'host' } })
+        const refused = await viewer.command({ msg_type: 'message', msg_id: 'while-muted', room_id: 'mute', content: 'hi' })
+        expect(refused).toMatchObject({ ok: false, code: 4030, until: event.until })
+        expect(await viewer.command({ msg_type: 'like', msg_id: mid('l'), room_id: 'mute', count: 1 })).toMatchObject({ ok: true })
+        // Lifted (duration 0): the same msg_id is judged anew and goes through.
+        await anchor.command({ msg_type: 'mute', msg_id: mid('m'), room_id: 'mute', uid: 'troll', duration_s: 0 })
+        expect((await viewer.next((f) => f.msg_type === 'muted' && f.until === 0)).user).toMatchObject({ uid: 'troll' })
+        expect(await viewer.command({ msg_type: 'message', msg_id: 'while-muted', room_id: 'mute', content: 'hi' })).toMatchObject({ ok: true })
+        // A mute of one second lifts by itself.
+        await anchor.command({ msg_type: 'mute', msg_id: mid('m'), room_id: 'mute', uid: 'troll', duration_s: 1 })
+        expect(await viewer.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'mute', content: 'no' })).toMatchObject({ ok: false, code: 4030 })
+        clock.advance(1100)
+        await sleep(1100) // a shared store measures the mute on real time
+        expect(await viewer.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'mute', content: 'yes' })).toMatchObject({ ok: true })
+      })
+
+      it('kicks a viewer: its connections leave the room at once, online_num drops, and its joins get 4031 with until', async () => {
+        const anchor = await joined('host', 'kick', anchorToken('host', ['kick']))
+        const first = await joined('troll', 'kick')
+        const second = await joined('troll', 'kick')
+        await anchor.next((f) => f.msg_type === 'join' && (f.user as Frame).uid === 'troll')
+        const kicked = await anchor.command({ msg_type: 'kick', msg_id: mid('k'), room_id: 'kick', uid: 'troll', duration_s: 600 })
+        expect(kicked.ok).toBe(true)
+        for (const c of [first, second]) expect(await c.next((f) => f.msg_type === 'kicked')).toMatchObject({ user: { uid: 'troll', name: 'name-troll' } })
+        // Out of the room on both connections: a comment needs the room joined again.
+        for (const c of [first, second]) expect(await c.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'kick', content: 'hi' })).toMatchObject({ ok: false, code: 4003 })
+        const rejoin = await first.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'kick' })
+        expect(rejoin).toMatchObject({ ok: false, code: 4031 })
+        expect(rejoin.until as number).toBeGreaterThan(Date.now() - 60000)
+        // Counted out once, and their leaves change nothing: the anchor is alone (a snapshot is read before its joiner counts).
+        const probe = await joined('probe', 'kick')
+        const seen = probe.all('snapshot')[0] as Frame
+        expect((seen.room as Frame).online_num).toBe(1)
+        await anchor.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'kick', content: 'calm now' })
+        expect(anchor.all('leave').filter((f) => (f.user as Frame).uid === 'troll')).toEqual([])
+      })
+
+      it('refuses delete_message, mute and kick from a viewer (4003) and takes them from an admin in any room', async () => {
+        await joined('host', 'adm', anchorToken('host', ['adm']))
+        const viewer = await joined('v', 'adm')
+        const sent = await viewer.command({ msg_type: 'message', msg_id: 'mine', room_id: 'adm', content: 'x' })
+        expect(sent.ok).toBe(true)
+        for (const frame of [
+          { msg_type: 'delete_message', target_msg_id: 'mine' },
+          { msg_type: 'mute', uid: 'host', duration_s: 60 },
+          { msg_type: 'kick', uid: 'host', duration_s: 60 },
+        ]) {
+          expect(await viewer.command({ ...frame, msg_id: mid('v'), room_id: 'adm' })).toMatchObject({ ok: false, code: 4003 })
+        }
+        const admin = await connect(token('root', { role: 'admin' }))
+        expect(await admin.command({ msg_type: 'delete_message', msg_id: mid('a'), room_id: 'adm', target_msg_id: 'mine' })).toMatchObject({ ok: true })
+        expect(await admin.command({ msg_type: 'mute', msg_id: mid('a'), room_id: 'adm', uid: 'v', duration_s: 30 })).toMatchObject({ ok: true })
       })
     })
 

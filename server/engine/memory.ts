@@ -308,6 +308,11 @@ export class MemoryEngine implements Engine {
     this.dedupChain = this.dedupChain.then(() => fs.promises.writeFile(file, text)).catch(() => undefined)
   }
 
+  restriction(roomId: string, uid: string): Promise<{ mutedUntil: number; kickedUntil: number }> {
+    const room = this.rooms.get(roomId)
+    return Promise.resolve(room === undefined ? { mutedUntil: 0, kickedUntil: 0 } : room.model.restriction(uid, this.now()))
+  }
+
   close(): Promise<void> {
     this.idleSweep.cancel()
     for (const room of this.rooms.values()) room.likeTimer?.cancel()
@@ -336,7 +341,7 @@ export class MemoryEngine implements Engine {
   private applyNow(roomId: string, action: RoomAction): ApplyResult {
     const room = this.room(roomId)
     room.lastActiveAt = this.now()
-    const decision = room.model.decide(action)
+    const decision = room.model.decide(action, { now: this.now(), history: () => room.history.since(Math.max(0, room.seq - this.historySize), room.seq) ?? [] })
     if (!decision.ok) return decision
     if (decision.event === undefined) return decision.quiet ? { ok: true, quiet: true } : { ok: true }
     room.seq++

@@ -18,7 +18,7 @@ export type ApplyResult =
    * `quiet`: a membership change applied without a notice (a crowded room): a later `presence` tells the count.
    * `recorded`: the engine wrote the command's ack with the change (its dedup record): nobody need remember it again.
    */
-  { ok: true; event?: RoomEvent; quiet?: true; recorded?: true } | { ok: false; code: number; reason: string } | { ok?: undefined; repeat: AckFrame }
+  { ok: true; event?: RoomEvent; quiet?: true; recorded?: true } | { ok: false; code: number; reason: string; until?: number } | { ok?: undefined; repeat: AckFrame }
 
 /** A client command's identity: an engine that shares state applies it at most once. */
 export interface CommandKey {
@@ -90,6 +90,8 @@ export interface Engine {
    * serves one process need not implement it.
    */
   claimCommand?(uid: string, msgId: string): Promise<boolean>
+  /** Until when a user is muted and kicked in a room (server ms; 0: not). */
+  restriction(roomId: string, uid: string): Promise<{ mutedUntil: number; kickedUntil: number }>
   /** Rooms with state right now. */
   readonly roomCount: number
   /** Ready to serve (false while a backing store is unreachable). */

@@ -3,7 +3,9 @@
  * (`'comments[57]': {...}`), a changed item only its changed fields, whatever the list's
  * length. The rendered list is a ring of `limit` slots; each item carries `k`, its
  * position in arrival order, for `style="order: {{item.k}}"` in a flex column, so the
- * ring shows oldest first without ever shifting the array.
+ * ring shows oldest first without ever shifting the array. An item gone from the list (a
+ * deleted comment) costs one path too: `'comments[12].deleted': true` (the WXML hides it);
+ * its slot is reused when the ring comes round.
  */
 export interface ListItem {
   id: string
@@ -41,6 +43,15 @@ export class ListBinding<T extends ListItem, R extends object> {
     if (generation !== this.generation) return { patch: this.reset(visible, generation), added: visible.length }
     const patch: Record<string, unknown> = {}
     let added = 0
+    // Fewer items than rendered ones: some left the list (not by the ring's eviction).
+    if (this.placed.size > visible.length) {
+      const present = new Set(visible.map((item) => item.id))
+      for (const [id, placed] of this.placed) {
+        if (present.has(id)) continue
+        patch[`${this.key}[${placed.slot}].deleted`] = true
+        this.placed.delete(id)
+      }
+    }
     for (const item of visible) {
       const placed = this.placed.get(item.id)
       if (placed === undefined) {

@@ -14,7 +14,8 @@ export type RoomUpdate =
   /** The connection went away; the room is joined again (and recovered) when it returns. */
   | { type: 'left'; roomId: string }
   /** The server refused the join. */
-  | { type: 'error'; roomId: string; code: number; reason: string }
+  /** The server refused the join; `until`: kicked from the room until then (4031). */
+  | { type: 'error'; roomId: string; code: number; reason: string; until?: number }
 
 export interface RoomHooks {
   scheduler: SchedulerLike
@@ -173,7 +174,7 @@ export class RoomRegistry {
       if (!ack.ok) {
         channel.phase = 'idle'
         const code = ack.code ?? 0
-        this.emit(channel, { type: 'error', roomId: channel.roomId, code, reason: ack.reason ?? '' })
+        this.emit(channel, { type: 'error', roomId: channel.roomId, code, reason: ack.reason ?? '', ...(ack.until !== undefined ? { until: ack.until } : {}) })
         // Unavailable or rate limited: the server may take the join later; try again on this link.
         const link = this.link
         if ((code === ErrorCode.internal || code === ErrorCode.rateLimited) && link !== undefined) {

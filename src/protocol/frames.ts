@@ -14,7 +14,8 @@ export const PROTOCOL_NAME = 'live.v1'
  */
 export const BATCH_PROTOCOL_NAME = 'live.v1.batch'
 
-export type Role = 'viewer' | 'anchor'
+/** `admin`: may moderate every room (docs/protocol.md, "Tokens"). */
+export type Role = 'viewer' | 'anchor' | 'admin'
 
 export interface UserRef {
   uid: string
@@ -69,6 +70,8 @@ export interface AckFrame {
   seq?: number
   recovered?: boolean
   accepted?: number
+  /** With 4030 (muted) and 4031 (kicked): until when, server ms. */
+  until?: number
 }
 
 export interface ErrorFrame {
@@ -137,7 +140,30 @@ export interface RoomStateEvent extends RoomEventBase {
   title: string
 }
 
-export type RoomEvent = JoinEvent | LeaveEvent | MessageEvent | LikeEvent | SubscribeEvent | BuyEvent | ShelfEvent | RoomStateEvent
+/** A message of the room was deleted (by its anchor or an admin): it is gone for everyone. */
+export interface MessageDeletedEvent extends RoomEventBase {
+  msg_type: 'message_deleted'
+  target_msg_id: string
+  by: UserRef
+}
+
+/** A user was muted in the room until `until` (server ms; 0: the mute was lifted). */
+export interface MutedEvent extends RoomEventBase {
+  msg_type: 'muted'
+  user: UserRef
+  until: number
+  by: UserRef
+}
+
+/** A user was put out of the room until `until` (server ms): their connections have left it. */
+export interface KickedEvent extends RoomEventBase {
+  msg_type: 'kicked'
+  user: UserRef
+  until: number
+  by: UserRef
+}
+
+export type RoomEvent = JoinEvent | LeaveEvent | MessageEvent | LikeEvent | SubscribeEvent | BuyEvent | ShelfEvent | RoomStateEvent | MessageDeletedEvent | MutedEvent | KickedEvent
 
 export type RoomEventType = RoomEvent['msg_type']
 
@@ -291,7 +317,37 @@ export interface ReportCommand {
   cache_fields?: ReportLog
 }
 
-export type ClientCommand = AuthCommand | JoinCommand | LeaveCommand | MessageCommand | LikeCommand | SubscribeCommand | BuyCommand | ShelfCommand | ReportCommand
+/** Deletes a message of the room (its anchor, or an admin). */
+export interface DeleteMessageCommand {
+  msg_type: 'delete_message'
+  msg_id: string
+  room_id: string
+  target_msg_id: string
+}
+
+/** Mutes a user in the room for `duration_s` seconds (0 lifts the mute; the anchor, or an admin). */
+export interface MuteCommand {
+  msg_type: 'mute'
+  msg_id: string
+  room_id: string
+  uid: string
+  duration_s: number
+}
+
+/** Puts a user out of the room; their joins are refused for `duration_s` seconds (the anchor, or an admin). */
+export interface KickCommand {
+  msg_type: 'kick'
+  msg_id: string
+  room_id: string
+  uid: string
+  duration_s: number
+}
+
+/** Most seconds a mute or a kick lasts (30 days). */
+export const MAX_MODERATION_SECONDS = 2_592_000
+
+export type ClientCommand =
+  AuthCommand | JoinCommand | LeaveCommand | MessageCommand | LikeCommand | SubscribeCommand | BuyCommand | ShelfCommand | ReportCommand | DeleteMessageCommand | MuteCommand | KickCommand
 
 export type ClientFrame = PingCommand | ClientCommand
 
@@ -304,7 +360,7 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export type RoomCommand = Extract<ClientCommand, { room_id: string }>
 
 /** Commands whose messages are room events and carry `seq`. */
-export const ROOM_EVENT_TYPES: readonly RoomEventType[] = ['join', 'leave', 'message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'room_state']
+export const ROOM_EVENT_TYPES: readonly RoomEventType[] = ['join', 'leave', 'message', 'like', 'subscribe', 'buy', 'on_off_shelf', 'room_state', 'message_deleted', 'muted', 'kicked']
 
 /** Room events carry `seq`; the type guard keeps `snapshot`, `ack` ... apart. */
 const ROOM_EVENT_TYPE_SET: ReadonlySet<string> = new Set(ROOM_EVENT_TYPES)

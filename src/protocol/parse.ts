@@ -1,5 +1,5 @@
 import { ErrorCode } from './codes'
-import { type ClientFrame, type HttpReply, MAX_HTTP_COMMANDS, MAX_REPORT_LOGS, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
+import { type ClientFrame, type HttpReply, MAX_HTTP_COMMANDS, MAX_MODERATION_SECONDS, MAX_REPORT_LOGS, ROOM_EVENT_TYPES, type ServerFrame } from './frames'
 import { utf8ByteLength } from './utf8'
 import { arr, bool, type Check, describe, int, isPlainObject, num, obj, oneOf, opt, shallowObj, str } from './schema'
 
@@ -38,7 +38,7 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const SUSPICIOUS = /\\u|__proto__|constructor|prototype/
 
 const userRef = obj({ uid: str(1, 128), name: str(0, 256) })
-const authUser = obj({ uid: str(1, 128), name: str(0, 256), role: oneOf('viewer', 'anchor') })
+const authUser = obj({ uid: str(1, 128), name: str(0, 256), role: oneOf('viewer', 'anchor', 'admin') })
 const msgId = str(1, MAX_MSG_ID_LENGTH)
 /**
  * A room id: 1..128 characters, none of them white space, a control character, or one of
@@ -98,6 +98,7 @@ const SINGLE_SERVER_FRAMES: Readonly<Record<string, Check>> = {
     seq: opt(int(0)),
     recovered: opt(bool),
     accepted: opt(int(0)),
+    until: opt(int(0)),
   }),
   error: obj({ code: int(), reason: str() }),
   snapshot: obj({
@@ -124,6 +125,9 @@ const SINGLE_SERVER_FRAMES: Readonly<Record<string, Check>> = {
   buy: obj({ ...eventBase, user: userRef, goods_id: str(1, 128), goods_name: str(), msg_content: opt(str()) }),
   on_off_shelf: obj({ ...eventBase, ...goodsFields }),
   room_state: obj({ ...eventBase, status: oneOf('live', 'ended'), title: str() }),
+  message_deleted: obj({ ...eventBase, target_msg_id: str(1, MAX_MSG_ID_LENGTH), by: userRef }),
+  muted: obj({ ...eventBase, user: userRef, until: int(0), by: userRef }),
+  kicked: obj({ ...eventBase, user: userRef, until: int(0), by: userRef }),
 }
 
 const ROOM_EVENT_CHECKS: Readonly<Record<string, Check>> = Object.fromEntries(ROOM_EVENT_TYPES.map((type) => [type, SINGLE_SERVER_FRAMES[type]]))
@@ -172,6 +176,9 @@ const CLIENT_FRAMES: Readonly<Record<string, Check>> = {
     ...goodsFields,
     default_image: (v) => (typeof v === 'string' && v.length <= 2048 && /^https:\/\/[^\s]+$/.test(v) ? null : ' must be an https URL'),
   }),
+  delete_message: obj({ ...roomCommand, target_msg_id: msgId }),
+  mute: obj({ ...roomCommand, uid: str(1, 128), duration_s: int(0, MAX_MODERATION_SECONDS) }),
+  kick: obj({ ...roomCommand, uid: str(1, 128), duration_s: int(1, MAX_MODERATION_SECONDS) }),
   // Analytics logs are flat records: 8 levels is generous, and bounds every walk over them.
   report: obj({ msg_id: msgId, logs: arr(shallowObj(MAX_REPORT_DEPTH), 1, MAX_REPORT_LOGS), cache_fields: opt(shallowObj(MAX_REPORT_DEPTH)) }),
 }

@@ -38,7 +38,7 @@ export class CommentStore {
   comments: CommentItem[] = []
   /** Bumped when the list is replaced (a snapshot): bindings re-send it whole. */
   generation = 0
-  readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0 }
+  readonly stats: CommentStats = { received: 0, shown: 0, dropped: 0, deleted: 0 }
   /** The comments by id: `byId` runs for every comment of a hot room, shown or not. */
   private readonly index = new Map<string, CommentItem>()
   /** Own comments sent from here whose broadcast has not come back (matched by msg_id, or by text from a plain backend). */
@@ -54,6 +54,7 @@ export class CommentStore {
       replace: action,
       settle: action,
       drop: action,
+      remove: action,
       restore: action,
     })
   }
@@ -119,6 +120,15 @@ export class CommentStore {
     }
     this.stats.shown++
     this.push(item)
+  }
+
+  /** @internal A comment deleted by the room's anchor or an admin (`message_deleted`): gone from the list. */
+  remove(id: string): void {
+    const existing = this.index.get(id)
+    if (existing === undefined) return
+    this.index.delete(id)
+    this.comments = this.comments.filter((c) => c !== existing)
+    this.stats.deleted++
   }
 
   /** @internal Comments thinned away in a hot room (`count` of them). */

@@ -2,6 +2,7 @@ import { asyncScheduler, type SchedulerLike, type Subscription, timer } from 'rx
 import { runInAction } from 'mobx-miniprogram'
 import type { LiveClient } from '../connection/client'
 import type { RoomUpdate } from '../connection/rooms'
+import { ErrorCode } from '../protocol/codes'
 import type { AckFrame, RoomEvent } from '../protocol/frames'
 import { CommentStore } from './commentStore'
 import { RoomStore } from './roomStore'
@@ -176,6 +177,19 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         roomStore.status = event.status
         roomStore.title = event.title
         return
+      case 'message_deleted':
+        commentStore.remove(event.target_msg_id)
+        return
+      case 'muted':
+        if (event.user.uid === me) roomStore.mutedUntil = event.until
+        return
+      case 'kicked':
+        // The server has put this user's connections out of the room: the page says so.
+        if (event.user.uid === me) {
+          roomStore.kickedUntil = event.until
+          roomStore.joined = false
+        }
+        return
     }
   }
 
@@ -192,6 +206,8 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
       switch (item.type) {
         case 'ack':
           commentStore.settle(item.msgId, item.result)
+          // A comment refused because this user is muted: the store knows until when.
+          if (item.result.ack?.code === ErrorCode.muted && item.result.ack.until !== undefined) roomStore.mutedUntil = item.result.ack.until
           break
         case 'joined':
           roomStore.joined = true
@@ -204,6 +220,7 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         case 'error':
           roomStore.joined = false
           roomStore.error = { code: item.code, reason: item.reason }
+          if (item.code === ErrorCode.kicked && item.until !== undefined) roomStore.kickedUntil = item.until
           break
         case 'snapshot': {
           // What earlier events of this flush left goes first; the snapshot overrides it.

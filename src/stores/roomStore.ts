@@ -39,6 +39,10 @@ export class RoomStore {
   error: { code: number; reason: string } | null = null
   /** Why the last follow failed (refused, timed out, client closed), or null. */
   subscribeError: string | null = null
+  /** This user is muted in the room until then (server ms; 0: not muted): their comments are refused (4030). */
+  mutedUntil = 0
+  /** This user was put out of the room until then (server ms; 0: not): their joins are refused (4031). */
+  kickedUntil = 0
 
   /** Taps not yet sent; shown in `likeNum` already. */
   private pendingLikes = 0
@@ -63,6 +67,8 @@ export class RoomStore {
       notices: observable.ref,
       error: observable.ref,
       subscribeError: observable,
+      mutedUntil: observable,
+      kickedUntil: observable,
       like: action,
       subscribe: action,
       setServerLikes: action,

@@ -34,6 +34,8 @@ export interface CommentStats {
   shown: number
   /** Comments thinned away in a hot room. */
   dropped: number
+  /** Comments the room's anchor (or an admin) deleted after they were shown. */
+  deleted: number
 }
 
 export type { ShelfItem, UserRef }

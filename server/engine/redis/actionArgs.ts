@@ -1,5 +1,5 @@
 import type { ShelfItem } from 'miniprogram-live-store/protocol'
-import { MAX_SHELF_GOODS, type RoomAction } from '../../room'
+import { MAX_MODERATED_USERS, MAX_SHELF_GOODS, type RoomAction } from '../../room'
 import { followNotice, presenceNotice } from '../../roomNotices'
 import { jsonString } from './roomScript'
 
@@ -25,7 +25,19 @@ export function scriptArgsOf(action: Exclude<RoomAction, { type: 'like' }>): Arr
     case 'message':
       return [
         `{"msg_type":"message","msg_id":${jsonString(action.msgId)},"from_uid":${jsonString(action.user.uid)},"from_name":${jsonString(action.user.name)},"content":${jsonString(action.content)}`,
+        action.user.uid,
       ]
+    case 'delete_message':
+      // The needles the script looks for in the history, encoded as the events were.
+      return [
+        action.targetMsgId,
+        `"msg_id":${jsonString(action.targetMsgId)},`,
+        `"target_msg_id":${jsonString(action.targetMsgId)},`,
+        `{"msg_type":"message_deleted","target_msg_id":${jsonString(action.targetMsgId)},"by":${JSON.stringify(action.by)}`,
+      ]
+    case 'mute':
+    case 'kick':
+      return [action.uid, action.durationMs, JSON.stringify(action.by), MAX_MODERATED_USERS, jsonString(action.uid)]
     case 'subscribe': {
       const user = JSON.stringify(action.user)
       return [action.user.uid, `{"msg_type":"subscribe","user":${user}`, `,"msg_content":${jsonString(followNotice(action.user.name))}`]

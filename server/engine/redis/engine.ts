@@ -10,7 +10,7 @@ export type { RedisEngineOptions } from './options'
 import { scriptArgsOf } from './actionArgs'
 import { RoomFollower } from './follower'
 import { type LeaseHost, ProcessLease } from './processLease'
-import { readRecovery, readSnapshot } from './reads'
+import { readRecovery, readRestriction, readSnapshot } from './reads'
 import { RedisKeys } from './keys'
 import type { RedisEngineOptions } from './options'
 import { explainConnectError, guarded, RedisConnections, type RedisCommands, withTimeout } from './clients'
@@ -255,6 +255,10 @@ export class RedisEngine implements Engine {
     }
   }
 
+  async restriction(roomId: string, uid: string): Promise<{ mutedUntil: number; kickedUntil: number }> {
+    return readRestriction(this.cmd, this.names.room(roomId), uid, this.now(), (call) => this.guard(call))
+  }
+
   async recallAck(uid: string, msgId: string, roomId?: string): Promise<AckFrame | undefined> {
     const text = await this.guard(this.cmd.get(this.names.dedup(uid, msgId, roomId)))
     // A claim in progress (another process is writing that report) is not an ack yet.
@@ -292,8 +296,6 @@ export class RedisEngine implements Engine {
     await this.connections.close()
   }
 
-  // --- likes ---
-
   private scheduleLikeFlush(roomId: string): void {
     const room = this.follower.get(roomId)
     const timer = (this.options.clock ?? systemClock).setTimer(() => {
@@ -306,8 +308,6 @@ export class RedisEngine implements Engine {
   private async flushLikes(roomId: string, onlyIfIdle: boolean): Promise<ApplyResult> {
     return resultOf(await this.run(roomId, 'likeFlush', [onlyIfIdle ? '1' : '0']))
   }
-
-  // --- leases, dead processes, outages ---
 
   /** The lease's view of this engine (see ProcessLease). */
   private leaseHost(): LeaseHost {
@@ -376,8 +376,6 @@ export class RedisEngine implements Engine {
     // putting them back now would count a closing socket beside its own rejoin.
     for (const listener of this.resetListeners) listener(roomId, epoch)
   }
-
-  // --- Redis calls ---
 
   private async run(roomId: string, op: string, args: Array<string | number>, command?: CommandKey, processId = this.processId): Promise<ScriptReply> {
     const settings = {

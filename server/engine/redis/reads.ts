@@ -80,3 +80,14 @@ export async function readSnapshot(cmd: RedisCommands, keys: RoomKeys, guard: Gu
     },
   }
 }
+
+/** Until when a user is muted and kicked in a room (0: not), in one MULTI (the room's slot). */
+export async function readRestriction(cmd: RedisCommands, keys: RoomKeys, uid: string, now: number, guard: Guard): Promise<{ mutedUntil: number; kickedUntil: number }> {
+  const results = await guard(cmd.multi().hget(keys.mutes, uid).hget(keys.kicks, uid).exec())
+  if (results === null) throw new EngineUnavailableError('restriction read was aborted')
+  const live = (entry: [Error | null, unknown] | undefined): number => {
+    const until = Number(entry?.[1] ?? 0)
+    return until > now ? until : 0
+  }
+  return { mutedUntil: live(results[0]), kickedUntil: live(results[1]) }
+}

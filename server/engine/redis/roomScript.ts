@@ -33,6 +33,11 @@ export const ROOM_SCRIPT_KEYS = [
   'dedup',
   /** Connections in the room per uid: online_num counts users, not connections. */
   'users',
+  /** The names of the users in the room (uid -> name), for the notices of moderation. */
+  'names',
+  /** Muted and kicked users: uid -> until (server ms). */
+  'mutes',
+  'kicks',
 ] as const
 
 /** ARGV before the op's own arguments, in order. */
@@ -127,6 +132,9 @@ export function roomScriptCall(names: RedisKeys, call: RoomScriptCall, settings:
     likeWindow: keys.likeWindow,
     dedup: command ? names.dedup(command.uid, command.msgId, roomId) : keys.noDedup,
     users: keys.users,
+    names: keys.names,
+    mutes: keys.mutes,
+    kicks: keys.kicks,
   }
   const scriptArgs: RoomScriptArgs = {
     op: call.op,
@@ -151,7 +159,7 @@ export function roomScriptCall(names: RedisKeys, call: RoomScriptCall, settings:
 }
 
 /** The script's reply: {'OK', event JSON or ''}, {'QUIET'}, {'NO', code, reason}, {'DUP', ack JSON}. */
-export type ScriptReply = [string, string | number, string?]
+export type ScriptReply = [string, string | number, string?, (string | number)?]
 
 /** What a reply means to the engine's callers. */
 export function resultOf(reply: ScriptReply): ApplyResult {
@@ -161,7 +169,7 @@ export function resultOf(reply: ScriptReply): ApplyResult {
     case 'QUIET':
       return { ok: true, quiet: true }
     case 'NO':
-      return { ok: false, code: Number(reply[1]), reason: String(reply[2]) }
+      return { ok: false, code: Number(reply[1]), reason: String(reply[2]), ...(reply[3] !== undefined ? { until: Number(reply[3]) } : {}) }
     case 'DUP':
       return { repeat: JSON.parse(String(reply[1])) as AckFrame }
     default:

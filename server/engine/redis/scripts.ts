@@ -79,7 +79,7 @@ local function refresh()
     if (not m[1] or m[1] == '') and not m[2] then idle = math.min(idle, tonumber(A.emptyRoomMs)) end
   end
   if n > 0 then redis.call('HSET', K.meta, 'persist', '1') else redis.call('HDEL', K.meta, 'persist') end
-  for _, k in ipairs({K.meta, K.hist, K.online, K.subs, K.shelf, K.shelfOrder, K.msgs, K.likes, K.users}) do
+  for _, k in ipairs({K.meta, K.hist, K.online, K.subs, K.shelf, K.shelfOrder, K.msgs, K.likes, K.users, K.names, K.mutes, K.kicks}) do
     if n > 0 then redis.call('PERSIST', k) else redis.call('PEXPIRE', k, idle) end
   end
 end
@@ -119,10 +119,16 @@ local function online(delta)
 end
 
 -- Adds delta to a user's connections in the room (user JSON); their count now (0: forgotten).
+-- Below 0: the user had been counted out already (kicked). Their names are kept for moderation notices.
 local function countUser(user, delta)
-  local uid = cjson.decode(user).uid
-  local n = redis.call('HINCRBY', K.users, uid, delta)
-  if n <= 0 then redis.call('HDEL', K.users, uid) end
+  local u = cjson.decode(user)
+  local n = redis.call('HINCRBY', K.users, u.uid, delta)
+  if n <= 0 then
+    redis.call('HDEL', K.users, u.uid)
+    redis.call('HDEL', K.names, u.uid)
+  elseif n == 1 and delta > 0 then
+    redis.call('HSET', K.names, u.uid, u.name)
+  end
   return n
 end
 
@@ -157,7 +163,7 @@ elseif op == 'leave' then
   local user = redis.call('HGET', K.members, P[1])
   if not user then return ok(nil) end
   redis.call('HDEL', K.members, P[1])
-  if countUser(user, -1) > 0 then return ok(nil) end
+  if countUser(user, -1) ~= 0 then return ok(nil) end
   if P[2] ~= '' then
     local n = online(-1)
     if n >= tonumber(P[2]) then return quiet() end
@@ -170,7 +176,9 @@ elseif op == 'presence' then
   if n < 0 then n = 0 end
   return ok(P[1] .. ',"online_num":' .. n .. P[2])
 elseif op == 'message' then
-  -- 1 event body
+  -- 1 event body, 2 the sender's uid (a muted sender is refused, and not remembered: judged anew)
+  local muted = tonumber(redis.call('HGET', K.mutes, P[2]) or '0')
+  if muted > tonumber(A.now) then return {'NO', 4030, 'you are muted in this room', muted} end
   local r = ok(P[1])
   redis.call('RPUSH', K.msgs, r[2])
   redis.call('LTRIM', K.msgs, -50, -1)
@@ -224,6 +232,53 @@ elseif op == 'room_state' then
   if P[2] == '1' then redis.call('HSET', K.meta, 'title', P[3]) end
   local title = redis.call('HGET', K.meta, 'title')
   return ok('{"msg_type":"room_state","status":' .. cjson.encode(P[1]) .. ',"title":' .. cjson.encode(title))
+elseif op == 'delete_message' then
+  -- 1 target msg id, 2 its message's needle, 3 its deletion's needle, 4 event body. The message must
+  -- be in the room's history (the recovery window) and not deleted yet.
+  local found = false
+  for _, entry in ipairs(redis.call('XRANGE', K.hist, '-', '+')) do
+    local e = entry[2][2]
+    if string.find(e, '{"msg_type":"message",', 1, true) == 1 and string.find(e, P[2], 1, true) then
+      found = true
+    elseif string.find(e, '{"msg_type":"message_deleted",', 1, true) == 1 and string.find(e, P[3], 1, true) then
+      found = false
+    end
+  end
+  if not found then return no(4004, 'no message ' .. P[1] .. ' in the history of this room') end
+  -- Snapshots leave it out from now on.
+  for _, m in ipairs(redis.call('LRANGE', K.msgs, 0, -1)) do
+    if string.find(m, P[2], 1, true) then
+      redis.call('LREM', K.msgs, 1, m)
+      break
+    end
+  end
+  return ok(P[4])
+elseif op == 'mute' or op == 'kick' then
+  -- 1 uid, 2 duration ms (0 lifts a mute), 3 by (user JSON), 4 most users listed, 5 uid as JSON
+  local list = K.mutes
+  if op == 'kick' then list = K.kicks end
+  local untilText = '0'
+  if tonumber(P[2]) > 0 then untilText = string.format('%.0f', tonumber(A.now) + tonumber(P[2])) end
+  if untilText == '0' then
+    redis.call('HDEL', list, P[1])
+  else
+    if redis.call('HEXISTS', list, P[1]) == 0 and redis.call('HLEN', list) >= tonumber(P[4]) then
+      local all = redis.call('HGETALL', list)
+      for i = 1, #all, 2 do
+        if tonumber(all[i + 1]) <= tonumber(A.now) then redis.call('HDEL', list, all[i]) end
+      end
+      if redis.call('HLEN', list) >= tonumber(P[4]) then return no(4013, 'a room holds ' .. P[4] .. ' ' .. op .. ' entries at most') end
+    end
+    redis.call('HSET', list, P[1], untilText)
+  end
+  local user = '{"uid":' .. P[5] .. ',"name":' .. cjson.encode(redis.call('HGET', K.names, P[1]) or '') .. '}'
+  if op == 'mute' then return ok('{"msg_type":"muted","user":' .. user .. ',"until":' .. untilText .. ',"by":' .. P[3]) end
+  -- Every connection of the user leaves at once: counted out now; their leaves then change nothing.
+  if redis.call('HDEL', K.users, P[1]) == 1 then
+    online(-1)
+    redis.call('HDEL', K.names, P[1])
+  end
+  return ok('{"msg_type":"kicked","user":' .. user .. ',"until":' .. untilText .. ',"by":' .. P[3])
 elseif op == 'sweep' then
   -- The process owning K.members is dead: each of its members leaves. 1 crowded room size ('' none):
   -- in a crowded room they leave quietly, and one leave notice carries the count at the end.
@@ -231,8 +286,8 @@ elseif op == 'sweep' then
   local n = 0
   local last = nil
   for i = 1, #members, 2 do
-    if countUser(members[i + 1], -1) > 0 then
-      -- still here on a connection of another process
+    if countUser(members[i + 1], -1) ~= 0 then
+      -- still here on a connection of another process, or counted out by a kick
     elseif P[1] ~= '' and tonumber(redis.call('GET', K.online) or '0') - 1 >= tonumber(P[1]) then
       online(-1)
       last = members[i + 1]
@@ -269,7 +324,7 @@ return redis.error_reply('unknown op ' .. op)
 end
 
 -- Ops that leave something in the room besides its members: it is no longer trivial.
-local BUSY = { message = true, likeAdd = true, likeFlush = true, subscribe = true, buy = true, shelf = true, room_state = true }
+local BUSY = { message = true, likeAdd = true, likeFlush = true, subscribe = true, buy = true, shelf = true, room_state = true, delete_message = true, mute = true, kick = true }
 
 local reply = dispatch()
 if BUSY[op] and reply[1] == 'OK' and not head[3] then redis.call('HSET', K.meta, 'busy', '1') end
