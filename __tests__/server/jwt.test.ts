@@ -101,7 +101,9 @@ describe('JWT verification (TokenVerifier)', () => {
     const long = await mint('RS256', { padding: 'x'.repeat(MAX_TOKEN_LENGTH) })
     expect(await check(long)).toEqual({ ok: false, reason: `token longer than ${MAX_TOKEN_LENGTH} characters` })
     // Claims the server needs: sub, name, role.
-    expect(await check(await mint('RS256', { role: 'admin' }))).toEqual({ ok: false, reason: 'bad role' })
+    // The contract's roles are viewer, anchor and admin (an admin moderates every room); any other is refused.
+    expect(await check(await mint('RS256', { role: 'owner' }))).toEqual({ ok: false, reason: 'bad role' })
+    expect(await verifier.verify(await mint('RS256', { role: 'admin' }), Date.now())).toMatchObject({ ok: true, payload: { role: 'admin' } })
     const noExp = await new SignJWT({ name: 'Ann', role: 'viewer' }).setProtectedHeader({ alg: 'RS256' }).setSubject('u1').setIssuer(ISSUER).setAudience(AUDIENCE).sign(rsa.privateKey)
     expect(await check(noExp)).toMatchObject({ ok: false })
     expect(await check('a.b.c.d')).toEqual({ ok: false, reason: 'malformed token' })

@@ -139,7 +139,7 @@ describe('createLiveRoom', () => {
         // The newest of the burst, not its first twenty: the last comment said is on screen.
         expect(shownOthers.map((c) => c.content)).toEqual(Array.from({ length: 20 }, (_, i) => `busy ${480 + i}`))
         expect(commentStore.comments.filter((c) => c.own).map((c) => c.content)).toEqual(['my own'])
-        expect(commentStore.stats).toEqual({ received: 501, shown: 21, dropped: 480 })
+        expect(commentStore.stats).toEqual({ received: 501, shown: 21, dropped: 480, deleted: 0 })
         expect(roomStore.notices.filter((n) => n.kind === 'buy')).toHaveLength(5)
         // Joins fold into the count: one notice for the five joins of this flush.
         expect(roomStore.notices.filter((n) => n.kind === 'join')).toHaveLength(1)
@@ -159,7 +159,7 @@ describe('createLiveRoom', () => {
         expect(late).toHaveLength(20)
         expect(late[late.length - 1].content).toBe('later 100')
         // The 80 let go before the flush are counted, and the room's seq is the burst's last.
-        expect(room.commentStore.stats).toEqual({ received: 601, shown: 41, dropped: 560 })
+        expect(room.commentStore.stats).toEqual({ received: 601, shown: 41, dropped: 560, deleted: 0 })
         expect(room.roomStore.seq).toBe(lateHead + 100)
       }, 1400)
     })
