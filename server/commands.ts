@@ -39,8 +39,11 @@ export interface CommandActor {
 /** Acks the engine recorded with the change itself (a shared store's dedup record): not written twice. */
 const RECORDED = new WeakSet<AckFrame>()
 
-/** The ack of an applied change, marked when the engine recorded it. */
-function appliedAck(result: Extract<ApplyResult, { ok: true }>, ack: AckFrame): AckFrame {
+/** The ack of an engine's answer: a repeat's earlier ack, the applied change's (marked when the engine recorded it), or the refusal. */
+function answerOf(result: ApplyResult, msgId: string, roomId: string): AckFrame {
+  if (result.ok === undefined) return { ...result.repeat, dup: true }
+  if (!result.ok) return refusal(msgId, result.code, result.reason, result.until)
+  const ack: AckFrame = { msg_type: 'ack', msg_id: msgId, ok: true, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) }
   if (result.recorded === true) RECORDED.add(ack)
   return ack
 }
@@ -103,8 +106,7 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
       },
       command,
     )
-    if (result.ok === undefined) return { ...result.repeat, dup: true }
-    return result.ok ? appliedAck(result, { ...ok, room_id: roomId, seq: result.event?.seq }) : no(result.code, result.reason)
+    return answerOf(result, msgId, roomId)
   }
   if (frame.msg_type === 'delete_message' || frame.msg_type === 'mute' || frame.msg_type === 'kick') {
     // Authorized from the token only: the room's anchor, or an admin (who need not have joined).
@@ -114,9 +116,7 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
     const by = userRef(user)
     const moderation: RoomAction =
       frame.msg_type === 'delete_message' ? { type: 'delete_message', targetMsgId: frame.target_msg_id, by } : { type: frame.msg_type, uid: frame.uid, durationMs: frame.duration_s * 1000, by }
-    const result = await engine.apply(roomId, moderation, command)
-    if (result.ok === undefined) return { ...result.repeat, dup: true }
-    return result.ok ? appliedAck(result, { ...ok, room_id: roomId, seq: result.event?.seq }) : no(result.code, result.reason)
+    return answerOf(await engine.apply(roomId, moderation, command), msgId, roomId)
   }
   if (!actor.isMember(roomId)) return no(ErrorCode.forbidden, 'join the room first')
   let action: RoomAction
@@ -150,9 +150,7 @@ async function apply(ctx: ServerContext, actor: CommandActor, user: TokenPayload
     default:
       return no(ErrorCode.badRequest, 'unknown command')
   }
-  const result = await engine.apply(roomId, action, command)
-  if (result.ok === undefined) return { ...result.repeat, dup: true }
-  return result.ok ? appliedAck(result, { ...ok, room_id: roomId, ...(result.event ? { seq: result.event.seq } : {}) }) : refusal(msgId, result.code, result.reason, result.until)
+  return answerOf(await engine.apply(roomId, action, command), msgId, roomId)
 }
 
 async function report(ctx: ServerContext, actor: CommandActor, user: TokenPayload, frame: ReportCommand, frameBytes: number): Promise<AckFrame> {

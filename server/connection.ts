@@ -156,14 +156,6 @@ export class LiveConnection {
     else this.ws.send(data, PLAIN)
   }
 
-  /** The room's `kicked` event about this connection's user: they are told, and leave the room at once. */
-  kickedOut(roomId: string, uid: string, data: string): void {
-    const user = this.user
-    if (user === undefined || user.uid !== uid || this.membership(roomId) === undefined) return
-    this.sendData(data, 'kicked')
-    this.leave(roomId, user).catch(() => undefined)
-  }
-
   /** Sends a frame prepared once for the whole room (see fanout.ts); closes a reader that cannot keep up. */
   sendPrepared(frame: PreparedFrame): void {
     if (this.mayWrite(frame.type)) writePrepared(this.ws, frame, this.deflateOnce)
@@ -394,7 +386,8 @@ export class LiveConnection {
     this.ctx.metrics.closes.inc({ code: String(code) })
   }
 
-  private async leave(roomId: string, user: TokenPayload): Promise<void> {
+  /** Takes this connection out of a room (a `leave`, a kick); again is harmless. */
+  async leave(roomId: string, user: TokenPayload): Promise<void> {
     const membership = this.membership(roomId)
     if (membership === undefined) return
     this.deleteMembership(roomId)

@@ -1,5 +1,6 @@
 import { CloseCode, type RoomEvent } from 'miniprogram-live-store/protocol'
 import type { ServerContext } from './context'
+import type { TokenPayload } from './token'
 import type { FanoutMember, PreparedFrame } from './fanout'
 
 /** What a membership needs of its connection (connection.ts's `LiveConnection`). */
@@ -8,9 +9,9 @@ export interface MemberConnection {
   readonly batch: boolean
   sendPrepared(frame: PreparedFrame): void
   sendData(data: string, type: string): void
+  readonly user: TokenPayload | undefined
   close(code: number, reason: string): void
-  /** Leaves the room after telling the connection's user they were kicked, if they are `uid`. */
-  kickedOut(roomId: string, uid: string, data: string): void
+  leave(roomId: string, user: TokenPayload): Promise<void>
 }
 
 /** A connection's place in one room: its member of the room's fan-out. */
@@ -49,8 +50,12 @@ export class Membership implements FanoutMember {
   historyLost(): void {
     this.connection.close(CloseCode.serviceRestart, 'room history lost, rejoin')
   }
+  /** A `kicked` event: when it names this connection's user, they are told and leave the room at once. */
   kickedOut(uid: string, data: string): void {
-    this.connection.kickedOut(this.roomId, uid, data)
+    const user = this.connection.user
+    if (user?.uid !== uid) return
+    this.connection.sendData(data, 'kicked')
+    this.connection.leave(this.roomId, user).catch(() => undefined)
   }
 }
 

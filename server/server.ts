@@ -119,8 +119,6 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
   const compression = options.compression ?? {}
   const connections: Set<LiveConnection> = new Set()
   const deflateThreshold = compression === false ? Infinity : (compression.threshold ?? SERVER_DEFAULTS.deflateThreshold)
-  // Set once the HTTP API exists: the fan-out's subscriptions call it for `kicked` events.
-  let kickOut: (roomId: string, uid: string, data: string) => void = () => undefined
   const ctx: ServerContext = {
     engine,
     tokens,
@@ -151,7 +149,6 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
       (roomId, listener) =>
         engine.subscribe(roomId, (event, data) => {
           listener(event, data)
-          // A kick's event, from whichever process applied it: the user's connections here leave at once.
           if (event.msg_type === 'kicked') kickOut(roomId, event.user.uid, data)
         }),
       {
@@ -181,7 +178,8 @@ export async function createServer(options: ServerOptions): Promise<LiveServer> 
     options.http === false
       ? undefined
       : new HttpApi(ctx, { leaseMs: 60000, maxPollsPerUser: 10, gatherMs: Math.max(250, batchMs), maxRequestsPerUser: 16, maxRequestsPerAddress: 200, ...options.http })
-  kickOut = (roomId, uid, data) => {
+  /** A `kicked` event, from whichever process applied it: the user's sockets and HTTP lease here leave the room. */
+  function kickOut(roomId: string, uid: string, data: string): void {
     ctx.fanouts.kickOut(roomId, uid, data)
     httpApi?.kickOut(roomId, uid)
   }
