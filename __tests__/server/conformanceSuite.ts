@@ -326,6 +326,9 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         const again = await joined('a', 'r')
         expect(await again.command({ msg_type: 'message', msg_id: 'same', room_id: 'r', content: 'once' })).toMatchObject({ dup: true })
         await a.command({ msg_type: 'message', msg_id: 'after', room_id: 'r', content: 'after' })
+        // The broadcasts travel by the store's pub/sub, the acks by the command's reply: wait for the
+        // second comment to arrive, then everything before it has.
+        await until(() => a.all('message').some((m) => m.msg_id === 'after'), 'the sender got its second comment')
         expect(a.all('message').map((m) => m.content)).toEqual(['once', 'after'])
         // Another user's msg_id space is its own.
         const b = await joined('b', 'r')
@@ -510,6 +513,7 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         const seen = probe.all('snapshot')[0] as Frame
         expect((seen.room as Frame).online_num).toBe(1)
         await anchor.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'kick', content: 'calm now' })
+        await until(() => anchor.all('message').some((m) => m.content === 'calm now'), 'the anchor got its comment')
         expect(anchor.all('leave').filter((f) => (f.user as Frame).uid === 'troll')).toEqual([])
       })
 
