@@ -203,7 +203,7 @@ export class RoomModel {
         if (action.type === 'mute') return { ok: true, event: { msg_type: 'muted', user, until, by: action.by } }
         // Every connection of the user leaves at once: counted out now (their leaves then change nothing).
         this.users.delete(action.uid)
-        return { ok: true, event: { msg_type: 'kicked', user, until, by: action.by } }
+        return { ok: true, event: { msg_type: 'kicked', user, until, by: action.by, online_num: this.users.size } }
       }
     }
   }

@@ -58,6 +58,19 @@ describe('ListBinding', () => {
     expect(b.patch([...after, item('n')], 1)).toEqual({ 'list[150]': { id: 'n', text: 'tn', k: 150 } })
   })
 
+  it('names the item rendered at an index (what a long-press on `data-index` means), across the ring and after a deletion', () => {
+    const b = new ListBinding<Item, Rendered>('list', 3, (i) => ({ id: i.id, text: i.text }))
+    b.patch([item('a'), item('b'), item('c')], 1)
+    expect([0, 1, 2, 3].map((i) => b.itemAt(i)?.id)).toEqual(['a', 'b', 'c', undefined])
+    b.patch([item('b'), item('c'), item('d')], 1)
+    expect([0, 1, 2].map((i) => b.itemAt(i)?.id)).toEqual(['d', 'b', 'c'])
+    // A deleted item's slot names nothing until the ring reuses it.
+    b.patch([item('b'), item('d')], 1)
+    expect([0, 1, 2].map((i) => b.itemAt(i)?.id)).toEqual(['d', 'b', undefined])
+    b.patch([item('a'), item('b'), item('c')], 2)
+    expect(b.itemAt(0)?.id).toBe('a')
+  })
+
   it('starts over on a new generation (a snapshot replaced the list)', () => {
     const b = binding(3)
     b.patch([item('a'), item('b')], 1)

@@ -172,4 +172,53 @@ describe('sample mini-program pages', () => {
     viewerClient.close()
     page.detach()
   })
+
+  it("lets the anchor console delete a comment (long-press), mute and kick its author; the viewer's page drops the comment with one small setData path and says why it cannot comment", async () => {
+    provide(anchorToken)
+    const viewerClient = createLiveClient({ url: server.url, token: viewerToken, outbox: { storageKey: false }, lingerMs: 10 })
+    provideLiveClient(viewerClient, 'viewer')
+    const console = render(anchorPageId, { room_id: 'r1' })
+    console.attach(document.createElement('parent-wrapper'))
+    const viewer = render(roomPageId, { room_id: 'r1', liveScope: 'viewer' })
+    const calls: Array<Record<string, unknown>> = []
+    const instance = viewer.instance as unknown as { setData: (d: Record<string, unknown>) => void }
+    const setData = instance.setData.bind(instance)
+    instance.setData = (data) => {
+      calls.push(data)
+      setData(data)
+    }
+    viewer.attach(document.createElement('parent-wrapper'))
+    await until(() => text(viewer, '.online') === '2', 'both in the room')
+    const send = (content: string): void => viewer.querySelector('.composer')?.dispatchEvent('submit', { detail: { value: { content } } })
+    send('first, fine')
+    send('second, spam')
+    send('third, fine')
+    await until(() => console.querySelectorAll('.comment').length === 3, 'the console shows the three comments')
+    await until(() => viewer.querySelectorAll('.comment .status').length === 0, 'all three confirmed on the viewer page')
+
+    // Long-press the spam on the console: gone from both pages.
+    const mark = calls.length
+    console.querySelectorAll('.comment')[1].dispatchEvent('longpress')
+    await until(() => viewer.querySelectorAll('.comment').length === 2, 'the viewer page dropped it')
+    await until(() => console.querySelectorAll('.comment').length === 2, 'the console dropped it')
+    expect(viewer.querySelectorAll('.comment .content').map((c) => (c.dom?.textContent ?? '').trim())).toEqual(['first, fine', 'third, fine'])
+    const deletion = calls.slice(mark).filter((d) => Object.keys(d).some((k) => k.startsWith('comments')))
+    expect(deletion).toEqual([{ 'comments[1].deleted': true }])
+    expect(JSON.stringify(deletion[0]).length).toBeLessThan(40)
+
+    // Mute the author (the viewer) from the console: the viewer page says so, and a comment fails with why.
+    console.querySelectorAll('.mute')[0].dispatchEvent('tap')
+    await until(() => text(viewer, '.restricted').startsWith('You are muted until'), 'the viewer page says it is muted')
+    send('am I muted?')
+    await until(() => text(viewer, '.comment.failed .status') === 'you are muted in this room', 'the refused comment says why')
+
+    // Kick: out of the room at once, counted out, and the page says until when.
+    console.querySelectorAll('.kick')[0].dispatchEvent('tap')
+    await until(() => text(viewer, '.restricted').startsWith('You were removed from this room until'), 'the viewer page says it was removed')
+    await until(() => text(console, '.online') === '1', 'counted out on the console')
+    expect(text(console, '.error')).toBe('')
+    viewer.detach()
+    console.detach()
+    viewerClient.close()
+  })
 })

@@ -503,6 +503,9 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         const kicked = await anchor.command({ msg_type: 'kick', msg_id: mid('k'), room_id: 'kick', uid: 'troll', duration_s: 600 })
         expect(kicked.ok).toBe(true)
         for (const c of [first, second]) expect(await c.next((f) => f.msg_type === 'kicked')).toMatchObject({ user: { uid: 'troll', name: 'name-troll' } })
+        // The room's count without them rides on the event (a kick sends no leave).
+        await until(() => anchor.all('kicked').length > 0, 'the anchor got the kick')
+        expect(anchor.all('kicked')).toEqual([expect.objectContaining({ online_num: 1, seq: kicked.seq })])
         // Out of the room on both connections: a comment needs the room joined again.
         for (const c of [first, second]) expect(await c.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'kick', content: 'hi' })).toMatchObject({ ok: false, code: 4003 })
         const rejoin = await first.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'kick' })

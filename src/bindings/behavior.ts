@@ -33,6 +33,8 @@ interface Live {
   disposeList: () => void
   /** Whether the comment list follows the newest comment. */
   follow: CommentFollow
+  /** The rendered comment list (undefined with `comments: false`): which comment is at which index. */
+  list: ListBinding<CommentItem, Omit<RenderedComment, 'k'>> | undefined
 }
 
 interface Instance {
@@ -68,7 +70,8 @@ function dataset(event: TapEvent | undefined): Record<string, unknown> {
  * Methods for WXML: `like` (data-count), `subscribe`, `buy` (data-goods-id),
  * `sendComment` (a form submit with an input named `content`, or a confirm event),
  * `putOn` (data-goods-id / -goods-name / -goods-price / -default-image), `takeOff` (data-goods-id),
- * `toggle` (data-key: flips `ui.<key>`, for drawers and panels).
+ * `deleteComment`, `muteCommenter`, `unmuteCommenter`, `kickCommenter` (data-index of the comment in the
+ * rendered list, or data-id / data-uid; data-seconds), `toggle` (data-key: flips `ui.<key>`, for drawers and panels).
  *
  * Typed: the result carries the behavior's data (`LiveRoomData`: each field typed by what its
  * reader returns, the comment list under its key), properties and methods, so WeChat's typings
@@ -125,14 +128,15 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
     )
     fields.updateStoreBindings()
     batcher.beforeFlush = () => fields.updateStoreBindings()
-    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList: () => undefined, follow }
+    const live: Live = { roomId, scope, handle, room, batcher, fields, disposeList: () => undefined, follow, list: undefined }
     if (commentOptions) {
-      const list = new ListBinding<CommentItem, Omit<RenderedComment, 'k'>>(commentOptions.key, commentOptions.limit, (c) => {
+      const list = (live.list = new ListBinding<CommentItem, Omit<RenderedComment, 'k'>>(commentOptions.key, commentOptions.limit, (c) => {
         const rendered: Omit<RenderedComment, 'k'> = { name: c.name, content: c.content }
         if (c.status !== 'sent') rendered.status = c.status
+        if (c.status === 'failed' && c.reason) rendered.reason = c.reason
         if (c.own) rendered.own = true
         return rendered
-      })
+      }))
       live.disposeList = reaction(
         () => [room.commentStore.comments, room.commentStore.generation] as const,
         ([comments, generation]) => {
@@ -156,6 +160,35 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
   }
 
   const room = (self: Instance): LiveRoom | undefined => self.__live?.room
+
+  /** The comment a moderation handler names: `data-index` (its place in the rendered list) or `data-id`. */
+  const commentOf = (self: Instance, event?: TapEvent): CommentItem | undefined => {
+    const d = dataset(event)
+    const live = self.__live
+    if (live === undefined) return undefined
+    if (typeof d.id === 'string') return live.room.commentStore.byId(d.id)
+    const index = Number(d.index)
+    return Number.isInteger(index) ? live.list?.itemAt(index) : undefined
+  }
+  /** The user a moderation handler names: `data-uid`, or the author of the comment it names. */
+  const uidOf = (self: Instance, event?: TapEvent): string | undefined => {
+    const uid = dataset(event).uid
+    return typeof uid === 'string' && uid !== '' ? uid : commentOf(self, event)?.uid
+  }
+  const secondsOf = (event: TapEvent | undefined, fallback: number): number => {
+    const seconds = Number(dataset(event).seconds ?? fallback)
+    return Number.isInteger(seconds) && seconds > 0 ? seconds : fallback
+  }
+  /** Sends a moderation command; its course (and why it failed) is in `moderationStore`. */
+  const moderate = (self: Instance, act: (room: LiveRoom) => Promise<unknown>): void => {
+    const live = self.__live
+    if (!live) return
+    try {
+      act(live.room).catch(() => undefined)
+    } catch {
+      // A comment with no place on the server (still pending, no msg_id): nothing to send.
+    }
+  }
 
   const followNewest = (self: Instance): void => {
     const patch = self.__live?.follow.follow()
@@ -275,6 +308,26 @@ export function liveRoomBehavior(options: LiveRoomBehaviorOptions<unknown, Comme
           room(this)
             ?.shelfStore.takeOff(goodsId)
             .catch(() => undefined)
+      },
+      /** Anchor: deletes a comment for everyone (`bindlongpress="deleteComment" data-index="{{index}}"`, or `data-id`). */
+      deleteComment(this: Instance, event?: TapEvent) {
+        const comment = commentOf(this, event)
+        if (comment) moderate(this, (r) => r.moderationStore.deleteComment(comment.id))
+      },
+      /** Anchor: mutes a comment's author (`data-index`, or `data-uid`) for `data-seconds` (default 600). */
+      muteCommenter(this: Instance, event?: TapEvent) {
+        const uid = uidOf(this, event)
+        if (uid) moderate(this, (r) => r.moderationStore.mute(uid, secondsOf(event, 600)))
+      },
+      /** Anchor: lifts a mute (`data-index`, or `data-uid`). */
+      unmuteCommenter(this: Instance, event?: TapEvent) {
+        const uid = uidOf(this, event)
+        if (uid) moderate(this, (r) => r.moderationStore.unmute(uid))
+      },
+      /** Anchor: puts a comment's author out of the room (`data-index`, or `data-uid`) for `data-seconds` (default 3600). */
+      kickCommenter(this: Instance, event?: TapEvent) {
+        const uid = uidOf(this, event)
+        if (uid) moderate(this, (r) => r.moderationStore.kick(uid, secondsOf(event, 3600)))
       },
       /** Flips a UI flag (a drawer, a panel): `data-key="shelfOpen"` toggles `ui.shelfOpen`. */
       toggle(this: Instance, event?: TapEvent) {

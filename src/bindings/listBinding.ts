@@ -78,6 +78,12 @@ export class ListBinding<T extends ListItem, R extends object> {
     return { patch, added }
   }
 
+  /** The item rendered at `slot` (the WXML's `index` in the list), if one is. */
+  itemAt(slot: number): T | undefined {
+    const id = this.slotOwner[slot]
+    return id === undefined ? undefined : this.placed.get(id)?.item
+  }
+
   private reset(items: readonly T[], generation: number): Record<string, unknown> {
     this.generation = generation
     this.placed = new Map()

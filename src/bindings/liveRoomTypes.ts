@@ -81,6 +81,14 @@ export type LiveRoomMethods = {
   putOn(event?: LiveTapEvent): void
   /** Anchor: `data-goods-id`. */
   takeOff(event?: LiveTapEvent): void
+  /** Anchor: `bindlongpress="deleteComment" data-index="{{index}}"` (or `data-id`): deletes the comment for everyone. */
+  deleteComment(event?: LiveTapEvent): void
+  /** Anchor: `data-index` (or `data-uid`), `data-seconds` (default 600): mutes the comment's author. */
+  muteCommenter(event?: LiveTapEvent): void
+  /** Anchor: `data-index` (or `data-uid`): lifts the author's mute. */
+  unmuteCommenter(event?: LiveTapEvent): void
+  /** Anchor: `data-index` (or `data-uid`), `data-seconds` (default 3600): puts the author out of the room. */
+  kickCommenter(event?: LiveTapEvent): void
   /** `data-key="shelfOpen"` flips `ui.shelfOpen`. */
   toggle(event?: LiveTapEvent): void
   /** The comment scroll-view's `bindscroll`: scrolling up stops following the newest comment. */

@@ -44,6 +44,12 @@ export const DEFAULT_ROOM_FIELDS = {
   buys: (r) => r.shelfStore.buys,
   /** Why the last follow failed, or null (the Follow button is back to unfollowed). */
   subscribeError: (r) => r.roomStore.subscribeError,
+  /** This user is muted until then (server ms; 0: not): say so beside the comment input. */
+  mutedUntil: (r) => r.roomStore.mutedUntil,
+  /** This user was put out of the room until then (server ms; 0: not). */
+  kickedUntil: (r) => r.roomStore.kickedUntil,
+  /** Anchor: why the latest delete, mute or kick failed ('' when it did not). */
+  moderationError: (r) => r.moderationStore.error,
 } as const satisfies Record<string, FieldReader>
 
 /** The data a set of field readers binds: each key, typed by what its reader returns. */
@@ -68,5 +74,7 @@ export interface RenderedComment {
   name: string
   content: string
   status?: Exclude<CommentItem['status'], 'sent'> | ''
+  /** Why a `failed` comment was refused (muted, content refused, too fast ...). */
+  reason?: string
   own?: true
 }

@@ -161,6 +161,8 @@ export interface KickedEvent extends RoomEventBase {
   user: UserRef
   until: number
   by: UserRef
+  /** The room's count without the user (the reference server sends it; a kick sends no `leave`). */
+  online_num?: number
 }
 
 export type RoomEvent = JoinEvent | LeaveEvent | MessageEvent | LikeEvent | SubscribeEvent | BuyEvent | ShelfEvent | RoomStateEvent | MessageDeletedEvent | MutedEvent | KickedEvent

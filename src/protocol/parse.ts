@@ -127,7 +127,7 @@ const SINGLE_SERVER_FRAMES: Readonly<Record<string, Check>> = {
   room_state: obj({ ...eventBase, status: oneOf('live', 'ended'), title: str() }),
   message_deleted: obj({ ...eventBase, target_msg_id: str(1, MAX_MSG_ID_LENGTH), by: userRef }),
   muted: obj({ ...eventBase, user: userRef, until: int(0), by: userRef }),
-  kicked: obj({ ...eventBase, user: userRef, until: int(0), by: userRef }),
+  kicked: obj({ ...eventBase, user: userRef, until: int(0), by: userRef, online_num: opt(int(0)) }),
 }
 
 const ROOM_EVENT_CHECKS: Readonly<Record<string, Check>> = Object.fromEntries(ROOM_EVENT_TYPES.map((type) => [type, SINGLE_SERVER_FRAMES[type]]))

@@ -114,8 +114,9 @@ export class CommentStore {
         const at = this.unechoed.indexOf(item.id)
         if (at !== -1) this.unechoed.splice(at, 1)
       }
-      // Exactly once: the broadcast of a comment we already show updates it in place.
-      if (existing.status !== 'sent' || existing.seq !== item.seq) this.swap(existing, { ...existing, ...item, own: existing.own || item.own })
+      // Exactly once: the broadcast of a comment we already show updates it in place. Its text
+      // is the server's (a content check may have masked words), whether or not the ack came first.
+      if (existing.status !== 'sent' || existing.seq !== item.seq || existing.content !== item.content) this.swap(existing, { ...existing, ...item, own: existing.own || item.own })
       return
     }
     this.stats.shown++

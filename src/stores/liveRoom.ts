@@ -5,6 +5,7 @@ import type { RoomUpdate } from '../connection/rooms'
 import { ErrorCode } from '../protocol/codes'
 import type { AckFrame, RoomEvent } from '../protocol/frames'
 import { CommentStore } from './commentStore'
+import { ModerationStore } from './moderationStore'
 import { RoomStore } from './roomStore'
 import { ShelfStore } from './shelfStore'
 import type { Notice } from './types'
@@ -28,6 +29,8 @@ export interface LiveRoom {
   readonly roomStore: RoomStore
   readonly commentStore: CommentStore
   readonly shelfStore: ShelfStore
+  /** Delete, mute and kick, for the room's anchor or an admin. */
+  readonly moderationStore: ModerationStore
   /** MobX actions applied from the event stream so far (one per flush window at most). */
   readonly flushes: number
   /** Leaves the room and stops updating the stores. */
@@ -101,6 +104,7 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
     now: () => scheduler.now(),
   })
   const shelfStore = new ShelfStore(client, roomId)
+  const moderationStore = new ModerationStore(client, roomId, commentStore)
 
   // Thinning: a token bucket of comments shown per second, on the scheduler's clock. Each
   // flush spends what the bucket holds on the newest comments of its batch: viewers see what
@@ -181,12 +185,13 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         commentStore.remove(event.target_msg_id)
         return
       case 'muted':
-        if (event.user.uid === me) roomStore.mutedUntil = event.until
+        if (event.user.uid === me) roomStore.restrict('mutedUntil', event.until)
         return
       case 'kicked':
+        if (event.online_num !== undefined) t.online = event.online_num
         // The server has put this user's connections out of the room: the page says so.
         if (event.user.uid === me) {
-          roomStore.kickedUntil = event.until
+          roomStore.restrict('kickedUntil', event.until)
           roomStore.joined = false
         }
         return
@@ -207,7 +212,7 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         case 'ack':
           commentStore.settle(item.msgId, item.result)
           // A comment refused because this user is muted: the store knows until when.
-          if (item.result.ack?.code === ErrorCode.muted && item.result.ack.until !== undefined) roomStore.mutedUntil = item.result.ack.until
+          if (item.result.ack?.code === ErrorCode.muted && item.result.ack.until !== undefined) roomStore.restrict('mutedUntil', item.result.ack.until)
           break
         case 'joined':
           roomStore.joined = true
@@ -220,7 +225,7 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
         case 'error':
           roomStore.joined = false
           roomStore.error = { code: item.code, reason: item.reason }
-          if (item.code === ErrorCode.kicked && item.until !== undefined) roomStore.kickedUntil = item.until
+          if (item.code === ErrorCode.kicked && item.until !== undefined) roomStore.restrict('kickedUntil', item.until)
           break
         case 'snapshot': {
           // What earlier events of this flush left goes first; the snapshot overrides it.
@@ -276,6 +281,7 @@ export function createLiveRoom(client: LiveClient, roomId: string, options: Live
     roomStore,
     commentStore,
     shelfStore,
+    moderationStore,
     get flushes() {
       return flushes
     },

@@ -39,15 +39,23 @@ export class RoomStore {
   error: { code: number; reason: string } | null = null
   /** Why the last follow failed (refused, timed out, client closed), or null. */
   subscribeError: string | null = null
-  /** This user is muted in the room until then (server ms; 0: not muted): their comments are refused (4030). */
+  /**
+   * This user is muted in the room until then (server ms; 0: not muted): their comments are
+   * refused (4030). Back to 0 by itself when the time passes (on this device's clock).
+   */
   mutedUntil = 0
-  /** This user was put out of the room until then (server ms; 0: not): their joins are refused (4031). */
+  /**
+   * This user was put out of the room until then (server ms; 0: not): their joins are refused
+   * (4031). Back to 0 by itself when the time passes; joining again is the page's choice.
+   */
   kickedUntil = 0
 
   /** Taps not yet sent; shown in `likeNum` already. */
   private pendingLikes = 0
   private lastLikeSentAt = -Infinity
   private likeTimer: Subscription | undefined
+  /** Timers that set `mutedUntil` / `kickedUntil` back to 0 when their time passes. */
+  private readonly lapse: Record<'mutedUntil' | 'kickedUntil', Subscription | undefined> = { mutedUntil: undefined, kickedUntil: undefined }
 
   constructor(private readonly deps: RoomStoreDeps) {
     this.roomId = deps.roomId
@@ -72,6 +80,7 @@ export class RoomStore {
       like: action,
       subscribe: action,
       setServerLikes: action,
+      restrict: action,
       flushLikes: action,
     })
   }
@@ -110,6 +119,18 @@ export class RoomStore {
     this.likeNum = likeNum + this.pendingLikes
   }
 
+  /**
+   * @internal This user muted or kicked until `until` (server ms; 0 or a past time: no more).
+   * The field goes back to 0 by itself when the time passes.
+   */
+  restrict(field: 'mutedUntil' | 'kickedUntil', until: number): void {
+    this.lapse[field]?.unsubscribe()
+    this.lapse[field] = undefined
+    const left = until - this.deps.scheduler.now()
+    this[field] = left > 0 ? until : 0
+    if (left > 0) this.lapse[field] = timer(left, this.deps.scheduler).subscribe(action(() => this.restrict(field, 0)))
+  }
+
   /** @internal Keeps the notices banner bounded. */
   pushNotices(notices: Notice[]): void {
     if (notices.length === 0) return
@@ -119,6 +140,7 @@ export class RoomStore {
   dispose(): void {
     this.likeTimer?.unsubscribe()
     this.likeTimer = undefined
+    for (const t of Object.values(this.lapse)) t?.unsubscribe()
   }
 
   private flushLikes(): void {

@@ -1,14 +1,10 @@
 import { action, computed, makeObservable, observable } from 'mobx-miniprogram'
-import { reasonOf } from './reason'
+import { type ActionState, trackAction } from './actionState'
 import type { LiveClient } from '../connection/client'
 import type { AckFrame, Goods, ShelfEvent, ShelfItem } from '../protocol/frames'
 
 /** Where a command about one goods stands: bind it to show a spinner, a tick or the reason. */
-export interface GoodsActionState {
-  status: 'pending' | 'done' | 'failed'
-  /** Why it failed (the server's reason, or the client's: timed out, closed ...). */
-  reason?: string
-}
+export type GoodsActionState = ActionState
 
 /** Goods on the shelf, in the order they went on. Prices are integer cents. */
 export class ShelfStore {
@@ -48,15 +44,9 @@ export class ShelfStore {
 
   /** Records a command's course under `field[goodsId]`; returns the same promise. */
   private track(field: 'buys' | 'changes', goodsId: string, sent: Promise<AckFrame>): Promise<AckFrame> {
-    const set = action((state: GoodsActionState) => {
+    return trackAction((state) => {
       this[field] = { ...this[field], [goodsId]: state }
-    })
-    set({ status: 'pending' })
-    sent.then(
-      () => set({ status: 'done' }),
-      (error: unknown) => set({ status: 'failed', reason: reasonOf(error) }),
-    )
-    return sent
+    }, sent)
   }
 
   /** Anchor only: puts goods on the shelf (or updates them). */

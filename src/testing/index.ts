@@ -13,6 +13,13 @@
  *   scheduler.flush()
  *   expect(room.roomStore.onlineNum).toBe(2)
  * })
+ *
+ * @example
+ * // Moderation played by the fake server: a comment deleted, this user muted, a comment refused.
+ * platform.last.deliver(messageDeletedEvent({ roomId: 'r1', seq: 2, targetMsgId: 'm1' }))
+ * platform.last.deliver(mutedEvent({ roomId: 'r1', seq: 3, user: { uid: 'u1', name: 'U' }, until: 60000 }))
+ * platform.scripts = [{ reply: (frame, task) => frame.msg_type === 'message' && (task.deliver(refusal(frame, 4030, { until: 60000 })), true) }]
  */
 export { FakePlatform, FakeTask } from './fakePlatform'
 export type { FakeServerScript } from './fakePlatform'
+export { kickedEvent, messageDeletedEvent, messageEvent, mutedEvent, refusal } from './roomEvents'

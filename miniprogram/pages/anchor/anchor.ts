@@ -1,8 +1,9 @@
 import { DEFAULT_ROOM_FIELDS, liveRoomBehavior } from 'miniprogram-live-store'
 import { catalogue, config } from '../../config'
 
-// The anchor console: the goods catalogue with put on / take off, the live comments and
-// the latest purchases. Needs an anchor token for the room.
+// The anchor console: the goods catalogue with put on / take off, the live comments (long-press
+// to delete one; mute or kick its author) and the latest purchases. Needs an anchor token for the
+// room (or an admin's).
 Component({
   behaviors: [
     liveRoomBehavior({

@@ -274,11 +274,12 @@ elseif op == 'mute' or op == 'kick' then
   local user = '{"uid":' .. P[5] .. ',"name":' .. cjson.encode(redis.call('HGET', K.names, P[1]) or '') .. '}'
   if op == 'mute' then return ok('{"msg_type":"muted","user":' .. user .. ',"until":' .. untilText .. ',"by":' .. P[3]) end
   -- Every connection of the user leaves at once: counted out now; their leaves then change nothing.
+  local count = tonumber(redis.call('GET', K.online) or '0')
   if redis.call('HDEL', K.users, P[1]) == 1 then
-    online(-1)
+    count = online(-1)
     redis.call('HDEL', K.names, P[1])
   end
-  return ok('{"msg_type":"kicked","user":' .. user .. ',"until":' .. untilText .. ',"by":' .. P[3])
+  return ok('{"msg_type":"kicked","user":' .. user .. ',"until":' .. untilText .. ',"by":' .. P[3] .. ',"online_num":' .. count)
 elseif op == 'sweep' then
   -- The process owning K.members is dead: each of its members leaves. 1 crowded room size ('' none):
   -- in a crowded room they leave quietly, and one leave notice carries the count at the end.
