@@ -12,6 +12,7 @@ import { fanoutBareWs, fanoutReference, formatFanout, type FanoutResult } from '
 import { handWritten, heapOverComments, ours, plainBindings, type PageCostResult } from './pageCost'
 import { fanoutSocketIo, ingest, reconnectStorm, wireBytes } from './others'
 import { commandsPerEventByViewers, formatScale, redisCostAlone, scaleOut } from './scale'
+import { blockedWordsCost, formatBlockedWords } from './moderation'
 import { FANOUT_MODES, FANOUT_RATES, fanoutRow, type FanoutRow, formatFanoutRows, REFERENCE_RATE } from './fanoutRates'
 
 const quick = process.argv.includes('--quick')
@@ -101,12 +102,16 @@ async function main(): Promise<void> {
   console.log(`| JSON + permessage-deflate (context takeover) | ${fmt(wire.deflate)} | ${(wire.deflate / wire.json).toFixed(3)} |`)
   console.log(`| JSON + permessage-deflate (no context takeover) | ${fmt(wire.deflateNoContext)} | ${(wire.deflateNoContext / wire.json).toFixed(3)} |`)
 
+  const blocked = blockedWordsCost([100, 10_000, 100_000], quick ? 1000 : 5000)
+  console.log(`\n## 6. The content check: a blocked-words list, one automaton against a loop over the list (same comments, one in ten with a word)\n`)
+  console.log(formatBlockedWords(blocked))
+
   // Only a full run replaces the committed results the README quotes; a quick one writes beside the system's temp files.
   const dir = quick ? path.join(os.tmpdir(), 'live-store-bench') : path.join(__dirname, 'results')
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(
     path.join(dir, 'latest.json'),
-    JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, perViewers, cost, fanoutRates: rates, storms, wire }, null, 2),
+    JSON.stringify({ quick, at: new Date().toISOString(), node: process.version, page, heap, ingest: ing, fanout: fan, scale, perViewers, cost, fanoutRates: rates, storms, wire, blocked }, null, 2),
   )
   fs.writeFileSync(path.join(dir, 'setdata-bytes.svg'), chart(page))
   console.log(

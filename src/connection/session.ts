@@ -1,4 +1,4 @@
-import { EMPTY, exhaustMap, filter, interval, merge, Observable, type SchedulerLike, Subject, Subscription, take, timeout, timer } from 'rxjs'
+import { EMPTY, exhaustMap, filter, interval, merge, Observable, race, type SchedulerLike, Subject, Subscription, take, tap, timer } from 'rxjs'
 import { CloseCode, ErrorCode } from '../protocol/codes'
 import { type AuthUser, BATCH_PROTOCOL_NAME, type ClientFrame, type InitFrame, PROTOCOL_NAME, type PongFrame, type ServerFrame } from '../protocol/frames'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameError, parseServerFrame } from '../protocol/parse'
@@ -144,18 +144,13 @@ export function createSession(config: SessionConfig): Observable<SessionEvent> {
         send({ msg_type: 'ping', t })
         // A plain-protocol peer may not answer pings: keep the link warm, do not judge it.
         if (link.plain) return EMPTY
-        return pongs$.pipe(
-          filter((pong) => pong.t === t),
-          take(1),
-          timeout({
-            first: config.pongTimeoutMs(),
-            scheduler,
-            with: () => {
-              // Half-open links never report a close: do not wait for one.
-              end(new SessionEnd(CloseCode.abnormal, 'pong timeout'), 4000)
-              return EMPTY
-            },
-          }),
+        return race(
+          pongs$.pipe(
+            filter((pong) => pong.t === t),
+            take(1),
+          ),
+          // Half-open links never report a close: do not wait for one.
+          timer(config.pongTimeoutMs(), scheduler).pipe(tap(() => end(new SessionEnd(CloseCode.abnormal, 'pong timeout'), 4000))),
         )
       }
       subscriptions.add(merge(interval(heartbeatMs, scheduler), config.checkLink$).pipe(exhaustMap(ping)).subscribe())

@@ -1,13 +1,14 @@
 import { makeObservable, observable } from 'mobx-miniprogram'
+import type { CommandInput } from '../connection/api'
 import type { LiveClient } from '../connection/client'
 import { type AckFrame, MAX_MODERATION_SECONDS } from '../protocol/frames'
 import { type ActionState, trackAction } from './actionState'
 import type { CommentStore } from './commentStore'
 
+/** A uid and a duration the server takes (seconds from `least` to 30 days), or a TypeError saying what is. */
 function check(name: string, uid: string, seconds: number, least: number): void {
-  if (typeof uid !== 'string' || uid.length === 0) throw new TypeError(`${name}: uid must be a non-empty string`)
-  if (!Number.isInteger(seconds) || seconds < least || seconds > MAX_MODERATION_SECONDS) {
-    throw new TypeError(`${name}: seconds must be a whole number from ${least} to ${MAX_MODERATION_SECONDS}`)
+  if (typeof uid !== 'string' || uid === '' || !Number.isInteger(seconds) || seconds < least || seconds > MAX_MODERATION_SECONDS) {
+    throw new TypeError(`${name}: uid must be a non-empty string, seconds from ${least} to ${MAX_MODERATION_SECONDS}`)
   }
 }
 
@@ -52,37 +53,36 @@ export class ModerationStore {
    * `commentStore` (its sender's `msg_id`); a comment from a backend that sent none cannot be named.
    */
   deleteComment(id: string): Promise<AckFrame> {
-    if (typeof id !== 'string' || id.length === 0 || id.startsWith('seq:') || id.startsWith('plain:')) {
-      throw new TypeError(`deleteComment: ${JSON.stringify(id)} is not the msg_id of a comment`)
+    // Not a sender's msg_id (a plain backend's comment), or not on the server yet: nothing to name.
+    if (typeof id !== 'string' || id === '' || /^(seq|plain):/.test(id) || this.comments.byId(id)?.status === 'pending') {
+      throw new TypeError(`deleteComment: ${id} is not a comment on the server`)
     }
-    const comment = this.comments.byId(id)
-    if (comment !== undefined && comment.status !== 'sent') throw new TypeError(`deleteComment: comment ${id} is not on the server yet (${comment.status})`)
-    return this.track('deletes', id, this.client.send({ msg_type: 'delete_message', room_id: this.roomId, target_msg_id: id }))
+    return this.track('deletes', id, { msg_type: 'delete_message', room_id: this.roomId, target_msg_id: id })
   }
 
   /** Mutes a user in the room for `seconds` (1 .. 30 days): their comments are refused with 4030. */
   mute(uid: string, seconds: number): Promise<AckFrame> {
     check('mute', uid, seconds, 1)
-    return this.track('mutes', uid, this.client.send({ msg_type: 'mute', room_id: this.roomId, uid, duration_s: seconds }))
+    return this.track('mutes', uid, { msg_type: 'mute', room_id: this.roomId, uid, duration_s: seconds })
   }
 
   /** Lifts a user's mute. */
   unmute(uid: string): Promise<AckFrame> {
     check('unmute', uid, 0, 0)
-    return this.track('mutes', uid, this.client.send({ msg_type: 'mute', room_id: this.roomId, uid, duration_s: 0 }))
+    return this.track('mutes', uid, { msg_type: 'mute', room_id: this.roomId, uid, duration_s: 0 })
   }
 
   /** Puts a user out of the room at once; their joins are refused (4031) for `seconds` (1 .. 30 days). */
   kick(uid: string, seconds: number): Promise<AckFrame> {
     check('kick', uid, seconds, 1)
-    return this.track('kicks', uid, this.client.send({ msg_type: 'kick', room_id: this.roomId, uid, duration_s: seconds }))
+    return this.track('kicks', uid, { msg_type: 'kick', room_id: this.roomId, uid, duration_s: seconds })
   }
 
-  private track(field: 'deletes' | 'mutes' | 'kicks', key: string, sent: Promise<AckFrame>): Promise<AckFrame> {
+  /** Sends the command; its course goes under `field[key]`, a failure's reason also into `error`. */
+  private track(field: 'deletes' | 'mutes' | 'kicks', key: string, command: CommandInput): Promise<AckFrame> {
     return trackAction((state) => {
       this[field] = { ...this[field], [key]: state }
-      if (state.status === 'failed') this.error = state.reason ?? 'failed'
-      else if (state.status === 'pending') this.error = ''
-    }, sent)
+      this.error = state.reason ?? ''
+    }, this.client.send(command))
   }
 }
