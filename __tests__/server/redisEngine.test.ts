@@ -13,7 +13,7 @@ import { RawClient, mid } from '../helpers/rawClient'
 import { findRedisServer, startRedis, type TestRedis } from '../helpers/redisServer'
 import { startTcpProxy } from '../helpers/tcpProxy'
 import { eventually, until } from '../helpers/wait'
-import { SECRET, token } from './conformanceSuite'
+import { anchorToken, SECRET, token } from './conformanceSuite'
 import { redisEngineSuite } from './redisEngineSuite'
 
 let redis: TestRedis
@@ -78,6 +78,39 @@ describe('Redis engine', () => {
     afterEach(async () => {
       for (const c of clients.splice(0)) c.ws.terminate()
       for (const s of servers.splice(0)) await s.close()
+    })
+
+    it('keeps mutes, kicks and deletions across a restart of every server process (they live with the room in Redis)', async () => {
+      const first = await boot(redis.url)
+      const anchor = await RawClient.connect(first.url, { token: anchorToken('host', ['m']) })
+      clients.push(anchor)
+      await anchor.type('init')
+      await anchor.command({ msg_type: 'join', msg_id: mid('j'), room_id: 'm' })
+      const { c: troll } = await joinedClient(first, 'troll', 'm')
+      const { c: pest } = await joinedClient(first, 'pest', 'm')
+      expect((await troll.command({ msg_type: 'message', msg_id: 'gone', room_id: 'm', content: 'delete me' })).ok).toBe(true)
+      expect((await troll.command({ msg_type: 'message', msg_id: 'kept', room_id: 'm', content: 'keep me' })).ok).toBe(true)
+      const muted = await anchor.command({ msg_type: 'mute', msg_id: mid('m'), room_id: 'm', uid: 'troll', duration_s: 600 })
+      const kicked = await anchor.command({ msg_type: 'kick', msg_id: mid('k'), room_id: 'm', uid: 'pest', duration_s: 600 })
+      expect((await anchor.command({ msg_type: 'delete_message', msg_id: mid('d'), room_id: 'm', target_msg_id: 'gone' })).ok).toBe(true)
+      expect([muted.ok, kicked.ok]).toEqual([true, true])
+      await pest.next((f) => f.msg_type === 'kicked')
+      for (const c of clients.splice(0)) c.ws.terminate()
+      await first.close()
+      servers.splice(servers.indexOf(first), 1)
+
+      // A new process on the same Redis: the room's moderation holds.
+      const second = await boot(redis.url)
+      const { c: again, ack } = await joinedClient(second, 'troll', 'm')
+      expect(ack.ok).toBe(true)
+      const snapshot = (await again.type('snapshot')) as unknown as SnapshotFrame
+      expect(snapshot.message_list.map((m) => m.msg_id)).toEqual(['kept'])
+      const refused = await again.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'm', content: 'still muted?' })
+      expect(refused).toMatchObject({ ok: false, code: 4030 })
+      expect(refused.until as number).toBeGreaterThan(Date.now() + 500_000)
+      const { ack: rejoin } = await joinedClient(second, 'pest', 'm')
+      expect(rejoin).toMatchObject({ ok: false, code: 4031 })
+      expect(rejoin.until as number).toBeGreaterThan(Date.now() + 500_000)
     })
 
     it('reports an outage in /healthz and /metrics, refuses joins and commands clearly, and resumes with nothing acked lost', async () => {
