@@ -476,6 +476,9 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
       it('mutes a viewer (4030 with until on a comment) until the time passes or the mute is lifted; likes still count', async () => {
         const anchor = await joined('host', 'mute', anchorToken('host', ['mute']))
         const viewer = await joined('troll', 'mute')
+        // The name in the notice is the member's: wait until the join is counted (it is applied
+        // after the joiner's snapshot was read, so just after the ack).
+        await anchor.next((f) => f.msg_type === 'join' && (f.user as Frame).uid === 'troll')
         const muted = await anchor.command({ msg_type: 'mute', msg_id: mid('m'), room_id: 'mute', uid: 'troll', duration_s: 60 })
         expect(muted.ok).toBe(true)
         const event = await viewer.next((f) => f.msg_type === 'muted')
@@ -488,8 +491,11 @@ export function conformanceSuite(engineName: string, start: StartServer): void {
         expect((await viewer.next((f) => f.msg_type === 'muted' && f.until === 0)).user).toMatchObject({ uid: 'troll' })
         expect(await viewer.command({ msg_type: 'message', msg_id: 'while-muted', room_id: 'mute', content: 'hi' })).toMatchObject({ ok: true })
         // A mute of one second lifts by itself.
+        // (Refusal while muted is shown above with a long mute: on a shared store a one-second
+        // mute runs on real time, and a busy machine may take a second before the next command.)
         await anchor.command({ msg_type: 'mute', msg_id: mid('m'), room_id: 'mute', uid: 'troll', duration_s: 1 })
-        expect(await viewer.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'mute', content: 'no' })).toMatchObject({ ok: false, code: 4030 })
+        const short = await viewer.next((f) => f.msg_type === 'muted' && f.until !== 0)
+        expect((short.until as number) - (short.ts as number)).toBe(1000)
         clock.advance(1100)
         await sleep(1100) // a shared store measures the mute on real time
         expect(await viewer.command({ msg_type: 'message', msg_id: mid('x'), room_id: 'mute', content: 'yes' })).toMatchObject({ ok: true })
