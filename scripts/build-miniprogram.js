@@ -13,7 +13,7 @@ const fs = require('fs')
 const path = require('path')
 const zlib = require('zlib')
 const esbuild = require('esbuild')
-const { WXS_FILES, writeWxs } = require('./wxs')
+const { layWxs, writeWxs } = require('./wxs')
 
 const root = path.join(__dirname, '..')
 const PEERS = ['mobx-miniprogram', 'mobx-miniprogram-bindings']
@@ -67,12 +67,8 @@ async function main(argv) {
   console.log(`miniprogram_dist/index.js: ${bundle.raw} bytes raw, ${bundle.gzip} bytes gzip`)
   if (!argv.includes('--no-lay')) {
     const npmDir = path.join(root, 'miniprogram', 'miniprogram_npm')
-    lay(
-      npmDir,
-      'miniprogram-live-store',
-      bundle.outfile,
-      WXS_FILES.map((file) => path.join(path.dirname(bundle.outfile), path.basename(file))),
-    )
+    lay(npmDir, 'miniprogram-live-store', bundle.outfile)
+    layWxs(npmDir)
     lay(npmDir, 'mobx-miniprogram', require.resolve('mobx-miniprogram/dist/mobx.cjs.production.min.js'))
     lay(npmDir, 'mobx-miniprogram-bindings', require.resolve('mobx-miniprogram-bindings/dist/index.js'))
     console.log(`laid out miniprogram/miniprogram_npm/{${['miniprogram-live-store', ...PEERS].join(',')}}/index.js`)
